@@ -1,0 +1,74 @@
+"""The zsbench exception family.
+
+Every `ZsbenchError` is a user error: its message says what was expected, what was found and
+how to fix it, and the CLI prints it without a traceback. Any other exception is a bug.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from typing import Any
+
+
+class ZsbenchError(Exception):
+    """Base class of every error the user can fix (bad input, missing files, failed checks)."""
+
+
+class UnknownNameError(ZsbenchError, KeyError):
+    """A name that is not in a registry; suggests close names and lists the available ones."""
+
+    def __init__(self, kind: str, name: str, available: Iterable[str]) -> None:
+        choices = sorted(available)
+        close = difflib.get_close_matches(name, choices, n=3, cutoff=0.6)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        listing = ", ".join(choices) if len(choices) <= 40 else ", ".join(choices[:40]) + ", ..."
+        self.message = f"Unknown {kind} '{name}'.{hint} Available: {listing}."
+        super().__init__(self.message)
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.message
+
+
+class ConfigError(ZsbenchError):
+    """A model configuration that is malformed or describes another kind of model."""
+
+
+class CheckpointError(ZsbenchError):
+    """A checkpoint that cannot be read, or whose keys or shapes do not fit the model."""
+
+
+class TokenizerError(ZsbenchError):
+    """A tokenizer that is missing or whose special tokens do not fit the model."""
+
+
+class DatasetLayoutError(ZsbenchError):
+    """A dataset root that is missing or not laid out as the loader expects."""
+
+
+class BadImageError(ZsbenchError):
+    """An image file that cannot be decoded."""
+
+
+class ExportError(ZsbenchError):
+    """An ONNX export that cannot be done or whose output folder is not usable."""
+
+
+class ParityError(ZsbenchError):
+    """An exported graph or engine that does not compute what the PyTorch model computes."""
+
+    def __init__(self, message: str, report: Any = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class EngineError(ZsbenchError):
+    """A TensorRT engine that is stale, incompatible, or cannot be built."""
+
+
+class BackendUnavailableError(ZsbenchError):
+    """A backend whose runtime package or device is not present."""
+
+
+class ResultError(ZsbenchError):
+    """A result file that cannot be read or written."""
