@@ -1,0 +1,1 @@
+"""Datasets read from local roots in their own on-disk formats (never downloaded)."""

@@ -1,0 +1,127 @@
+"""What a dataset builder returns: typed, transform-free datasets of undecoded images.
+
+Builders list samples and validate the layout; they never decode an image nor apply a model's
+transform. `TransformedDataset` (the eval harness's view) decodes and transforms in worker
+processes, and either fails on an unreadable image with its path or skips and counts it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, Union
+
+import torch
+from PIL import Image
+
+from zsbench.errors import BadImageError
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image not decoded yet: a file on disk, or the bytes of an archive member.
+
+    `name` identifies it in errors: the file path, or ``shard.tar:member``.
+    """
+
+    name: str
+    path: Path | None = None
+    data: bytes | None = None
+
+    def load(self) -> Image.Image:
+        """Decodes the whole image (so truncated files fail here, not later)."""
+        try:
+            image = Image.open(self.path if self.path is not None else io.BytesIO(self.data or b""))
+            image.load()
+        except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as err:
+            raise BadImageError(
+                f"Cannot read image {self.name}: {err}. Replace or remove the file, or pass "
+                "--skip-bad-images to skip unreadable images and count them in the result."
+            ) from err
+        return image
+
+
+Picture = Union[Image.Image, ImageRef]
+
+
+class SampleSource(Protocol):
+    """A map-style dataset: `len()` and `[index] -> (Picture, target)`."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> tuple[Picture, Any]: ...
+
+
+@dataclass(frozen=True)
+class ClassificationDataset:
+    """Zero-shot classification data.
+
+    `samples[i]` is ``(picture, target)``: target is the class index, or for multi-label
+    datasets a multi-hot float tensor of length ``len(classnames)``. `templates` hold ``{c}``
+    where the class name goes.
+    """
+
+    name: str
+    samples: SampleSource
+    classnames: list[str]
+    templates: list[str]
+    multilabel: bool = False
+
+    task: str = field(default="zeroshot_classification", init=False)
+
+
+@dataclass(frozen=True)
+class RetrievalDataset:
+    """Image-text retrieval data: `samples[i]` is ``(picture, [caption, ...])``."""
+
+    name: str
+    samples: SampleSource
+
+    task: str = field(default="zeroshot_retrieval", init=False)
+
+
+EvalDataset = Union[ClassificationDataset, RetrievalDataset]
+
+
+def load_picture(picture: Picture) -> Image.Image:
+    """A PIL image from a `Picture`."""
+    return picture.load() if isinstance(picture, ImageRef) else picture
+
+
+class TransformedDataset(torch.utils.data.Dataset):
+    """Decodes and transforms the pictures of a `SampleSource`.
+
+    With `skip_bad_images`, an unreadable image yields ``None`` (the collate function drops it
+    and counts it); otherwise it raises `BadImageError` naming the file.
+    """
+
+    def __init__(self, samples: SampleSource, transform: Callable[[Image.Image], torch.Tensor], skip_bad_images: bool) -> None:
+        self.samples = samples
+        self.transform = transform
+        self.skip_bad_images = skip_bad_images
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[int, torch.Tensor, Any] | None:
+        picture, target = self.samples[index]
+        try:
+            image = load_picture(picture)
+        except BadImageError:
+            if self.skip_bad_images:
+                return None
+            raise
+        return index, self.transform(image), target
+
+
+def collate_samples(batch: Sequence[tuple[int, torch.Tensor, Any] | None]) -> dict[str, Any]:
+    """Stacks images; keeps targets as a list (ints, tensors or caption lists); counts skipped items."""
+    kept = [item for item in batch if item is not None]
+    return {
+        "indices": [item[0] for item in kept],
+        "images": torch.stack([item[1] for item in kept]) if kept else torch.empty(0),
+        "targets": [item[2] for item in kept],
+        "skipped": len(batch) - len(kept),
+    }
