@@ -46,6 +46,10 @@ class DatasetLayoutError(ZsbenchError):
     """A dataset root that is missing or not laid out as the loader expects."""
 
 
+class PromptsError(ZsbenchError):
+    """Class names or prompt templates that are missing, unreadable, or do not fit the data."""
+
+
 class BadImageError(ZsbenchError):
     """An image file that cannot be decoded."""
 

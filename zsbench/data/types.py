@@ -23,12 +23,14 @@ from zsbench.errors import BadImageError
 class ImageRef:
     """An image not decoded yet: a file on disk, or the bytes of an archive member.
 
-    `name` identifies it in errors: the file path, or ``shard.tar:member``.
+    `name` identifies it in errors: the file path, or ``shard.tar:member``. `crop` is a
+    ``(left, top, right, bottom)`` box cut out after decoding (VOC2007's per-object samples).
     """
 
     name: str
     path: Path | None = None
     data: bytes | None = None
+    crop: tuple[int, int, int, int] | None = None
 
     def load(self) -> Image.Image:
         """Decodes the whole image (so truncated files fail here, not later)."""
@@ -40,7 +42,7 @@ class ImageRef:
                 f"Cannot read image {self.name}: {err}. Replace or remove the file, or pass "
                 "--skip-bad-images to skip unreadable images and count them in the result."
             ) from err
-        return image
+        return image if self.crop is None else image.crop(self.crop)
 
 
 Picture = Union[Image.Image, ImageRef]

@@ -1,0 +1,179 @@
+"""`build_dataset` and the lookups around it: the public entry points of `zsbench.data`.
+
+A registered name is read from its own layout, unless its root holds a CLIP_benchmark
+webdataset export (``<root>/<split>/nshards.txt``, also looked for in ``<root>/wds_<name>/``
+and ``<root>/<name>/``), which is then read instead. ``wds/<name>`` always reads an export,
+with the export's own class names and templates, as clip_benchmark does.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+# Importing the format modules registers their loaders.
+from zsbench.data import arrays, image_folder, retrieval, torchvision_sets, voc  # noqa: F401
+from zsbench.data.catalog import (
+    CLASSIFICATION,
+    DATASETS,
+    RETRIEVAL,
+    DatasetEntry,
+    DatasetRequest,
+    Kind,
+    Loaded,
+    Task,
+    export_candidates,
+)
+from zsbench.data.files import describe_folder
+from zsbench.data.prompts import load_custom_table, prompt_languages, resolve_classnames, resolve_templates
+from zsbench.data.types import ClassificationDataset, RetrievalDataset
+from zsbench.data.wds import find_export, load_wds_export, read_export
+from zsbench.errors import DatasetLayoutError, PromptsError, UnknownNameError
+
+WDS_PREFIX = "wds/"
+
+
+def list_datasets() -> list[str]:
+    """The registered dataset names, sorted (``wds/<name>`` is accepted besides these)."""
+    return DATASETS.names()
+
+
+def default_task(name: str) -> Task:
+    """The task `--task auto` picks for `name`, without touching the disk.
+
+    For ``wds/<name>`` it is the task of ``<name>`` when that is registered (so
+    ``wds/flickr30k`` is retrieval, as clip_benchmark strips the prefix before guessing), else
+    classification. A dataset built from an export carries, in its ``task``, what the export's
+    ``dataset_type.txt`` states; callers that must know before building should pass `--task`.
+    """
+    if name.startswith(WDS_PREFIX) and name != WDS_PREFIX:
+        inner = name.removeprefix(WDS_PREFIX)
+        return DATASETS.get(inner).task if inner in DATASETS else CLASSIFICATION
+    return DATASETS.get(name).task
+
+
+def dataset_entry(name: str) -> DatasetEntry:
+    """The registry entry for `name`; ``wds/<name>`` gets the generic export reader."""
+    if name.startswith(WDS_PREFIX) and name != WDS_PREFIX:
+        return DatasetEntry(name, load_wds_export, "wds", default_task(name), splits=None)
+    return DATASETS.get(name)
+
+
+def dataset_loader_name(name: str) -> str:
+    """The name of the format `name` is read in (for a dry-run plan); never touches the disk.
+
+    This is the dataset's own layout; a root that holds a webdataset export is read by
+    ``wds`` instead, which only building can tell.
+    """
+    return dataset_entry(name).loader
+
+
+def _export_note(name: str) -> str:
+    places = ", ".join(str(path) for path in export_candidates(name, Path("<root>"))[1:])
+    return (
+        f"A CLIP_benchmark webdataset export is read instead when <root>/<split>/nshards.txt exists "
+        f"(also looked for under {places}; `zsbench datasets --layout wds/{name}` draws it)."
+    )
+
+
+def dataset_layout(name: str) -> str:
+    """What `name` expects on disk: its tree, where to get the data, and the export alternative."""
+    entry = dataset_entry(name)
+    parts = [f"{name}: {entry.task}, loader {entry.loader}", entry.layout, f"Source: {entry.source}"]
+    if entry.loader != "wds":
+        parts.append(_export_note(name))
+    return "\n\n".join(parts)
+
+
+def _layout_message(entry: DatasetEntry, request: DatasetRequest, found: str) -> str:
+    lines = [
+        f"Cannot read dataset '{entry.name}' from {request.root}: {found}.",
+        f"Found: {request.root} {describe_folder(request.root)}.",
+        "Expected layout:",
+        textwrap.indent(entry.layout, "    "),
+        f"Get the data: {entry.source}",
+    ]
+    if entry.loader != "wds":
+        lines.append(_export_note(entry.name))
+    lines.append(f"Then pass the folder drawn as <root> as --dataset_root (`zsbench datasets --layout {entry.name}`).")
+    return "\n".join(lines)
+
+
+def _expected_kind(entry: DatasetEntry) -> Kind:
+    if entry.task == RETRIEVAL:
+        return "retrieval"
+    return "multilabel" if entry.multilabel else "classification"
+
+
+def _check_options(entry: DatasetEntry, request: DatasetRequest) -> None:
+    if entry.splits is not None and request.split not in entry.splits:
+        raise UnknownNameError(f"split of {entry.name}", request.split, entry.splits)
+    if entry.name in DATASETS:  # wds/<name> may hold anything: checked when its prompts are read
+        languages = entry.languages if entry.languages is not None else prompt_languages()
+        if request.language not in languages:
+            raise UnknownNameError(f"language of {entry.name}", request.language, languages)
+
+
+def _load(entry: DatasetEntry, request: DatasetRequest) -> Loaded:
+    """Runs the loader (or reads an export found in the root), adding context to layout errors."""
+    try:
+        export = None
+        if entry.loader != "wds":
+            export = find_export(export_candidates(entry.name, request.root), request.split)
+        loaded = read_export(export, request.split) if export is not None else entry.load(request)
+        if entry.name in DATASETS and (loaded.kind or _expected_kind(entry)) != _expected_kind(entry):
+            raise DatasetLayoutError(f"it holds a {loaded.kind} export, but {entry.name} is {_expected_kind(entry)} data")
+        if export is not None and entry.task == RETRIEVAL and request.language != "en":
+            raise DatasetLayoutError(
+                f"{export} is a webdataset export (English captions); --language {request.language} "
+                "reads the caption files of the dataset's own layout"
+            )
+    except DatasetLayoutError as err:
+        raise DatasetLayoutError(_layout_message(entry, request, str(err))) from err
+    return loaded
+
+
+def build_dataset(
+    name: str,
+    root: Path,
+    *,
+    split: str = "test",
+    language: str = "en",
+    annotation_file: Path | None = None,
+    custom_classname_file: Path | None = None,
+    custom_template_file: Path | None = None,
+) -> ClassificationDataset | RetrievalDataset:
+    """Reads dataset `name` from the local folder `root`: lists its samples, never decodes them.
+
+    Args:
+        name: a registered name (`list_datasets`) or ``wds/<name>``.
+        root: the folder `--dataset_root` names (``zsbench datasets --layout NAME`` draws it).
+        split: the split to read (zero-shot evaluation reads ``test``).
+        language: class names and templates (en, cn, jp, ar, it), or captions for retrieval.
+        annotation_file: replaces the caption file of a retrieval dataset.
+        custom_classname_file: JSON of dataset name -> class names, overriding the defaults.
+        custom_template_file: JSON of dataset name -> prompt templates, overriding the defaults.
+
+    Raises:
+        UnknownNameError: an unknown dataset name, split or language.
+        DatasetLayoutError: `root` is missing or not laid out as expected (the message draws the tree).
+        PromptsError: class names or templates are missing or do not fit the data.
+    """
+    entry = dataset_entry(name)
+    request = DatasetRequest(name, Path(root), split, language, Path(annotation_file) if annotation_file else None)
+    _check_options(entry, request)
+    loaded = _load(entry, request)
+    kind = loaded.kind or _expected_kind(entry)
+    if kind == "retrieval":
+        return RetrievalDataset(name, loaded.samples)
+    custom_names = load_custom_table(Path(custom_classname_file), "--custom_classname_file") if custom_classname_file else None
+    custom_templates = load_custom_table(Path(custom_template_file), "--custom_template_file") if custom_template_file else None
+    classnames, names_source = resolve_classnames(name, language, entry.classnames_key, loaded.classnames, custom_names)
+    export_templates = loaded.templates if name.startswith(WDS_PREFIX) else None
+    templates = resolve_templates(name, language, export_templates, custom_templates)
+    if loaded.num_classes is not None and len(classnames) != loaded.num_classes:
+        problem = f"the data has {loaded.num_classes} classes but {names_source} names {len(classnames)}"
+        if names_source == "--custom_classname_file":
+            raise PromptsError(f"'{name}': {problem}; fix its list in {custom_classname_file}.")
+        raise DatasetLayoutError(_layout_message(entry, request, f"{problem} (a class folder missing or extra?)"))
+    return ClassificationDataset(name, loaded.samples, classnames, templates, multilabel=kind == "multilabel")

@@ -1,0 +1,124 @@
+"""Small helpers the loaders share: checked paths, image listings, index-file reading.
+
+Every helper raises `DatasetLayoutError` saying what it found; `build_dataset` adds the
+dataset name, the expected tree and where to get the data.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from zsbench.data.catalog import Loaded
+from zsbench.data.types import ImageRef
+from zsbench.errors import DatasetLayoutError
+
+# The extensions torchvision's ImageFolder accepts, so folder datasets list the same files.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+LabelledRefs = list[tuple[ImageRef, int]]
+
+
+def image_ref(path: Path) -> ImageRef:
+    """An undecoded image file."""
+    return ImageRef(name=str(path), path=path)
+
+
+def require_dir(path: Path) -> Path:
+    """`path` if it is a folder, else an error saying what is there."""
+    if not path.is_dir():
+        raise DatasetLayoutError(f"{path} {'is not a folder' if path.exists() else 'does not exist'}")
+    return path
+
+
+def require_file(path: Path) -> Path:
+    """`path` if it is a file, else an error saying what is there."""
+    if not path.is_file():
+        raise DatasetLayoutError(f"{path} {'is not a file' if path.exists() else 'does not exist'}")
+    return path
+
+
+def first_existing(paths: Iterable[Path]) -> Path | None:
+    """The first of `paths` that exists, if any."""
+    return next((path for path in paths if path.exists()), None)
+
+
+def read_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file, without line ends.
+
+    Lines end only at newlines (``\n``, ``\r\n``, ``\r``), as iterating a text file does;
+    `str.splitlines` would also split captions at rarer separators such as U+2028.
+    """
+    try:
+        with require_file(path).open(encoding="utf-8") as handle:
+            lines = handle.read().split("\n")
+    except UnicodeDecodeError as err:
+        raise DatasetLayoutError(f"{path} is not UTF-8 text ({err})") from err
+    return lines[:-1] if lines and not lines[-1] else lines
+
+
+def describe_folder(path: Path, limit: int = 8) -> str:
+    """What a folder holds, briefly: ``does not exist``, ``is empty`` or its first entries."""
+    if not path.exists():
+        return "does not exist"
+    if not path.is_dir():
+        return "is a file, not a folder"
+    names = sorted(entry.name + ("/" if entry.is_dir() else "") for entry in os.scandir(path))
+    if not names:
+        return "is empty"
+    more = f", ... ({len(names)} entries)" if len(names) > limit else ""
+    return "holds " + ", ".join(names[:limit]) + more
+
+
+def class_folders(folder: Path) -> list[str]:
+    """Sorted names of the subfolders of `folder` (one per class, as ImageFolder reads them)."""
+    names = sorted(entry.name for entry in os.scandir(require_dir(folder)) if entry.is_dir())
+    if not names:
+        raise DatasetLayoutError(f"{folder} has no class folders ({describe_folder(folder)})")
+    return names
+
+
+def list_images(folder: Path, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[Path]:
+    """Image files under `folder`, recursively, in ImageFolder's order (sorted folders, sorted names)."""
+    found = []
+    for directory, _, filenames in sorted(os.walk(folder, followlinks=True)):
+        found.extend(Path(directory) / name for name in sorted(filenames) if name.lower().endswith(extensions))
+    return found
+
+
+def folder_samples(
+    folder: Path, class_to_index: Mapping[str, int], extensions: tuple[str, ...] = IMAGE_EXTENSIONS
+) -> LabelledRefs:
+    """``(image, label)`` for the images in ``folder/<class>/``, classes in sorted order.
+
+    A class folder without images is an error, as in ImageFolder: it means an incomplete copy.
+    """
+    samples: LabelledRefs = []
+    for name in sorted(class_to_index):
+        images = list_images(folder / name, extensions)
+        if not images:
+            raise DatasetLayoutError(f"{folder / name} holds no images ({', '.join(extensions)})")
+        samples.extend((image_ref(path), class_to_index[name]) for path in images)
+    return samples
+
+
+def read_image_folder(folder: Path, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> Loaded:
+    """ImageFolder's reading of ``folder/<class>/*``: classes sorted, labelled by position."""
+    classes = class_folders(folder)
+    samples = folder_samples(folder, {name: i for i, name in enumerate(classes)}, extensions)
+    return Loaded(samples, classnames=classes, num_classes=len(classes))
+
+
+def check_first_image(samples: Sequence[tuple[ImageRef, Any]], listed_in: Path) -> None:
+    """Fails early when the images an index file lists are not where they should be.
+
+    Only the first is checked (one stat call); any other missing file fails when decoded,
+    with its path.
+    """
+    if not samples:
+        raise DatasetLayoutError(f"{listed_in} lists no images")
+    first = samples[0][0].path
+    if first is not None and not first.is_file():
+        raise DatasetLayoutError(f"{listed_in} lists {first}, which does not exist")

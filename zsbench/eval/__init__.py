@@ -1,0 +1,2 @@
+"""Zero-shot classification and retrieval over any backend: planning (`plan`), running (`runner`),
+metrics, result files."""

@@ -1,0 +1,200 @@
+"""From command-line options to one frozen `EvalRun` per (model, dataset, language), as CLIP_benchmark expands them."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zsbench.backends import ModelRef
+from zsbench.errors import ZsbenchError
+
+TASKS = ("zeroshot_classification", "zeroshot_retrieval")
+DEFAULT_OUTPUT = "{dataset}_{pretrained}_{model}_{language}_{task}.json"
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """`zsbench eval`'s options, with CLIP_benchmark's names and defaults (recall_k as InternVL's fork: 1 5 10)."""
+
+    model_type: str = "open_clip"
+    models: tuple[str, ...] = ("ViT-B-32-quickgelu",)
+    pretrained: tuple[str, ...] = ("laion400m_e32",)
+    pretrained_model: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ("cifar10",)
+    dataset_root: str = "root"
+    languages: tuple[str, ...] = ("en",)
+    task: str = "auto"
+    output: str = DEFAULT_OUTPUT
+    split: str = "test"
+    annotation_file: str | None = None
+    custom_classname_file: str | None = None
+    custom_template_file: str | None = None
+    dump_classnames: bool = False
+    dump_templates: bool = False
+    batch_size: int = 64
+    num_workers: int = 4
+    recall_k: tuple[int, ...] = (1, 5, 10)
+    seed: int = 0
+    skip_existing: bool = False
+    skip_bad_images: bool = False
+    backend: str = "torch"
+    device: str = "cpu"
+    precision: str = "fp32"
+    tokenizer: str | None = None
+    model_config: str | None = None
+
+
+@dataclass(frozen=True)
+class EvalRun:
+    """One evaluation: a model on a dataset in a language, with everything needed to run it."""
+
+    model: ModelRef
+    dataset: str
+    dataset_root: str
+    language: str
+    task: str
+    output: str
+    options: EvalOptions
+
+    def to_plan_dict(self) -> dict[str, Any]:
+        """The resolved plan (what `--dry-run` prints)."""
+        from zsbench.data import dataset_loader_name
+
+        return {
+            "dataset": self.dataset,
+            "model": self.model.model,
+            "pretrained": self.model.pretrained,
+            "model_type": self.model.model_type,
+            "model_loader": _model_loader_name(self.model),
+            "dataset_loader": dataset_loader_name(self.dataset),
+            "task": self.task,
+            "language": self.language,
+            "dataset_root": self.dataset_root,
+            "split": self.options.split,
+            "annotation_file": self.options.annotation_file,
+            "output": self.output,
+            "backend": self.options.backend,
+            "device": self.options.device,
+            "precision": self.options.precision,
+            "batch_size": self.options.batch_size,
+        }
+
+
+def _model_loader_name(model: ModelRef) -> str:
+    if model.model_type == "open_clip":
+        return "open_clip"
+    from zsbench.models import INTERNVL_MODELS
+
+    spec = INTERNVL_MODELS.get(model.model)
+    return f"internvl_{spec.checkpoint_format}/InternVL-{spec.image_head.upper()}/{spec.task}"
+
+
+def _read_list_file(path: Path) -> list[str]:
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def expand_models(options: EvalOptions) -> list[tuple[str, str]]:
+    """(model, pretrained) pairs: `--pretrained_model` entries ("model,pretrained" or a file of them),
+    else the product of `--model` and `--pretrained`."""
+    if not options.pretrained_model:
+        return list(itertools.product(options.models, options.pretrained))
+    pairs = []
+    for entry in options.pretrained_model:
+        lines = _read_list_file(Path(entry)) if Path(entry).is_file() else [entry]
+        for line in lines:
+            model, sep, pretrained = line.partition(",")
+            if not sep:
+                raise ZsbenchError(f"--pretrained_model '{line}' is not of the form 'model,pretrained' (nor a file of such lines).")
+            pairs.append((model.strip(), pretrained.strip()))
+    return pairs
+
+
+def expand_datasets(names: tuple[str, ...]) -> list[str]:
+    """Dataset names; an entry that is a file holds one name per line."""
+    datasets: list[str] = []
+    for name in names:
+        datasets.extend(_read_list_file(Path(name)) if Path(name).is_file() else [name])
+    return datasets
+
+
+def pretrained_slug(pretrained: str) -> str:
+    """The checkpoint's name in output paths: the last path component (file or folder).
+
+    CLIP_benchmark uses the basename only when the file exists; zsbench's rule does not
+    depend on the disk, so a dry run resolves the same paths as the real run.
+    """
+    name = Path(pretrained).name
+    return name or pretrained
+
+
+def plan_runs(options: EvalOptions) -> list[EvalRun]:
+    """Every (model, dataset, language) of the options, in CLIP_benchmark's order."""
+    from zsbench.data import default_task
+
+    if options.task not in (*TASKS, "auto"):
+        raise ZsbenchError(
+            f"--task {options.task} is not supported: zsbench runs {', '.join(TASKS)} (or auto, from the dataset)."
+        )
+    runs = []
+    for (model, pretrained), dataset, language in itertools.product(
+        expand_models(options), expand_datasets(options.datasets), options.languages
+    ):
+        name = dataset.removeprefix("wds/")
+        task = default_task(dataset) if options.task == "auto" else options.task
+        output = options.output.format(
+            model=model,
+            pretrained=pretrained_slug(pretrained),
+            pretrained_full_path=pretrained.replace("/", "_"),
+            task=task,
+            dataset=name.replace("/", "_"),
+            language=language,
+        )
+        root = options.dataset_root.format(dataset=name, dataset_cleaned=name.replace("/", "-"))
+        ref = ModelRef(options.model_type, model, pretrained, options.tokenizer, options.model_config)
+        runs.append(EvalRun(ref, dataset, root, language, task, output, options))
+    return runs
+
+
+
+def resolve_device_and_precision(device: str | None, precision: str | None, no_amp: bool) -> tuple[str, str]:
+    """cuda when present (else cpu); fp16 on a GPU as the seed runs, fp32 on a CPU; `--no_amp` forces fp32."""
+    import torch
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if no_amp and precision not in (None, "fp32"):
+        raise ZsbenchError(f"--no_amp forces fp32 but --precision {precision} was also given; pass only one.")
+    if no_amp:
+        return device, "fp32"
+    return device, precision or ("fp16" if device.startswith("cuda") else "fp32")
+
+
+def eval_options_from_cli(
+    *,
+    models: tuple[str, ...],
+    datasets: tuple[str, ...],
+    languages: tuple[str, ...],
+    recall_k: tuple[int, ...],
+    tokenizer_path: str | None,
+    device: str | None,
+    precision: str | None,
+    no_amp: bool,
+    quiet: bool,
+    **options: Any,
+) -> EvalOptions:
+    """Builds the typed options from `zsbench eval`'s parsed flags."""
+    del quiet  # a display setting, not part of what is evaluated
+    device, precision = resolve_device_and_precision(device, precision, no_amp)
+    return EvalOptions(
+        models=tuple(models),
+        datasets=tuple(datasets),
+        languages=tuple(languages),
+        recall_k=tuple(recall_k),
+        tokenizer=tokenizer_path,
+        device=device,
+        precision=precision,
+        pretrained=tuple(options.pop("pretrained")),
+        pretrained_model=tuple(options.pop("pretrained_model")),
+        **options,
+    )

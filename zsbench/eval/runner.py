@@ -1,0 +1,152 @@
+"""Runs planned evaluations: datasets validated first, each model loaded once, results written atomically."""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from zsbench.backends import LoadedModel, load_backend
+from zsbench.data import build_dataset
+from zsbench.data.types import ClassificationDataset, EvalDataset, TransformedDataset, collate_samples
+from zsbench.errors import DatasetLayoutError
+from zsbench.eval.classification import evaluate_classification
+from zsbench.eval.encoding import LoaderClock
+from zsbench.eval.plan import EvalRun
+from zsbench.eval.results import environment, is_finished, write_result
+from zsbench.eval.retrieval import evaluate_retrieval
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What happened to one planned evaluation."""
+
+    run: EvalRun
+    status: str  # "done" or "skipped"
+    result: dict[str, Any] | None = None
+
+
+def _optional_path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def open_dataset(run: EvalRun) -> EvalDataset:
+    """Builds (and so validates) the run's dataset, checking it suits the task."""
+    options = run.options
+    dataset = build_dataset(
+        run.dataset,
+        Path(run.dataset_root),
+        split=options.split,
+        language=run.language,
+        annotation_file=_optional_path(options.annotation_file),
+        custom_classname_file=_optional_path(options.custom_classname_file),
+        custom_template_file=_optional_path(options.custom_template_file),
+    )
+    if dataset.task != run.task:
+        raise DatasetLayoutError(
+            f"{run.dataset} at {run.dataset_root} is a {dataset.task} dataset, but --task {run.task} was asked for. "
+            f"Use --task {dataset.task} (or auto)."
+        )
+    return dataset
+
+
+def evaluate_run(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, quiet: bool) -> dict[str, Any]:
+    """Evaluates one run and returns its result dict (CLIP_benchmark's keys plus zsbench's)."""
+    options = run.options
+    encoder = loaded.encoder
+    torch.manual_seed(options.seed)
+    encoder.reset_stats()
+    if encoder.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(encoder.device)
+    clock = LoaderClock()
+    loader = torch.utils.data.DataLoader(
+        TransformedDataset(dataset.samples, loaded.transform, options.skip_bad_images),
+        batch_size=options.batch_size,
+        num_workers=options.num_workers,
+        collate_fn=collate_samples,
+        pin_memory=encoder.device.type == "cuda",
+    )
+    start = time.perf_counter()
+    if isinstance(dataset, ClassificationDataset):
+        metrics = evaluate_classification(
+            encoder, loaded.tokenizer, loader, dataset.classnames, dataset.templates, dataset.multilabel, clock, quiet
+        )
+    else:
+        metrics = evaluate_retrieval(encoder, loaded.tokenizer, loader, options.recall_k, clock, quiet)
+    wall = time.perf_counter() - start
+    result: dict[str, Any] = {
+        "dataset": run.dataset,
+        "model": run.model.model,
+        "pretrained": run.model.pretrained,
+        "task": run.task,
+        "metrics": metrics,
+        "language": run.language,
+        **encoder.describe(),
+        "batch_size": options.batch_size,
+        "throughput": {
+            **encoder.stats.to_dict(),
+            "data_loading_seconds": clock.seconds,
+            "wall_seconds": wall,
+            "peak_host_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_gpu_memory_mb": torch.cuda.max_memory_allocated(encoder.device) / 2**20
+            if encoder.device.type == "cuda"
+            else None,
+        },
+        "env": environment(),
+    }
+    if options.skip_bad_images:
+        result["skipped_images"] = clock.skipped_images
+    if isinstance(dataset, ClassificationDataset):
+        if options.dump_classnames:
+            result["classnames"] = dataset.classnames
+        if options.dump_templates:
+            result["templates"] = dataset.templates
+    return result
+
+
+def summary_line(result: dict[str, Any], output: str) -> str:
+    """One line per finished evaluation: the headline metrics and throughput."""
+    metrics = result["metrics"]
+    keys = ["acc1", "acc5", "mean_per_class_recall", "mean_average_precision"] + [
+        key for key in metrics if key.endswith(("recall@1", "recall@5"))
+    ]
+    shown = " ".join(f"{key}={metrics[key]:.4f}" for key in keys if key in metrics)
+    rates = result["throughput"]
+    speed = f"{rates['images_per_second'] or 0:.1f} img/s, {rates['texts_per_second'] or 0:.1f} txt/s"
+    return f"{result['dataset']} [{result['language']}] {result['task']}: {shown} | {speed} | {rates['wall_seconds']:.1f}s -> {output}"
+
+
+def run_evaluations(runs: list[EvalRun], quiet: bool, log: Callable[[str], None]) -> list[RunOutcome]:
+    """Runs `runs` in order. Every dataset is opened before any model loads, so a wrong root fails
+    in seconds; a model is loaded once for its consecutive runs; finished outputs are skipped with
+    `--skip_existing`, so an interrupted suite resumes where it stopped."""
+    outcomes: dict[int, RunOutcome] = {}
+    pending = []
+    for index, run in enumerate(runs):
+        if run.options.skip_existing and is_finished(Path(run.output)):
+            log(f"skip {run.output}: a finished result is there already")
+            outcomes[index] = RunOutcome(run, "skipped")
+        else:
+            pending.append((index, run))
+    datasets = {index: open_dataset(run) for index, run in pending}
+
+    loaded: LoadedModel | None = None
+    loaded_key: tuple | None = None
+    for index, run in pending:
+        options = run.options
+        key = (run.model, options.backend, options.device, options.precision)
+        if key != loaded_key:
+            loaded = None  # release the previous model before loading the next
+            loaded = load_backend(options.backend, run.model, torch.device(options.device), options.precision)
+            loaded_key = key
+        assert loaded is not None
+        result = evaluate_run(run, datasets[index], loaded, quiet)
+        write_result(Path(run.output), result)
+        log(summary_line(result, run.output))
+        outcomes[index] = RunOutcome(run, "done", result)
+    return [outcomes[index] for index in range(len(runs))]
