@@ -185,3 +185,124 @@ def datasets_command(layout_name: str | None) -> None:
         click.echo(f"  {name:<30} {entry.task:<24} {entry.loader}")
     click.echo(f"  {'wds/<name>':<30} {'(from dataset_type.txt)':<24} wds")
     click.echo("`zsbench datasets --layout NAME` draws the folder --dataset_root should name.")
+
+
+# Export stage: `zsbench export`, `zsbench parity`, `zsbench engine build` (zsbench/export/).
+
+
+def _log_to_stderr(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _parse_profiles(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """'MIN:OPT:MAX' (or several, for a multiple option) -> (min, opt, max) int tuples."""
+
+    def one(text: str) -> tuple[int, int, int]:
+        parts = text.split(":")
+        if len(parts) != 3 or not all(part.isdigit() for part in parts):
+            raise click.BadParameter(f"expected MIN:OPT:MAX such as 1:16:64, found {text!r}")
+        low, opt, high = (int(part) for part in parts)
+        return low, opt, high
+
+    return tuple(one(v) for v in value) if isinstance(value, tuple) else one(value)
+
+
+def engine_options(func: Any) -> Any:
+    """How TensorRT engines are built (shared by `export --engine trt` and `engine build`)."""
+    options = [
+        click.option("--trt_flavor", "--trt-flavor", "trt_flavor", type=click.Choice(["auto", "tensorrt", "tensorrt-rtx"]),
+                     default="auto", show_default=True, help="auto: tensorrt if importable, else tensorrt-rtx."),
+        click.option("--batch", "batch_profiles", multiple=True, default=("1:16:64",), show_default=True, callback=_parse_profiles,
+                     help="Batch-size optimization profile MIN:OPT:MAX; repeat for several profiles."),
+        click.option("--text_length", "--text-length", "text_length", default="1:32:80", show_default=True, callback=_parse_profiles,
+                     help="Token-length profile MIN:OPT:MAX (capped at the tokenizer's 80)."),
+        click.option("--workspace", "workspace_gib", type=click.FloatRange(min=0.0625), default=4.0, show_default=True,
+                     help="Builder workspace limit, GiB."),
+        click.option("--timing_cache", "--timing-cache", "timing_cache", type=click.Path(path_type=Path), default=None,
+                     help="Timing cache file (standard TensorRT) [default: engines/timing.cache]."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _build_engines(artifact: Path, out: Path | None, force: bool, probes: Any, **engine: Any) -> None:
+    from zsbench.export.trt_build import EngineConfig, build_engines
+
+    config = EngineConfig(artifact=artifact, out=out, force=force, probes=probes, flavor=engine["trt_flavor"],
+                          batch_profiles=engine["batch_profiles"], text_length=engine["text_length"],
+                          workspace_gib=engine["workspace_gib"], timing_cache=engine["timing_cache"])
+    result = build_engines(config, log=_log_to_stderr)
+    verb = "Reused" if result.reused else "Built"
+    click.echo(f"{verb} {result.manifest.flavor} {result.manifest.trt_version} engines in {result.folder} "
+               f"(parity: {result.parity.status})")
+
+
+@main.command("export")
+@model_options
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Output folder [default: export/<model>-<checkpoint name>-<precision>].")
+@click.option("--precision", type=click.Choice(["fp16", "fp32"]), default="fp16", show_default=True)
+@click.option("--opset", type=click.IntRange(min=18), default=18, show_default=True)
+@click.option("--force", is_flag=True, help="Replace an output folder that holds another model's export.")
+@click.option("--device", default="auto", show_default=True, help="auto (the GPU when present), cuda or cpu: where the model is traced and the fp32 reference runs.")
+@click.option("--parity_images", "--parity-images", "parity_images", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Synthetic probe images of the parity check.")
+@click.option("--engine", type=click.Choice(["trt"]), default=None, help="Also build FP16 TensorRT engines from the fp16 graphs.")
+@click.option("--engines_out", "--engines-out", "engines_out", type=click.Path(path_type=Path), default=None,
+              help="Engine folder [default: engines/<export folder name>].")
+@engine_options
+def export_command(model_type: str, model_name: str, pretrained: str, tokenizer_path: str | None, model_config: str | None,
+                   out: Path | None, precision: str, opset: int, force: bool, device: str, parity_images: int,
+                   engine: str | None, engines_out: Path | None, **engine_settings: Any) -> None:
+    """Export a model to ONNX (vision.onnx, text.onnx), check it against PyTorch fp32, optionally build engines."""
+    from zsbench.export import ExportConfig, ProbeConfig, export_model
+
+    if engine and precision != "fp16":
+        raise click.UsageError("--engine trt builds FP16 engines from the fp16 graphs: use --precision fp16.")
+    config = ExportConfig(
+        model_type=model_type, model_name=model_name, pretrained=Path(pretrained),
+        tokenizer_path=Path(tokenizer_path) if tokenizer_path else None, model_config=Path(model_config) if model_config else None,
+        out=out, precision=precision, opset=opset, force=force, device=device,  # type: ignore[arg-type]
+        probes=ProbeConfig(num_images=parity_images),
+    )
+    result = export_model(config, log=_log_to_stderr)
+    click.echo(f"Exported {result.folder} ({precision}, opset {opset}): parity {result.parity.status}")
+    if engine:
+        _build_engines(result.folder, engines_out, False, config.probes, **engine_settings)
+
+
+@main.command("parity")
+@click.option("--artifact", required=True, type=click.Path(path_type=Path), help="Export folder (export/<name>).")
+@click.option("--backend", type=click.Choice(["onnx", "trt"]), default="onnx", show_default=True,
+              help="onnx: the graphs with ONNX Runtime; trt: the engines (needs a GPU).")
+@click.option("--engines", type=click.Path(path_type=Path), default=None, help="Engine folder [default: engines/<export name>].")
+@click.option("--device", default="auto", show_default=True, help="Where the PyTorch fp32 reference runs.")
+def parity_command(artifact: Path, backend: str, engines: Path | None, device: str) -> None:
+    """Re-check an export's graphs (or engines) against PyTorch fp32; exit 1 if they fail."""
+    from zsbench.export import check_artifact_parity
+
+    report = check_artifact_parity(artifact, backend, device, engines, log=_log_to_stderr)  # type: ignore[arg-type]
+    report.raise_if_failed()
+    click.echo(report.summary())
+
+
+@main.group("engine")
+def engine_group() -> None:
+    """TensorRT engines built from an export."""
+
+
+@engine_group.command("build")
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Engine folder [default: engines/<export name>].")
+@click.option("--force", is_flag=True, help="Rebuild even if matching engines exist.")
+@engine_options
+def engine_build_command(artifact: Path, out: Path | None, force: bool, **engine_settings: Any) -> None:
+    """Build FP16 strongly typed TensorRT (or TensorRT-RTX) engines from an fp16 export folder."""
+    from zsbench.export import ProbeConfig, load_export_manifest
+    from zsbench.export.manifest import PARITY, read_json
+
+    load_export_manifest(artifact)
+    parity_file = artifact / PARITY
+    probes = ProbeConfig.from_dict(read_json(parity_file, "parity report")["probes"]) if parity_file.exists() else ProbeConfig()
+    _build_engines(artifact, out, force, probes, **engine_settings)

@@ -1,0 +1,149 @@
+"""FP16 TensorRT engines from the fp16 graphs: TensorRT-RTX builds them on any machine (ahead of
+time without a GPU); with a GPU, the engines are run and checked for parity against PyTorch."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from zsbench.cli import main
+from zsbench.errors import EngineError
+from zsbench.export.engine_manifest import AHEAD_OF_TIME, ShapeProfile, load_engine_manifest
+from zsbench.export.trt_build import EngineConfig, build_engines
+from zsbench.export.trt_flavor import select_trt_flavor
+from zsbench.export.trt_runner import choose_profile, split_batch
+
+HAS_GPU = torch.cuda.is_available()
+HAS_RTX = importlib.util.find_spec("tensorrt_rtx") is not None
+HAS_TRT = importlib.util.find_spec("tensorrt") is not None
+# Without a GPU only TensorRT-RTX can build; with one, the standard library is preferred (auto).
+FLAVOR = "auto" if HAS_GPU else "tensorrt-rtx"
+needs_builder = pytest.mark.skipif(
+    not (HAS_RTX or (HAS_GPU and HAS_TRT)),
+    reason="no TensorRT builder: tensorrt_rtx cannot be imported (pip install 'zsbench[trt-rtx]'), "
+    "and standard tensorrt needs a GPU",
+)
+needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="running TensorRT engines needs a CUDA GPU; torch sees none here")
+PROFILES = ((1, 4, 8), (8, 32, 64))
+
+
+def test_profile_choice_and_batch_splitting() -> None:
+    profiles = [ShapeProfile("x", (1, 3), (4, 3), (8, 3)), ShapeProfile("x", (8, 3), (32, 3), (64, 3))]
+    assert choose_profile(profiles, (1, 3)) == 0
+    assert choose_profile(profiles, (8, 3)) == 0  # both fit: the tighter one
+    assert choose_profile(profiles, (9, 3)) == 1
+    assert choose_profile(profiles, (65, 3)) is None and choose_profile(profiles, (2, 4)) is None
+    assert split_batch(130, 64) == [(0, 64), (64, 128), (128, 130)]
+
+
+def test_flavor_choice_is_checked() -> None:
+    with pytest.raises(EngineError, match="expected auto, tensorrt or tensorrt-rtx"):
+        select_trt_flavor("tensorrt-llm")  # type: ignore[arg-type]
+
+
+@pytest.mark.trt
+@needs_builder
+@pytest.mark.parametrize("head", ["c", "g"])
+def test_engines_build_from_fp16_graphs_with_dynamic_profiles(exports: dict, tmp_path: Path, head: str) -> None:
+    export = exports[(head, "fp16")]
+    out = tmp_path / "engines"
+    start = time.perf_counter()
+    result = build_engines(EngineConfig(export.folder, out=out, flavor=FLAVOR, batch_profiles=PROFILES, text_length=(1, 16, 80)))
+    seconds = time.perf_counter() - start
+    manifest = load_engine_manifest(out)
+    assert manifest == result.manifest and not result.reused
+    assert manifest.strongly_typed and manifest.flavor in ("tensorrt", "tensorrt-rtx") and manifest.trt_version
+    assert {(p.min[0], p.opt[0], p.max[0]) for p in manifest.profiles["vision"]} == set(PROFILES)
+    assert manifest.profiles["vision"][0].max == (8, 3, 32, 32)
+    assert [p.max for p in manifest.profiles["text"]] == [(8, 80), (64, 80)]
+    assert manifest.onnx == {graph: spec.fingerprint.digest for graph, spec in export.manifest.graphs.items()}
+    for name in manifest.engines.values():
+        assert (out / name).stat().st_size > 0
+    parity = json.loads((out / "parity.json").read_text())
+    if HAS_GPU:
+        assert manifest.device == torch.cuda.get_device_name() and parity["passed"], parity
+    else:
+        assert (manifest.device, manifest.compute_capability) == (AHEAD_OF_TIME, AHEAD_OF_TIME)
+        assert manifest.timing_cache is None  # TensorRT-RTX takes none
+        assert parity["status"] == "not run" and "no GPU" in parity["reason"] and manifest.parity_status == "not run"
+    print(f"\n{manifest.flavor} build of tiny InternVL-{head.upper()} (2 engines, 2 profiles): {seconds:.1f} s")
+
+
+@pytest.mark.trt
+@needs_builder
+def test_matching_engines_are_reused_and_stale_ones_rebuilt(exports: dict, tmp_path: Path) -> None:
+    export, out = exports[("c", "fp16")], tmp_path / "engines"
+    config = EngineConfig(export.folder, out=out, flavor=FLAVOR, batch_profiles=((1, 2, 4),))
+    messages: list[str] = []
+    build_engines(config, log=messages.append)
+    assert build_engines(config, log=messages.append).reused
+    assert any(m.startswith("Reusing the engines") for m in messages)
+    for field, value, reason in [
+        ("trt_version", "0.0.1", "built with"),
+        ("device", "NVIDIA Imaginary GPU", "built for NVIDIA Imaginary GPU"),
+        ("onnx", {"vision": "0" * 64, "text": "0" * 64}, "changed since the engines were built"),
+    ]:
+        manifest = json.loads((out / "manifest.json").read_text())
+        manifest[field] = value
+        (out / "manifest.json").write_text(json.dumps(manifest))
+        messages.clear()
+        result = build_engines(config, log=messages.append)
+        assert not result.reused and any(m.startswith("Rebuilding") and reason in m for m in messages), messages
+    messages.clear()
+    assert not build_engines(EngineConfig(export.folder, out=out, flavor=FLAVOR, batch_profiles=((1, 2, 8),)),
+                             log=messages.append).reused
+    assert any("other optimization profiles" in m for m in messages)
+
+
+@pytest.mark.trt
+@needs_builder
+def test_engine_build_refuses_an_export_modified_after_the_fact(exports: dict, copy_export, tmp_path: Path) -> None:
+    folder = copy_export(exports[("g", "fp16")])
+    with open(folder / "text.onnx.data", "r+b") as handle:
+        handle.write(b"\x00" * 16)
+    with pytest.raises(EngineError, match="differs from what its manifest records"):
+        build_engines(EngineConfig(folder, out=tmp_path / "engines", flavor=FLAVOR))
+
+
+@pytest.mark.trt
+@needs_builder
+def test_cli_exports_pth_checkpoint_and_builds_engines(tiny_pth_file: Path, tmp_path: Path) -> None:
+    out, engines = tmp_path / "export", tmp_path / "engines"
+    result = CliRunner().invoke(main, [
+        "export", "--model", "internvl_c_classification", "--pretrained", str(tiny_pth_file),
+        "--model_config", str(tiny_pth_file.parent / "tiny_config.json"), "--device", "cpu", "--out", str(out),
+        "--engine", "trt", "--engines-out", str(engines), "--trt-flavor", FLAVOR, "--batch", "1:2:4", "--batch", "4:16:32",
+    ])
+    assert result.exit_code == 0, result.output
+    assert "parity passed" in result.output and "engines in" in result.output
+    assert len(load_engine_manifest(engines).profiles["vision"]) == 2
+    rerun = CliRunner().invoke(main, ["engine", "build", str(out), "--out", str(engines), "--trt_flavor", FLAVOR,
+                                      "--batch", "1:2:4", "--batch", "4:16:32"])
+    assert rerun.exit_code == 0 and "Reused" in rerun.output, rerun.output
+
+
+@pytest.mark.gpu
+@pytest.mark.trt
+@needs_gpu
+@needs_builder
+def test_engines_match_pytorch_on_the_gpu(exports: dict, tmp_path: Path) -> None:
+    from zsbench.export import check_artifact_parity
+    from zsbench.export.trt_runner import TrtArtifactRunner
+
+    export, out = exports[("g", "fp16")], tmp_path / "engines"
+    result = build_engines(EngineConfig(export.folder, out=out, flavor=FLAVOR, batch_profiles=PROFILES))
+    assert result.parity, result.parity.summary()
+    report = check_artifact_parity(export.folder, "trt", device="cuda", engines=out)
+    assert report, report.summary()
+    with TrtArtifactRunner(out) as runner:
+        pixels = torch.randn(70, 3, 32, 32, device="cuda")  # beyond the largest profile: split into chunks
+        whole = runner.encode_image(pixels)
+        parts = torch.cat([runner.encode_image(pixels[:5]), runner.encode_image(pixels[5:])])
+        assert whole.shape == (70, 32) and whole.is_cuda
+        torch.testing.assert_close(whole, parts, atol=2e-3, rtol=2e-3)

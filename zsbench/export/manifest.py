@@ -1,0 +1,177 @@
+"""What an export folder holds (`manifest.json`), as typed values that round-trip to JSON.
+
+An export folder `export/<name>/` holds:
+
+    manifest.json        ExportManifest: model, checkpoint fingerprint, config, preprocessing,
+                         precision, opset, graph IO, package versions, exporter, parity verdict
+    parity.json          ParityReport of the ONNX graphs against PyTorch fp32 (ONNX Runtime)
+    vision.onnx          pixel_values [batch, 3, H, W] float32 -> image_embeds [batch, D]
+    vision.onnx.data     its weights (ONNX external data)
+    text.onnx            input_ids [batch, length] int64 -> text_embeds [batch, D]
+    text.onnx.data
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zsbench.errors import ExportError
+from zsbench.export.fingerprint import Fingerprint
+
+MANIFEST = "manifest.json"
+PARITY = "parity.json"
+FORMAT = "zsbench-onnx-export/1"
+GRAPH_FILES = {"vision": "vision.onnx", "text": "text.onnx"}
+
+
+@dataclass(frozen=True)
+class IOSpec:
+    """One graph input or output: name, shape (ints, or names of dynamic axes) and dtype."""
+
+    name: str
+    shape: tuple[int | str, ...]
+    dtype: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IOSpec:
+        return cls(data["name"], tuple(data["shape"]), data["dtype"])
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """One ONNX graph of an export: its files, IO and fingerprint (what engines are checked against)."""
+
+    file: str
+    external_data: str
+    inputs: tuple[IOSpec, ...]
+    outputs: tuple[IOSpec, ...]
+    fingerprint: Fingerprint
+    weight_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "external_data": self.external_data,
+            "inputs": [io.to_dict() for io in self.inputs],
+            "outputs": [io.to_dict() for io in self.outputs],
+            "fingerprint": self.fingerprint.to_dict(),
+            "weight_bytes": self.weight_bytes,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GraphSpec:
+        return cls(
+            file=data["file"],
+            external_data=data["external_data"],
+            inputs=tuple(IOSpec.from_dict(io) for io in data["inputs"]),
+            outputs=tuple(IOSpec.from_dict(io) for io in data["outputs"]),
+            fingerprint=Fingerprint.from_dict(data["fingerprint"]),
+            weight_bytes=int(data["weight_bytes"]),
+        )
+
+
+@dataclass(frozen=True)
+class ExportManifest:
+    """Everything needed to trust, reuse or reproduce an export (see the module docstring)."""
+
+    model_type: str
+    model_name: str
+    pretrained: str
+    tokenizer: str | None
+    model_config: str | None
+    checkpoint: Fingerprint
+    config: dict[str, Any]
+    preprocess: dict[str, Any]
+    text: dict[str, Any]
+    precision: str
+    opset: int
+    graphs: dict[str, GraphSpec]
+    fp16_policy: dict[str, tuple[str, ...]]
+    exporter: dict[str, Any]
+    versions: dict[str, str | None]
+    export_device: str
+    export_seconds: float
+    parity_passed: bool
+    format: str = FORMAT
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def identity(self) -> tuple[str, str, str, str]:
+        """What makes two exports "the same model": type, name, checkpoint digest, precision."""
+        return (self.model_type, self.model_name, self.checkpoint.digest, self.precision)
+
+    def describe(self) -> str:
+        return f"{self.model_name} ({self.precision}) from {self.pretrained} [checkpoint {self.checkpoint.short}]"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["checkpoint"] = self.checkpoint.to_dict()
+        data["graphs"] = {name: graph.to_dict() for name, graph in self.graphs.items()}
+        data["fp16_policy"] = {name: list(lines) for name, lines in self.fp16_policy.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExportManifest:
+        values = dict(data)
+        values["checkpoint"] = Fingerprint.from_dict(data["checkpoint"])
+        values["graphs"] = {name: GraphSpec.from_dict(graph) for name, graph in data["graphs"].items()}
+        values["fp16_policy"] = {name: tuple(lines) for name, lines in data["fp16_policy"].items()}
+        return cls(**values)
+
+
+def package_version(name: str) -> str | None:
+    """The installed version of a distribution, or None."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Writes JSON atomically (temp file + rename), so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError as err:
+        raise ExportError(f"{path} does not exist: expected the {what} of an export folder. Run `zsbench export` first.") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ExportError(f"{path} is not valid JSON ({err}); the export is damaged. Re-run `zsbench export --force`.") from err
+    if not isinstance(data, dict):
+        raise ExportError(f"{path} holds a JSON {type(data).__name__}, expected an object. Re-run `zsbench export --force`.")
+    return data
+
+
+def load_export_manifest(folder: Path) -> ExportManifest:
+    """Reads `folder/manifest.json`.
+
+    Raises:
+        ExportError: the folder is not a zsbench export, or its manifest is damaged or of another format.
+    """
+    data = read_json(folder / MANIFEST, "manifest")
+    if data.get("format") != FORMAT:
+        raise ExportError(
+            f"{folder / MANIFEST} has format {data.get('format')!r}, expected {FORMAT!r}. "
+            "It was written by another tool or version; re-export with `zsbench export --force`."
+        )
+    try:
+        return ExportManifest.from_dict(data)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ExportError(f"{folder / MANIFEST} is incomplete ({err!r}). Re-export with `zsbench export --force`.") from err

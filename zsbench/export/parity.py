@@ -1,0 +1,355 @@
+"""Parity of exported graphs and engines against the PyTorch model in true fp32.
+
+Per graph (vision = `encode_image`, text = `encode_text`) over the probes of `probes.py`:
+max abs error, mean / minimum cosine similarity, the fraction of samples whose cosine
+reaches the threshold, and the top-1 agreement of a zero-shot probe (class embeddings =
+normalised mean of the normalised prompt embeddings per class; images classified by cosine).
+The vision graph's agreement pairs its image embeddings with the PyTorch classifier, the text
+graph's pairs PyTorch image embeddings with its classifier, and the end-to-end agreement uses
+both. A `ParityReport` is truthy when every check passes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import torch
+
+from zsbench.errors import ParityError
+from zsbench.export.probes import ProbeConfig, ProbeSet
+
+Status = Literal["passed", "failed", "not run"]
+WORST_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class ParityThresholds:
+    """A sample passes when its cosine similarity reaches `cosine`; a graph passes when at least
+    `cosine_fraction` of its samples do (1.0: the minimum must) and its zero-shot top-1
+    agreement reaches `top1_agreement`."""
+
+    cosine: float
+    cosine_fraction: float
+    top1_agreement: float
+
+    @classmethod
+    def for_precision(cls, precision: str) -> ParityThresholds:
+        """fp32: every cosine >= 0.99999; fp16: cosine >= 0.999 for 99% of samples; top-1 >= 0.995."""
+        if precision == "fp32":
+            return cls(cosine=0.99999, cosine_fraction=1.0, top1_agreement=0.995)
+        return cls(cosine=0.999, cosine_fraction=0.99, top1_agreement=0.995)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ParityThresholds:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class GraphParity:
+    """The parity of one graph (``vision``, ``text``) or of both together (``zero_shot``)."""
+
+    graph: str
+    status: Status
+    reason: str = ""
+    samples: int = 0
+    max_abs_error: float | None = None
+    reference_max_abs: float | None = None
+    mean_cosine: float | None = None
+    min_cosine: float | None = None
+    cosine_fraction_ok: float | None = None
+    top1_agreement: float | None = None
+    top1_changed: tuple[str, ...] = ()
+    worst: tuple[str, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["passed"] = self.passed
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GraphParity:
+        values = {k: v for k, v in data.items() if k != "passed"}
+        values["top1_changed"] = tuple(values.get("top1_changed", ()))
+        values["worst"] = tuple(values.get("worst", ()))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """Parity of an artifact's graphs (or engines) on one backend; truthy when it passes."""
+
+    artifact: str
+    backend: str
+    precision: str
+    reference: str
+    thresholds: ParityThresholds
+    probes: ProbeConfig
+    graphs: tuple[GraphParity, ...]
+    status: Status
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.status == "passed"
+
+    @property
+    def passed(self) -> bool:
+        return bool(self)
+
+    def graph(self, name: str) -> GraphParity:
+        return next(g for g in self.graphs if g.graph == name)
+
+    def summary(self) -> str:
+        """One line per graph; failing graphs name the failed checks and the worst inputs."""
+        head = f"Parity of {self.artifact} on {self.backend} vs {self.reference}: {self.status.upper()}"
+        lines = [head + (f" ({self.reason})" if self.reason else "")]
+        for g in self.graphs:
+            if g.status == "not run":
+                lines.append(f"  {g.graph}: not run ({g.reason})")
+                continue
+            stats = f"{g.samples} samples"
+            if g.mean_cosine is not None:
+                stats += (
+                    f", cosine mean {g.mean_cosine:.7f} min {g.min_cosine:.7f}, {100 * (g.cosine_fraction_ok or 0):.1f}% >= "
+                    f"{self.thresholds.cosine}, max abs err {g.max_abs_error:.3g} (|ref| <= {g.reference_max_abs:.3g})"
+                )
+            stats += f", top-1 agreement {g.top1_agreement:.4f}"
+            lines.append(f"  {g.graph}: {g.status}: {stats}")
+            if not g.passed:
+                lines.append(f"    failed: {g.reason}")
+                lines.extend(f"    worst: {w}" for w in g.worst)
+                lines.extend(f"    top-1 changed: {c}" for c in g.top1_changed[:WORST_SHOWN])
+        return "\n".join(lines)
+
+    def raise_if_failed(self) -> None:
+        """Raises `ParityError(message, report)` unless the report passed (or was not run)."""
+        if self.status == "failed":
+            raise ParityError(self.summary(), self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "artifact": self.artifact,
+            "backend": self.backend,
+            "precision": self.precision,
+            "reference": self.reference,
+            "thresholds": self.thresholds.to_dict(),
+            "probes": self.probes.to_dict(),
+            "graphs": {g.graph: g.to_dict() for g in self.graphs},
+            "status": self.status,
+            "passed": self.passed,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ParityReport:
+        return cls(
+            artifact=data["artifact"],
+            backend=data["backend"],
+            precision=data["precision"],
+            reference=data["reference"],
+            thresholds=ParityThresholds.from_dict(data["thresholds"]),
+            probes=ProbeConfig.from_dict(data["probes"]),
+            graphs=tuple(GraphParity.from_dict(g) for g in data["graphs"].values()),
+            status=data["status"],
+            reason=data.get("reason", ""),
+        )
+
+    @classmethod
+    def not_run(cls, artifact: str, backend: str, precision: str, reason: str, probes: ProbeConfig | None = None) -> ParityReport:
+        """A report for a check that could not run here (e.g. an engine with no GPU present)."""
+        return cls(
+            artifact=artifact,
+            backend=backend,
+            precision=precision,
+            reference="torch fp32",
+            thresholds=ParityThresholds.for_precision(precision),
+            probes=probes or ProbeConfig(),
+            graphs=(GraphParity("vision", "not run", reason), GraphParity("text", "not run", reason)),
+            status="not run",
+            reason=reason,
+        )
+
+
+class EmbeddingRunner(Protocol):
+    """What parity needs of a backend: CPU tensors in, embeddings out (any float dtype or device)."""
+
+    def encode_image(self, pixels: torch.Tensor) -> torch.Tensor: ...
+
+    def encode_text(self, input_ids: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """Float64 embeddings of every probe image and text, in probe order."""
+
+    image: np.ndarray | None
+    text: np.ndarray | None
+
+
+@contextlib.contextmanager
+def true_fp32() -> Iterator[None]:
+    """Disables TF32 for matmuls and convolutions (restored afterwards): the reference is true fp32."""
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    if hasattr(matmul, "fp32_precision"):
+        saved = (matmul.fp32_precision, cudnn.conv.fp32_precision)
+        matmul.fp32_precision, cudnn.conv.fp32_precision = "ieee", "ieee"
+        try:
+            yield
+        finally:
+            matmul.fp32_precision, cudnn.conv.fp32_precision = saved
+        return
+    saved_legacy = (matmul.allow_tf32, cudnn.allow_tf32, torch.get_float32_matmul_precision())
+    matmul.allow_tf32, cudnn.allow_tf32 = False, False
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        matmul.allow_tf32, cudnn.allow_tf32 = saved_legacy[:2]
+        torch.set_float32_matmul_precision(saved_legacy[2])
+
+
+def _as_numpy(values: Any) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        values = values.detach().float().cpu().numpy()
+    return np.asarray(values, dtype=np.float64)
+
+
+def run_probes(runner: EmbeddingRunner, probes: ProbeSet, graphs: tuple[str, ...] = ("vision", "text")) -> Embeddings:
+    """Embeds every probe with `runner`, batch by batch as the probes are cut."""
+    image = text = None
+    if "vision" in graphs:
+        image = np.concatenate([_as_numpy(runner.encode_image(probes.pixels[a:b])) for a, b in probes.image_batches])
+    if "text" in graphs:
+        parts: dict[int, np.ndarray] = {}
+        for batch in probes.text_batches:
+            for row, value in zip(batch.indices, _as_numpy(runner.encode_text(batch.input_ids))):
+                parts[row] = value
+        text = np.stack([parts[i] for i in range(len(probes.texts))])
+    return Embeddings(image, text)
+
+
+def reference_embeddings(model: torch.nn.Module, probes: ProbeSet, device: torch.device) -> Embeddings:
+    """The PyTorch model's embeddings of the probes, in fp32 with TF32 off."""
+
+    class _Reference:
+        def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
+            return model.encode_image(pixels.to(device))
+
+        def encode_text(self, input_ids: torch.Tensor) -> torch.Tensor:
+            return model.encode_text(input_ids.to(device))
+
+    with true_fp32(), torch.inference_mode():
+        return run_probes(_Reference(), probes)
+
+
+def _normalise(values: np.ndarray) -> np.ndarray:
+    return values / np.maximum(np.linalg.norm(values, axis=-1, keepdims=True), 1e-30)
+
+
+def zero_shot_top1(image: np.ndarray, text: np.ndarray, probes: ProbeSet) -> np.ndarray:
+    """Top-1 class of every probe image against class embeddings built from the prompt embeddings."""
+    classes = np.asarray(probes.text_classes)
+    normed = _normalise(text)
+    classifier = _normalise(np.stack([normed[classes == c].mean(0) for c in range(len(probes.classnames))]))
+    return (_normalise(image) @ classifier.T).argmax(1)
+
+
+def _compare(
+    graph: str,
+    reference: np.ndarray,
+    candidate: np.ndarray,
+    describe: Callable[[int], str],
+    top1: tuple[np.ndarray, np.ndarray],
+    describe_image: Callable[[int], str],
+    thresholds: ParityThresholds,
+) -> GraphParity:
+    cosine = (_normalise(reference) * _normalise(candidate)).sum(-1)
+    abs_error = np.abs(reference - candidate).max(-1)
+    fraction_ok = float((cosine >= thresholds.cosine).mean())
+    agreement = float((top1[0] == top1[1]).mean())
+    failures = []
+    if fraction_ok < thresholds.cosine_fraction:
+        failures.append(
+            f"{100 * fraction_ok:.2f}% of samples reach cosine {thresholds.cosine}, expected >= "
+            f"{100 * thresholds.cosine_fraction:.2f}% (min cosine {cosine.min():.7f})"
+        )
+    if agreement < thresholds.top1_agreement:
+        failures.append(f"zero-shot top-1 agreement {agreement:.4f} < {thresholds.top1_agreement}")
+    order = np.argsort(cosine)[:WORST_SHOWN]
+    changed = np.flatnonzero(top1[0] != top1[1])
+    return GraphParity(
+        graph=graph,
+        status="failed" if failures else "passed",
+        reason="; ".join(failures),
+        samples=len(cosine),
+        max_abs_error=float(abs_error.max()),
+        reference_max_abs=float(np.abs(reference).max()),
+        mean_cosine=float(cosine.mean()),
+        min_cosine=float(cosine.min()),
+        cosine_fraction_ok=fraction_ok,
+        top1_agreement=agreement,
+        top1_changed=tuple(f"{describe_image(i)}: class {top1[0][i]} -> {top1[1][i]}" for i in changed),
+        worst=tuple(f"{describe(i)}: cosine {cosine[i]:.7f}, max abs err {abs_error[i]:.3g}" for i in order),
+    )
+
+
+def compare_embeddings(
+    reference: Embeddings,
+    candidate: Embeddings,
+    probes: ProbeSet,
+    thresholds: ParityThresholds,
+    *,
+    artifact: str,
+    backend: str,
+    precision: str,
+    reference_name: str,
+    probe_config: ProbeConfig,
+) -> ParityReport:
+    """Builds the `ParityReport` of `candidate` against `reference` (graphs missing from the
+    candidate are reported as not run)."""
+    assert reference.image is not None and reference.text is not None
+    ref_top1 = zero_shot_top1(reference.image, reference.text, probes)
+    graphs = []
+    if candidate.image is not None:
+        top1 = zero_shot_top1(candidate.image, reference.text, probes)
+        graphs.append(_compare("vision", reference.image, candidate.image, probes.describe_image, (ref_top1, top1),
+                               probes.describe_image, thresholds))
+    if candidate.text is not None:
+        top1 = zero_shot_top1(reference.image, candidate.text, probes)
+        graphs.append(_compare("text", reference.text, candidate.text, probes.describe_text, (ref_top1, top1),
+                               probes.describe_image, thresholds))
+    if candidate.image is not None and candidate.text is not None:
+        top1 = zero_shot_top1(candidate.image, candidate.text, probes)
+        agreement = float((top1 == ref_top1).mean())
+        ok = agreement >= thresholds.top1_agreement
+        changed = np.flatnonzero(top1 != ref_top1)
+        graphs.append(GraphParity(
+            graph="zero_shot",
+            status="passed" if ok else "failed",
+            reason="" if ok else f"end-to-end top-1 agreement {agreement:.4f} < {thresholds.top1_agreement}",
+            samples=len(top1),
+            top1_agreement=agreement,
+            top1_changed=tuple(f"{probes.describe_image(i)}: class {ref_top1[i]} -> {top1[i]}" for i in changed),
+        ))
+    failed = [g.graph for g in graphs if g.status == "failed"]
+    return ParityReport(
+        artifact=artifact,
+        backend=backend,
+        precision=precision,
+        reference=reference_name,
+        thresholds=thresholds,
+        probes=probe_config,
+        graphs=tuple(graphs),
+        status="failed" if failed else "passed",
+        reason=f"failing: {', '.join(failed)}" if failed else "",
+    )

@@ -1,0 +1,312 @@
+"""`export_model` (checkpoint -> checked ONNX export folder) and `check_artifact_parity` (rerun the check).
+
+Default output folder: `export/<model>-<checkpoint name>-<precision>`, where the checkpoint
+name is the `.pth` file's stem or the Hugging Face folder's name, with characters other than
+letters, digits, `.`, `_` and `-` replaced by `_` (e.g. `export/internvl_g_retrieval_hf-
+InternVL-14B-224px-fp16`). A folder holding another model's export is refused unless `force`.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from zsbench.errors import ExportError
+from zsbench.export.fingerprint import checkpoint_files, fingerprint_files
+from zsbench.export.manifest import (
+    MANIFEST,
+    PARITY,
+    ExportManifest,
+    load_export_manifest,
+    package_version,
+    read_json,
+    write_json,
+)
+from zsbench.export.onnx_export import DEFAULT_OPSET, export_graphs
+from zsbench.export.parity import Embeddings, ParityReport, ParityThresholds, compare_embeddings, reference_embeddings, run_probes
+from zsbench.export.probes import ProbeConfig, ProbeSet, build_probes
+from zsbench.export.staging import staged_folder
+from zsbench.models import InternVL, load_clip
+
+ExportPrecision = Literal["fp32", "fp16"]
+Log = Callable[[str], None]
+EXPORT_ROOT = Path("export")
+_VERSIONED = ("torch", "onnx", "onnxruntime", "onnxscript", "onnx-ir", "numpy", "zsbench")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """What `zsbench export` was asked: the model, where to write, precision, opset, parity probes."""
+
+    model_type: str
+    model_name: str
+    pretrained: Path
+    tokenizer_path: Path | None = None
+    model_config: Path | None = None
+    out: Path | None = None
+    precision: ExportPrecision = "fp16"
+    opset: int = DEFAULT_OPSET
+    force: bool = False
+    device: str = "auto"
+    probes: ProbeConfig = field(default_factory=ProbeConfig)
+    thresholds: ParityThresholds | None = None
+
+    def output_folder(self) -> Path:
+        return self.out if self.out is not None else default_export_dir(self.model_name, self.pretrained, self.precision)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """A published export folder, its manifest and its parity report."""
+
+    folder: Path
+    manifest: ExportManifest
+    parity: ParityReport
+
+
+def default_export_dir(model_name: str, pretrained: Path, precision: str, root: Path = EXPORT_ROOT) -> Path:
+    """`root/<model>-<checkpoint name>-<precision>` (see the module docstring)."""
+    checkpoint = Path(pretrained)
+    stem = checkpoint.name if checkpoint.is_dir() or not checkpoint.suffix else checkpoint.stem
+    return root / re.sub(r"[^A-Za-z0-9._-]", "_", f"{model_name}-{stem}-{precision}")
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto``: the GPU when torch sees one (export and reference run there), else the CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    from zsbench.models.factory import resolve_device as check_device
+
+    return check_device(device)
+
+
+def package_versions() -> dict[str, str | None]:
+    """Python and the versions of the packages an export depends on (recorded in the manifest)."""
+    return {"python": sys.version.split()[0], **{name: package_version(name) for name in _VERSIONED}}
+
+
+def _check_out_folder(
+    folder: Path, identity: tuple[str, ...] | None, wanted: str, force: bool, partial: tuple[str, str, str] | None = None
+) -> None:
+    """Refuses to replace a folder holding something else than an export of this model.
+
+    `force` replaces another model's export, never a folder that is not an export at all
+    (the whole folder is replaced, so a mistyped --out must not wipe unrelated files). With
+    `partial` (type, name, precision) only those are compared, before the checkpoint is read.
+    """
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise ExportError(f"--out {folder} is a file; expected a folder for the export. Choose another --out.")
+    if not any(folder.iterdir()):
+        return
+    if not (folder / MANIFEST).is_file():
+        raise ExportError(
+            f"{folder} holds files but no {MANIFEST}: it is not a zsbench export, and exporting would replace it. "
+            "Expected an empty or missing folder, or an earlier export. Choose another --out, or empty it yourself."
+        )
+    if force:
+        return
+    try:
+        existing = load_export_manifest(folder)
+    except ExportError as err:
+        raise ExportError(f"{folder} holds a damaged export ({err}). Pass --force to replace it.") from err
+    found = existing.identity()
+    if (identity is not None and found != identity) or (partial is not None and (found[0], found[1], found[3]) != partial):
+        raise ExportError(
+            f"{folder} holds the export of {existing.describe()}; expected {wanted}. "
+            "Pass --force to replace it, or choose another --out."
+        )
+
+
+def _free() -> None:
+    """Returns the memory of dropped models (Python cycles, the GPU allocator's cache)."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def export_model(config: ExportConfig, log: Log = lambda message: None) -> ExportResult:
+    """Exports `vision.onnx` and `text.onnx`, checks them against PyTorch fp32 with ONNX Runtime,
+    and publishes the folder (with manifest.json and parity.json) atomically.
+
+    Raises:
+        ExportError: unsupported model, unusable output folder, full disk, untraceable model.
+        ParityError: a graph fails parity; the folder is still published, with `passed: false`.
+    """
+    if config.model_type != "internvl":
+        raise ExportError(
+            f"zsbench export handles model_type 'internvl' (InternVL-C/G), found {config.model_type!r}. "
+            "Evaluate open_clip models with the torch backend."
+        )
+    if config.precision not in ("fp32", "fp16"):
+        raise ExportError(f"--precision {config.precision!r}: expected fp32 or fp16 (TensorRT engines are built from fp16 graphs).")
+    folder = config.output_folder()
+    wanted = f"{config.model_name} ({config.precision}) from {config.pretrained}"
+    # A folder holding another model or precision is refused before gigabytes of weights are read;
+    # the checkpoint fingerprint is compared once the model is loaded.
+    _check_out_folder(folder, None, wanted, config.force, (config.model_type, config.model_name, config.precision))
+    device = resolve_device(config.device)
+    log(f"Loading {config.model_name} from {config.pretrained} ({config.precision}, {device})")
+    model, _, tokenizer = load_clip(
+        config.model_type, config.model_name, config.pretrained, device, config.precision, config.tokenizer_path, config.model_config
+    )
+    assert isinstance(model, InternVL)
+    fingerprint = fingerprint_files(checkpoint_files(config.pretrained, tokenizer.model_file), model.config.to_hf_dict())
+    identity = (config.model_type, config.model_name, fingerprint.digest, config.precision)
+    _check_out_folder(folder, identity, wanted, config.force)
+
+    start = time.perf_counter()
+    with staged_folder(folder) as staging:
+        log(f"Exporting to {folder} (opset {config.opset})")
+        graphs, policy = export_graphs(model, staging, config.opset, config.precision, device, log)
+        export_seconds = time.perf_counter() - start
+        model_config, preprocess = model.config.to_hf_dict(), transform_config(model, config.model_name)
+        # The reference is loaded afresh in fp32 once the export model is gone: one copy of the weights at a time.
+        del model
+        _free()
+        log("Checking parity against PyTorch fp32 with ONNX Runtime")
+        probes, reference = compute_reference(
+            lambda: load_clip(config.model_type, config.model_name, config.pretrained, device, "fp32",
+                              config.tokenizer_path, config.model_config),
+            config.probes, device,
+        )
+        report = _onnx_parity(probes, reference, staging, folder, device, config.precision, config.probes, config.thresholds)
+        manifest = ExportManifest(
+            model_type=config.model_type,
+            model_name=config.model_name,
+            pretrained=str(config.pretrained.resolve()),
+            tokenizer=str(config.tokenizer_path.resolve()) if config.tokenizer_path else None,
+            model_config=str(config.model_config.resolve()) if config.model_config else None,
+            checkpoint=fingerprint,
+            config=model_config,
+            preprocess=preprocess,
+            text={"context_length": tokenizer.context_length, "pad_id": tokenizer.pad_id, "bos_id": tokenizer.bos_id,
+                  "eos_id": tokenizer.eos_id, "prefix": tokenizer.prefix, "tokenizer_file": str(tokenizer.model_file.resolve())},
+            precision=config.precision,
+            opset=config.opset,
+            graphs=graphs,
+            fp16_policy=policy,
+            exporter={"name": "torch.onnx.export(dynamo=True)", "optimize": True, "external_data": True},
+            versions=package_versions(),
+            export_device=str(device),
+            export_seconds=round(export_seconds, 2),
+            parity_passed=report.passed,
+        )
+        write_json(staging / PARITY, report.to_dict())
+        write_json(staging / MANIFEST, manifest.to_dict())
+    report.raise_if_failed()
+    log(report.summary())
+    return ExportResult(folder, manifest, report)
+
+
+def transform_config(model: InternVL, model_name: str) -> dict[str, object]:
+    """The `PreprocessConfig` of `model_name` as a dict (what the manifest records)."""
+    from zsbench.models import INTERNVL_MODELS, PreprocessConfig
+    from zsbench.models.transform import task_resize_mode
+
+    spec = INTERNVL_MODELS.get(model_name)
+    return PreprocessConfig(model.config.image_size, task_resize_mode(spec.task)).to_dict()
+
+
+def compute_reference(
+    load: Callable[[], tuple[torch.nn.Module, Callable, Callable]], probe_config: ProbeConfig, device: torch.device
+) -> tuple[ProbeSet, Embeddings]:
+    """Loads the fp32 model with `load`, builds the probes with its transform and tokenizer, embeds
+    them (TF32 off), and frees the model before returning, so that the backend under test never
+    shares memory with it."""
+    model, transform, tokenizer = load()
+    probes = build_probes(transform, tokenizer, probe_config)
+    reference = reference_embeddings(model, probes, device)
+    del model
+    _free()
+    return probes, reference
+
+
+def _onnx_parity(
+    probes: ProbeSet,
+    reference: Embeddings,
+    graphs_folder: Path,
+    artifact: Path,
+    device: torch.device,
+    precision: str,
+    probe_config: ProbeConfig,
+    thresholds: ParityThresholds | None,
+) -> ParityReport:
+    from zsbench.export.ort_runner import OnnxArtifactRunner
+
+    runner = OnnxArtifactRunner(graphs_folder)
+    # One session at a time: each holds its own copy of the graph's weights.
+    image = run_probes(runner, probes, ("vision",)).image
+    runner.close("vision")
+    text = run_probes(runner, probes, ("text",)).text
+    backend = runner.describe()
+    runner.close()
+    return compare_embeddings(
+        reference,
+        Embeddings(image, text),
+        probes,
+        thresholds or ParityThresholds.for_precision(precision),
+        artifact=str(artifact),
+        backend=backend,
+        precision=precision,
+        reference_name=f"torch {torch.__version__} fp32 on {device} (TF32 off)",
+        probe_config=probe_config,
+    )
+
+
+def load_reference_model(manifest: ExportManifest, device: torch.device) -> tuple[InternVL, Callable, Callable]:
+    """Loads the export's PyTorch model in fp32 from the manifest's checkpoint information.
+
+    Raises:
+        ExportError: the checkpoint changed since the export (its fingerprint differs).
+    """
+    model, transform, tokenizer = load_clip(
+        manifest.model_type, manifest.model_name, manifest.pretrained, device, "fp32", manifest.tokenizer, manifest.model_config
+    )
+    assert isinstance(model, InternVL)
+    now = fingerprint_files(checkpoint_files(Path(manifest.pretrained), tokenizer.model_file), model.config.to_hf_dict())
+    if now.digest != manifest.checkpoint.digest:
+        raise ExportError(
+            f"The checkpoint {manifest.pretrained} changed since it was exported (fingerprint {now.short}, the export "
+            f"was made from {manifest.checkpoint.short}). Re-export it with `zsbench export --force`."
+        )
+    return model, transform, tokenizer
+
+
+def check_artifact_parity(
+    artifact: Path,
+    backend: Literal["onnx", "trt"] = "onnx",
+    device: str = "auto",
+    engines: Path | None = None,
+    log: Log = lambda message: None,
+) -> ParityReport:
+    """Reruns the parity check of an export folder (ONNX Runtime) or of its engines (TensorRT),
+    with the probes recorded in its parity.json, and rewrites that parity.json."""
+    manifest = load_export_manifest(artifact)
+    previous = read_json(artifact / PARITY, "parity report") if (artifact / PARITY).exists() else None
+    probe_config = ProbeConfig.from_dict(previous["probes"]) if previous else ProbeConfig()
+    thresholds = ParityThresholds.from_dict(previous["thresholds"]) if previous else None
+    torch_device = resolve_device(device)
+    if backend == "trt":
+        from zsbench.export.trt_build import default_engine_dir, engine_parity, update_engine_parity
+
+        engine_folder = engines or default_engine_dir(artifact)
+        report = engine_parity(manifest, engine_folder, torch_device, probe_config, thresholds, log=log)
+        write_json(engine_folder / PARITY, report.to_dict())
+        update_engine_parity(engine_folder, report)
+    else:
+        log(f"Loading {manifest.model_name} in fp32 from {manifest.pretrained}")
+        probes, reference = compute_reference(lambda: load_reference_model(manifest, torch_device), probe_config, torch_device)
+        report = _onnx_parity(probes, reference, artifact, artifact, torch_device, manifest.precision, probe_config, thresholds)
+        write_json(artifact / PARITY, report.to_dict())
+        write_json(artifact / MANIFEST, replace(manifest, parity_passed=report.passed).to_dict())
+    return report
