@@ -135,12 +135,13 @@ def info_command(
 @click.option("--dump_templates", is_flag=True, help="Write the templates into the result JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--no_amp", is_flag=True, help="Force fp32 (CLIP_benchmark's flag).")
-@click.option("--backend", default="torch", show_default=True, help="torch, onnx or trt (see `zsbench bench`).")
+@click.option("--backend", default="torch", show_default=True, help="torch, onnx (exported graphs, ONNX Runtime) or trt (TensorRT engines); onnx/trt find or make their artifacts in export/ and engines/.")
 @click.option("--device", default=None, help="cuda or cpu [default: cuda when present, else cpu].")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), default=None, help="[default: fp16 on a GPU, fp32 on a CPU].")
 @click.option("--tokenizer", "tokenizer_path", default=None, help="Folder with tokenizer.model (InternVL .pth).")
 @click.option("--model_config", default=None, help="InternVL config JSON (HF schema) for other sizes.")
 @click.option("--skip-bad-images", "skip_bad_images", is_flag=True, help="Skip unreadable images and count them, instead of failing.")
+@click.option("--no-parity-gate", "no_parity_gate", is_flag=True, help="onnx/trt: use artifacts whose parity check failed or never ran.")
 @click.option("--dry-run", "dry_run", is_flag=True, help="Print the resolved plan (one JSON per evaluation) and exit.")
 def eval_command(**kwargs: Any) -> None:
     """Evaluate models on datasets (CLIP_benchmark's flags), writing one result JSON per evaluation."""
@@ -306,3 +307,49 @@ def engine_build_command(artifact: Path, out: Path | None, force: bool, **engine
     parity_file = artifact / PARITY
     probes = ProbeConfig.from_dict(read_json(parity_file, "parity report")["probes"]) if parity_file.exists() else ProbeConfig()
     _build_engines(artifact, out, force, probes, **engine_settings)
+
+
+def _split_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+@main.command("bench")
+@model_options
+@click.option("--backends", default="torch,onnx,trt", show_default=True, callback=_split_list, help="Comma-separated backends.")
+@click.option("--precisions", default="fp32,fp16", show_default=True, callback=_split_list, help="Comma-separated precisions.")
+@click.option("--batch_sizes", "--batch-sizes", "batch_sizes", default="1,8,32", show_default=True, callback=_split_list)
+@click.option("--text_length", "--text-length", "text_length", default=20, show_default=True, type=click.IntRange(3, 80),
+              help="Tokens per text (a typical prompt, BOS and EOS included).")
+@click.option("--device", default=None, help="cuda or cpu [default: cuda when present].")
+@click.option("--min_seconds", "--min-seconds", "min_seconds", default=1.0, show_default=True, type=click.FloatRange(min=0.05),
+              help="Measure each row for at least this long.")
+@click.option("--threads", default=None, type=click.IntRange(min=1), help="torch CPU threads [default: torch's choice].")
+@click.option("--random_init", "--random-init", "random_init", is_flag=True,
+              help="Create --pretrained (if absent) with random weights of --model_config: for sizes without weights.")
+@click.option("--output", default=None, type=click.Path(path_type=Path), help="Write the rows to this JSON file.")
+def bench_command(model_type: str, model_name: str, pretrained: str, tokenizer_path: str | None, model_config: str | None,
+                  backends: tuple[str, ...], precisions: tuple[str, ...], batch_sizes: tuple[str, ...], text_length: int,
+                  device: str | None, min_seconds: float, threads: int | None, random_init: bool, output: Path | None) -> None:
+    """Measure encoder throughput of each backend and precision side by side (ratio to torch fp32, % of matmul rate)."""
+    import torch
+
+    from zsbench.backends import ModelRef
+    from zsbench.bench import BenchConfig, create_random_checkpoint, format_table, run_bench, write_rows
+
+    if random_init:
+        if model_config is None:
+            raise click.UsageError("--random_init needs --model_config (the architecture to fill with random weights).")
+        if not Path(pretrained).exists():
+            create_random_checkpoint(Path(model_config), Path(pretrained))
+            click.echo(f"Created {pretrained} with random weights of {model_config}", err=True)
+    config = BenchConfig(
+        model=ModelRef(model_type, model_name, pretrained, tokenizer_path, model_config),
+        backends=backends, precisions=precisions, batch_sizes=tuple(int(size) for size in batch_sizes),
+        text_length=text_length, device=device or ("cuda" if torch.cuda.is_available() else "cpu"),
+        min_seconds=min_seconds, threads=threads,
+    )
+    rows = run_bench(config, log=lambda message: click.echo(message, err=True))
+    click.echo(format_table(rows))
+    if output is not None:
+        write_rows(output, rows, config)
+        click.echo(f"{len(rows)} row(s) -> {output}")

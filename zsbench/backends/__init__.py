@@ -11,14 +11,17 @@ from collections.abc import Callable
 
 import torch
 
+from zsbench.backends.artifacts import BackendOptions
 from zsbench.backends.base import Encoder, EncoderStats, LoadedModel
 from zsbench.backends.model_ref import ModelRef
 from zsbench.registry import Registry
 
-BackendLoader = Callable[[ModelRef, torch.device, str], LoadedModel]
+BackendLoader = Callable[[ModelRef, torch.device, str, BackendOptions], LoadedModel]
 
 BACKENDS: Registry[BackendLoader] = Registry("backend")
 BACKENDS.add("torch", "zsbench.backends.pyt:load_torch")
+BACKENDS.add("onnx", "zsbench.backends.onnxrt:load_onnx")
+BACKENDS.add("trt", "zsbench.backends.trt:load_trt")
 
 
 def list_backends() -> list[str]:
@@ -26,9 +29,11 @@ def list_backends() -> list[str]:
     return BACKENDS.names()
 
 
-def load_backend(backend: str, ref: ModelRef, device: torch.device, precision: str) -> LoadedModel:
-    """Loads `ref` on `backend` (``torch``, ...) and returns its encoder, transform and tokenizer."""
-    return BACKENDS.get(backend)(ref, device, precision)
+def load_backend(
+    backend: str, ref: ModelRef, device: torch.device, precision: str, options: BackendOptions | None = None
+) -> LoadedModel:
+    """Loads `ref` on `backend` (``torch``, ``onnx``, ``trt``) and returns its encoder, transform and tokenizer."""
+    return BACKENDS.get(backend)(ref, device, precision, options or BackendOptions())
 
 
-__all__ = ["BACKENDS", "Encoder", "EncoderStats", "LoadedModel", "ModelRef", "list_backends", "load_backend"]
+__all__ = ["BACKENDS", "BackendOptions", "Encoder", "EncoderStats", "LoadedModel", "ModelRef", "list_backends", "load_backend"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from zsbench.backends.artifacts import BackendOptions
 from zsbench.backends.base import Encoder, LoadedModel
 from zsbench.backends.model_ref import ModelRef
 from zsbench.models import DTYPES, load_clip
@@ -32,8 +33,9 @@ class TorchEncoder(Encoder):
         return {**super().describe(), "torch": torch.__version__}
 
 
-def load_torch(ref: ModelRef, device: torch.device, precision: str) -> LoadedModel:
-    """Loads the checkpoint with `load_clip` straight into `precision` on `device`."""
+def load_torch(ref: ModelRef, device: torch.device, precision: str, options: BackendOptions) -> LoadedModel:
+    """Loads the checkpoint with `load_clip` straight into `precision` on `device` (no artifacts, no gate)."""
+    del options
     model, transform, tokenizer = load_clip(
         ref.model_type, ref.model, ref.pretrained, device, precision, ref.tokenizer, ref.model_config  # type: ignore[arg-type]
     )

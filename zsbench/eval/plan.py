@@ -44,6 +44,7 @@ class EvalOptions:
     precision: str = "fp32"
     tokenizer: str | None = None
     model_config: str | None = None
+    no_parity_gate: bool = False
 
 
 @dataclass(frozen=True)

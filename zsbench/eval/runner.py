@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from zsbench.backends import LoadedModel, load_backend
+from zsbench.backends import BackendOptions, LoadedModel, load_backend
 from zsbench.data import build_dataset
 from zsbench.data.types import ClassificationDataset, EvalDataset, TransformedDataset, collate_samples
 from zsbench.errors import DatasetLayoutError
@@ -139,10 +139,11 @@ def run_evaluations(runs: list[EvalRun], quiet: bool, log: Callable[[str], None]
     loaded_key: tuple | None = None
     for index, run in pending:
         options = run.options
-        key = (run.model, options.backend, options.device, options.precision)
+        key = (run.model, options.backend, options.device, options.precision, options.no_parity_gate)
         if key != loaded_key:
             loaded = None  # release the previous model before loading the next
-            loaded = load_backend(options.backend, run.model, torch.device(options.device), options.precision)
+            backend_options = BackendOptions(parity_gate=not options.no_parity_gate, log=log)
+            loaded = load_backend(options.backend, run.model, torch.device(options.device), options.precision, backend_options)
             loaded_key = key
         assert loaded is not None
         result = evaluate_run(run, datasets[index], loaded, quiet)

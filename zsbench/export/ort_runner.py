@@ -36,10 +36,12 @@ class OnnxGraphRunner:
     casts to fp16 itself); the output comes back as float32 on the CPU.
     """
 
-    def __init__(self, path: Path, providers: list[str] | None = None) -> None:
+    def __init__(self, path: Path, providers: list[str] | None = None, threads: int | None = None) -> None:
         ort = import_onnxruntime()
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: ORT's fp16 warnings are expected
+        if threads:
+            options.intra_op_num_threads = threads
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers or default_providers())
         except Exception as err:  # onnxruntime raises its own untyped exceptions

@@ -32,6 +32,12 @@ class PreprocessConfig:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "interpolation": "bicubic"}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PreprocessConfig:
+        if data.get("interpolation", "bicubic") != "bicubic":
+            raise ValueError(f"zsbench's transforms are bicubic, found interpolation {data['interpolation']!r}")
+        return cls(int(data["image_size"]), data["resize_mode"], tuple(data["mean"]), tuple(data["std"]))  # type: ignore[arg-type]
+
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """Converts any PIL mode to RGB (alpha dropped, greyscale replicated)."""

@@ -1,0 +1,117 @@
+"""`zsbench eval --backend onnx|trt`: artifacts found or made, wrong ones refused, parity gate, same metrics."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from tests.data.fixtures import write_cifar
+from zsbench.backends import BackendOptions, ModelRef, load_backend
+from zsbench.cli import main
+from zsbench.errors import BackendUnavailableError, ExportError, ParityError
+
+pytest.importorskip("onnxruntime", reason="the onnx backend needs the onnx extra: pip install 'zsbench[onnx]'")
+
+
+@pytest.fixture()
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_hf_folder: Path) -> Path:
+    """A working directory with a copy of the tiny checkpoint; export/ and engines/ land here."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_hf_folder, tmp_path / "ckpt")
+    return tmp_path
+
+
+def eval_cifar(backend: str, output: str, *extra: str) -> dict:
+    args = ["eval", "--model_type", "internvl", "--model", "internvl_c_classification_hf", "--pretrained", "ckpt",
+            "--dataset", "cifar10", "--dataset_root", "data", "--output", output, "--backend", backend, "--quiet",
+            "--num_workers", "0", *extra]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(Path(output).read_text())
+
+
+def test_onnx_backend_exports_on_demand_and_matches_torch(workdir: Path) -> None:
+    write_cifar(workdir / "data", count=30)
+    torch_result = eval_cifar("torch", "torch.json")
+    onnx_result = eval_cifar("onnx", "onnx.json")
+    assert (workdir / "export" / "internvl_c_classification_hf-ckpt-fp32" / "manifest.json").is_file()
+    assert onnx_result["metrics"] == torch_result["metrics"]
+    assert onnx_result["backend"] == "onnx" and onnx_result["execution_provider"] == "CPUExecutionProvider"
+    assert onnx_result["onnxruntime"] and onnx_result["throughput"]["images_per_second"] > 0
+    # Reused, not re-exported, the second time.
+    mtime = (workdir / "export" / "internvl_c_classification_hf-ckpt-fp32" / "vision.onnx").stat().st_mtime_ns
+    eval_cifar("onnx", "again.json")
+    assert (workdir / "export" / "internvl_c_classification_hf-ckpt-fp32" / "vision.onnx").stat().st_mtime_ns == mtime
+
+
+def test_artifacts_of_another_checkpoint_are_refused(workdir: Path) -> None:
+    ref = ModelRef("internvl", "internvl_c_retrieval_hf", "ckpt")
+    load_backend("onnx", ref, torch.device("cpu"), "fp32")
+    # Different weights under the same path: the export no longer describes this checkpoint.
+    from safetensors.torch import load_file, save_file
+
+    state = load_file("ckpt/model.safetensors")
+    state["logit_scale"] = state["logit_scale"] + 1
+    save_file(state, "ckpt/model.safetensors")
+    with pytest.raises(ExportError, match="as it is on disk now"):
+        load_backend("onnx", ref, torch.device("cpu"), "fp32")
+
+
+def test_parity_gate_refuses_failed_or_missing_parity(workdir: Path) -> None:
+    ref = ModelRef("internvl", "internvl_c_retrieval_hf", "ckpt")
+    loaded = load_backend("onnx", ref, torch.device("cpu"), "fp16")
+    folder = Path(loaded.encoder.folder)  # type: ignore[attr-defined]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["parity_passed"] = False
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ParityError, match="failed"):
+        load_backend("onnx", ref, torch.device("cpu"), "fp16")
+    (folder / "parity.json").unlink()
+    with pytest.raises(ParityError, match="never ran.*--no-parity-gate"):
+        load_backend("onnx", ref, torch.device("cpu"), "fp16")
+    assert load_backend("onnx", ref, torch.device("cpu"), "fp16", BackendOptions(parity_gate=False)).encoder.name == "onnx"
+
+
+def test_unsupported_combinations_say_why(workdir: Path) -> None:
+    ref = ModelRef("internvl", "internvl_c_retrieval_hf", "ckpt")
+    with pytest.raises(BackendUnavailableError, match="not bf16"):
+        load_backend("onnx", ref, torch.device("cpu"), "bf16")
+    with pytest.raises(BackendUnavailableError, match="CUDA GPU"):
+        load_backend("trt", ref, torch.device("cpu"), "fp16")
+    with pytest.raises(BackendUnavailableError, match="run on --backend torch"):
+        load_backend("onnx", ModelRef("open_clip", "ViT-B-32", "x.pt"), torch.device("cpu"), "fp32")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
+def test_trt_backend_matches_torch_on_gpu(workdir: Path) -> None:
+    pytest.importorskip("tensorrt", reason="needs standard TensorRT (pip install 'zsbench[trt]')")
+    write_cifar(workdir / "data", count=30)
+    torch_result = eval_cifar("torch", "torch.json", "--device", "cuda", "--precision", "fp16")
+    trt_result = eval_cifar("trt", "trt.json", "--device", "cuda", "--precision", "fp16")
+    assert abs(trt_result["metrics"]["acc1"] - torch_result["metrics"]["acc1"]) <= 1 / 30
+    assert trt_result["backend"] == "trt" and trt_result["tensorrt"]
+
+
+def test_bench_measures_backends_side_by_side(workdir: Path) -> None:
+    result = CliRunner().invoke(main, ["bench", "--model", "internvl_c_retrieval_hf", "--pretrained", "ckpt", "--backends", "torch,onnx",
+                                       "--precisions", "fp32", "--batch_sizes", "1,4", "--min_seconds", "0.05", "--threads", "1",
+                                       "--output", "bench.json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(Path("bench.json").read_text())["rows"]
+    assert [(row["backend"], row["batch_size"]) for row in rows] == [("torch", 1), ("torch", 4), ("onnx", 1), ("onnx", 4)]
+    for row in rows:
+        assert row["images_per_s"] > 0 and row["texts_per_s"] > 0 and 0 < row["image_matmul_fraction"] < 1
+    assert rows[0]["images_vs_torch_fp32"] == 1.0
+    assert rows[2]["images_vs_torch_fp32"] == pytest.approx(rows[2]["images_per_s"] / rows[0]["images_per_s"])
+    assert "vs fp32" in result.output
+
+
+def test_bench_random_init_needs_a_config(workdir: Path) -> None:
+    result = CliRunner().invoke(main, ["bench", "--model", "internvl_c_retrieval_hf", "--pretrained", "new", "--random_init"])
+    assert result.exit_code != 0 and "--random_init needs --model_config" in result.output

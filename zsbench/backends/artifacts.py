@@ -1,0 +1,117 @@
+"""Finding (or making) the export an ONNX or TensorRT backend runs, and refusing the wrong one.
+
+An export is used only if its manifest names the requested model, precision and the
+checkpoint as it is on disk now (fingerprint), and -- unless the parity gate is off -- only
+if its parity check ran and passed. A missing export is made on the spot, with a message
+saying so and how long it took.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from zsbench.backends.model_ref import ModelRef
+from zsbench.errors import BackendUnavailableError, ExportError, ParityError
+
+if TYPE_CHECKING:
+    from zsbench.export import ExportManifest
+
+
+def _ignore(message: str) -> None:
+    del message
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """How engine backends find their artifacts and whether they trust them."""
+
+    parity_gate: bool = True
+    export_root: Path = Path("export")
+    engine_root: Path = Path("engines")
+    log: Callable[[str], None] = field(default=_ignore, compare=False)
+
+
+def checkpoint_identity(ref: ModelRef, precision: str) -> tuple[str, str, str, str]:
+    """What an export of `ref` in `precision` must record: type, name, checkpoint digest, precision."""
+    from zsbench.export.fingerprint import checkpoint_files, fingerprint_files
+    from zsbench.models.factory import INTERNVL_MODELS, resolve_internvl_config
+    from zsbench.models.tokenizer import find_tokenizer_file
+
+    pretrained = Path(ref.pretrained)
+    spec = INTERNVL_MODELS.get(ref.model)
+    config = resolve_internvl_config(spec, pretrained, Path(ref.model_config) if ref.model_config else None)
+    tokenizer = find_tokenizer_file(Path(ref.tokenizer) if ref.tokenizer else None, pretrained)
+    digest = fingerprint_files(checkpoint_files(pretrained, tokenizer), config.to_hf_dict()).digest
+    return (ref.model_type, ref.model, digest, precision)
+
+
+def find_or_export(ref: ModelRef, precision: str, device: torch.device, options: BackendOptions) -> tuple[Path, ExportManifest]:
+    """The export folder and manifest of `ref` in `precision` under `options.export_root`, exported if missing.
+
+    Raises:
+        ExportError: the folder holds another model, precision or checkpoint.
+        ParityError: the export's parity check failed or never ran (and the gate is on).
+    """
+    from zsbench.export import ExportConfig, export_model, load_export_manifest
+    from zsbench.export.pipeline import default_export_dir
+
+    if ref.model_type != "internvl":
+        raise BackendUnavailableError(
+            f"The onnx and trt backends run exported InternVL graphs; {ref.model_type} models run on --backend torch."
+        )
+    if precision not in ("fp32", "fp16"):
+        raise BackendUnavailableError(f"Exported graphs are fp32 or fp16, not {precision}; use --precision fp32 or fp16.")
+    pretrained = Path(ref.pretrained)
+    folder = default_export_dir(ref.model, pretrained, precision, root=options.export_root)
+    identity = checkpoint_identity(ref, precision)
+    if not (folder / "manifest.json").is_file():
+        options.log(f"No {precision} export of {ref.model} in {folder}: exporting it now.")
+        start = time.perf_counter()
+        config = ExportConfig(
+            ref.model_type, ref.model, pretrained,
+            tokenizer_path=Path(ref.tokenizer) if ref.tokenizer else None,
+            model_config=Path(ref.model_config) if ref.model_config else None,
+            out=folder, precision=precision, device=str(device),  # type: ignore[arg-type]
+        )
+        try:
+            export_model(config, log=options.log)
+        except ParityError:
+            if options.parity_gate:
+                raise
+        options.log(f"Exported {folder} in {time.perf_counter() - start:.1f}s.")
+    manifest = load_export_manifest(folder)
+    if manifest.identity() != identity:
+        raise ExportError(
+            f"{folder} holds the export of {manifest.describe()}, which is not {ref.model} ({precision}) from "
+            f"{ref.pretrained} as it is on disk now. Re-export it with `zsbench export --model {ref.model} "
+            f"--pretrained {ref.pretrained} --precision {precision} --force`."
+        )
+    if options.parity_gate and not manifest.parity_passed:
+        ran = (folder / "parity.json").is_file()
+        raise ParityError(
+            f"{folder}: its parity check against PyTorch {'failed (see parity.json)' if ran else 'never ran'}. "
+            f"Re-check it with `zsbench parity --artifact {folder}`, or pass --no-parity-gate to use it anyway."
+        )
+    return folder, manifest
+
+
+def preprocessing(manifest: ExportManifest, ref: ModelRef) -> tuple[Callable, Callable]:
+    """The image transform an export was made with, and the checkpoint's tokenizer (no weights are read).
+
+    The tokenizer is found where `ref` says now (the manifest's fingerprint covered its bytes,
+    so a checkpoint folder that moved still matches).
+    """
+    from zsbench.models import InternVLConfig, InternVLTokenizer, PreprocessConfig, build_transform
+    from zsbench.models.tokenizer import find_tokenizer_file
+
+    transform = build_transform(PreprocessConfig.from_dict(manifest.preprocess))
+    config = InternVLConfig.from_hf_dict(manifest.config, source=f"{manifest.model_name} export manifest")
+    tokenizer_file = find_tokenizer_file(Path(ref.tokenizer) if ref.tokenizer else None, Path(ref.pretrained))
+    tokenizer = InternVLTokenizer(tokenizer_file, config.text, manifest.text["context_length"], manifest.text["prefix"])
+    return transform, tokenizer

@@ -1,0 +1,206 @@
+"""`zsbench bench`: encoder throughput of every available backend and precision, side by side in one run.
+
+Each row is measured in the same process, after warm-up, for at least `min_seconds`; the
+ratio to torch fp32 and the fraction of the machine's matrix-multiply rate (measured in the
+same run, in the row's dtype) make rows comparable across noisy machines.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from zsbench.backends import Encoder, LoadedModel, ModelRef, load_backend
+from zsbench.backends.base import synchronize
+from zsbench.errors import BackendUnavailableError, ZsbenchError
+from zsbench.models import DTYPES
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to measure: one model on several backends, precisions and batch sizes."""
+
+    model: ModelRef
+    backends: tuple[str, ...] = ("torch", "onnx", "trt")
+    precisions: tuple[str, ...] = ("fp32", "fp16")
+    batch_sizes: tuple[int, ...] = (1, 8, 32)
+    text_length: int = 20
+    device: str = "cpu"
+    min_seconds: float = 1.0
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    """One measurement: a backend and precision at one batch size."""
+
+    backend: str
+    precision: str
+    batch_size: int
+    images_per_s: float
+    texts_per_s: float
+    images_vs_torch_fp32: float | None
+    texts_vs_torch_fp32: float | None
+    image_matmul_fraction: float | None
+    text_matmul_fraction: float | None
+    runtime: str
+
+
+def measure_matmul_rate(device: torch.device, dtype: torch.dtype, size: int = 1024, min_seconds: float = 0.5) -> float:
+    """FLOP/s of a square matrix multiply on `device` in `dtype` (the machine's reference rate)."""
+    a = torch.randn(size, size, device=device).to(dtype)
+    b = torch.randn(size, size, device=device).to(dtype)
+    seconds, runs = _time_repeatedly(lambda: torch.mm(a, b), device, min_seconds)
+    return 2 * size**3 * runs / seconds
+
+
+def _time_repeatedly(step: Callable[[], Any], device: torch.device, min_seconds: float, warmup: int = 2) -> tuple[float, int]:
+    for _ in range(warmup):
+        step()
+    synchronize(device)
+    runs, start = 0, time.perf_counter()
+    while True:
+        step()
+        runs += 1
+        synchronize(device)
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds and runs >= 3:
+            return elapsed, runs
+
+
+def count_flops(model: torch.nn.Module, pixels: torch.Tensor, input_ids: torch.Tensor) -> tuple[float, float]:
+    """FLOPs of one image and one text through the eager model (matmuls, convolutions, attention)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    flops = []
+    for function, batch in ((model.encode_image, pixels[:1]), (model.encode_text, input_ids[:1])):
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            function(batch)
+        flops.append(float(counter.get_total_flops()))
+    return flops[0], flops[1]
+
+
+def synthetic_inputs(image_size: int, text_length: int, vocab_size: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised-looking pixels and unpadded token ids (BOS ... EOS) of a typical prompt's length."""
+    generator = torch.Generator().manual_seed(0)
+    pixels = torch.randn(batch_size, 3, image_size, image_size, generator=generator)
+    ids = torch.randint(3, vocab_size, (batch_size, text_length), generator=generator)
+    ids[:, 0], ids[:, -1] = 1, 2
+    return pixels, ids
+
+
+def _throughput(encoder: Encoder, pixels: torch.Tensor, ids: torch.Tensor, min_seconds: float) -> tuple[float, float]:
+    device = encoder.device
+    image_seconds, image_runs = _time_repeatedly(lambda: encoder.encode_image(pixels), device, min_seconds)
+    text_seconds, text_runs = _time_repeatedly(lambda: encoder.encode_text(ids), device, min_seconds)
+    return pixels.shape[0] * image_runs / image_seconds, ids.shape[0] * text_runs / text_seconds
+
+
+def run_bench(config: BenchConfig, log: Log) -> list[BenchRow]:
+    """Measures every (backend, precision) that can run here; says why the others were skipped."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = torch.device(config.device)
+    loaded_fp32 = load_backend("torch", config.model, device, "fp32")
+    model = loaded_fp32.encoder.model  # type: ignore[attr-defined]
+    image_size, vocab = _model_sizes(model, loaded_fp32)
+    flops_image, flops_text = count_flops(model, *synthetic_inputs(image_size, config.text_length, vocab, 1))
+    log(f"model: {flops_image / 1e9:.3f} GFLOP per image, {flops_text / 1e9:.3f} GFLOP per {config.text_length}-token text")
+    matmul = {p: measure_matmul_rate(device, DTYPES[p]) for p in config.precisions}
+    for precision, rate in matmul.items():
+        log(f"matmul rate on {device} in {precision}: {rate / 1e9:.1f} GFLOP/s")
+
+    rows: list[BenchRow] = []
+    baseline: dict[int, tuple[float, float]] = {}
+    for backend in config.backends:
+        for precision in config.precisions:
+            try:
+                loaded = loaded_fp32 if (backend, precision) == ("torch", "fp32") else load_backend(backend, config.model, device, precision)
+            except (BackendUnavailableError, ZsbenchError) as err:
+                log(f"skip {backend} {precision}: {err}")
+                continue
+            runtime = " ".join(f"{key}={value}" for key, value in loaded.encoder.describe().items() if key not in ("backend", "precision", "device"))
+            for batch_size in config.batch_sizes:
+                pixels, ids = synthetic_inputs(image_size, config.text_length, vocab, batch_size)
+                images_per_s, texts_per_s = _throughput(loaded.encoder, pixels, ids, config.min_seconds)
+                if (backend, precision) == ("torch", "fp32"):
+                    baseline[batch_size] = (images_per_s, texts_per_s)
+                reference = baseline.get(batch_size)
+                rows.append(
+                    BenchRow(
+                        backend=backend,
+                        precision=precision,
+                        batch_size=batch_size,
+                        images_per_s=images_per_s,
+                        texts_per_s=texts_per_s,
+                        images_vs_torch_fp32=images_per_s / reference[0] if reference else None,
+                        texts_vs_torch_fp32=texts_per_s / reference[1] if reference else None,
+                        image_matmul_fraction=images_per_s * flops_image / matmul[precision],
+                        text_matmul_fraction=texts_per_s * flops_text / matmul[precision],
+                        runtime=runtime,
+                    )
+                )
+                log(format_row(rows[-1]))
+    return rows
+
+
+def _model_sizes(model: torch.nn.Module, loaded: LoadedModel) -> tuple[int, int]:
+    """Input resolution and vocabulary size of an InternVL or open_clip model."""
+    config = getattr(model, "config", None)
+    if config is not None:
+        return config.image_size, config.text.vocab_size
+    visual = model.visual  # type: ignore[attr-defined]
+    size = visual.image_size
+    return (size[0] if isinstance(size, tuple) else size), model.vocab_size  # type: ignore[attr-defined]
+
+
+def format_row(row: BenchRow) -> str:
+    def ratio(value: float | None) -> str:
+        return f"{value:6.2f}x" if value is not None else "     - "
+
+    return (
+        f"{row.backend:<6} {row.precision:<5} batch {row.batch_size:>4} | "
+        f"{row.images_per_s:9.1f} img/s {ratio(row.images_vs_torch_fp32)} {100 * (row.image_matmul_fraction or 0):5.1f}% | "
+        f"{row.texts_per_s:9.1f} txt/s {ratio(row.texts_vs_torch_fp32)} {100 * (row.text_matmul_fraction or 0):5.1f}%"
+    )
+
+
+def format_table(rows: list[BenchRow]) -> str:
+    """The rows as a table: throughput, ratio to torch fp32 at the same batch size, % of matmul rate."""
+    header = "backend precision batch |     images/s  vs fp32  matmul% |      texts/s  vs fp32  matmul%"
+    return "\n".join([header, *(format_row(row) for row in rows)])
+
+
+def write_rows(path: Path, rows: list[BenchRow], config: BenchConfig) -> None:
+    """`--output bench.json`: the configuration and the rows."""
+    from zsbench.eval.results import environment, write_result
+
+    write_result(path, {"model": config.model.to_dict(), "device": config.device, "rows": [asdict(row) for row in rows], "env": environment()})
+
+
+def create_random_checkpoint(config_file: Path, folder: Path, seed: int = 0) -> Path:
+    """A Hugging Face InternVL folder with seeded random weights and a tokenizer, for benchmarking sizes
+    that have no published weights (the speed of a network does not depend on its weight values)."""
+    from zsbench.export.probes import imagenet_prompts
+    from zsbench.models import create_model, load_config_file
+    from zsbench.models.checkpoints import save_hf_checkpoint
+    from zsbench.models.internvl import initialize_weights
+    from zsbench.models.tokenizer import train_tokenizer
+
+    config = load_config_file(config_file)
+    folder.mkdir(parents=True, exist_ok=True)
+    classnames, templates = imagenet_prompts(1000, 20)
+    tokenizer = train_tokenizer([t.format(c=c) for c in classnames for t in templates], folder / "tokenizer.model",
+                                vocab_size=min(config.text.vocab_size, 512))
+    model = initialize_weights(create_model(config, "hf", "g", device="cpu"), seed)
+    save_hf_checkpoint(model, config.to_hf_dict(), folder, None)
+    del tokenizer
+    return folder
