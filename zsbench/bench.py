@@ -181,9 +181,10 @@ def format_table(rows: list[BenchRow]) -> str:
 
 def write_rows(path: Path, rows: list[BenchRow], config: BenchConfig) -> None:
     """`--output bench.json`: the configuration and the rows."""
-    from zsbench.eval.results import environment, write_result
+    from zsbench.eval.results import environment
+    from zsbench.jsonfiles import write_json_atomic
 
-    write_result(path, {"model": config.model.to_dict(), "device": config.device, "rows": [asdict(row) for row in rows], "env": environment()})
+    write_json_atomic(path, {"model": config.model.to_dict(), "device": config.device, "rows": [asdict(row) for row in rows], "env": environment()})
 
 
 def create_random_checkpoint(config_file: Path, folder: Path, seed: int = 0) -> Path:

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from zsbench.cli import main
 from zsbench.errors import ResultError
-from zsbench.eval.results import is_finished, read_result, write_result
+from zsbench.eval.results import is_finished, read_result
+from zsbench.jsonfiles import write_json_atomic
 
 
 def result(dataset: str, model: str, task: str, metrics: dict, language: str = "en") -> dict:
@@ -24,16 +25,16 @@ def result(dataset: str, model: str, task: str, metrics: dict, language: str = "
 
 def test_write_is_atomic_and_leaves_no_temp_files(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "r.json"
-    write_result(target, result("cifar10", "m", "zeroshot_classification", {"acc1": 0.5}))
+    write_json_atomic(target, result("cifar10", "m", "zeroshot_classification", {"acc1": 0.5}))
     assert read_result(target)["metrics"] == {"acc1": 0.5}
     assert [p.name for p in target.parent.iterdir()] == ["r.json"]
 
 
 def test_a_failed_write_keeps_the_previous_file(tmp_path: Path) -> None:
     target = tmp_path / "r.json"
-    write_result(target, result("cifar10", "m", "zeroshot_classification", {"acc1": 0.5}))
+    write_json_atomic(target, result("cifar10", "m", "zeroshot_classification", {"acc1": 0.5}))
     with pytest.raises(TypeError):
-        write_result(target, {"not serialisable": object()})
+        write_json_atomic(target, {"not serialisable": object()})
     assert read_result(target)["metrics"] == {"acc1": 0.5}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
@@ -50,9 +51,9 @@ def test_truncated_or_foreign_files_do_not_count_as_finished(tmp_path: Path) -> 
 
 def test_build_csv_and_markdown_with_paper_numbers(tmp_path: Path) -> None:
     results = tmp_path / "results"
-    write_result(results / "a.json", result("imagenet1k", "internvl_c_classification_hf", "zeroshot_classification",
+    write_json_atomic(results / "a.json", result("imagenet1k", "internvl_c_classification_hf", "zeroshot_classification",
                                             {"acc1": 0.8318, "acc5": 0.9732, "mean_per_class_recall": 0.832}))
-    write_result(results / "nested" / "b.json", result("flickr30k", "internvl_g_retrieval_hf", "zeroshot_retrieval",
+    write_json_atomic(results / "nested" / "b.json", result("flickr30k", "internvl_g_retrieval_hf", "zeroshot_retrieval",
                                                        {"image_retrieval_recall@1": 0.85, "text_retrieval_recall@1": 0.957}, "cn"))
     runner = CliRunner()
     outcome = runner.invoke(main, ["build", str(results), "--output", str(tmp_path / "t.csv"), "--compare-paper"])

@@ -18,7 +18,8 @@ from zsbench.errors import DatasetLayoutError
 from zsbench.eval.classification import evaluate_classification
 from zsbench.eval.encoding import LoaderClock
 from zsbench.eval.plan import EvalRun
-from zsbench.eval.results import environment, is_finished, write_result
+from zsbench.eval.results import environment, is_finished
+from zsbench.jsonfiles import write_json_atomic
 from zsbench.eval.retrieval import evaluate_retrieval
 
 
@@ -147,7 +148,7 @@ def run_evaluations(runs: list[EvalRun], quiet: bool, log: Callable[[str], None]
             loaded_key = key
         assert loaded is not None
         result = evaluate_run(run, datasets[index], loaded, quiet)
-        write_result(Path(run.output), result)
+        write_json_atomic(Path(run.output), result)
         log(summary_line(result, run.output))
         outcomes[index] = RunOutcome(run, "done", result)
     return [outcomes[index] for index in range(len(runs))]

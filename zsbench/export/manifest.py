@@ -13,13 +13,12 @@ An export folder `export/<name>/` holds:
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from zsbench.errors import ExportError
+from zsbench.jsonfiles import read_json_object
 from zsbench.export.fingerprint import Fingerprint
 
 MANIFEST = "manifest.json"
@@ -135,28 +134,9 @@ def package_version(name: str) -> str | None:
         return None
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Writes JSON atomically (temp file + rename), so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
 def read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except FileNotFoundError as err:
-        raise ExportError(f"{path} does not exist: expected the {what} of an export folder. Run `zsbench export` first.") from err
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ExportError(f"{path} is not valid JSON ({err}); the export is damaged. Re-run `zsbench export --force`.") from err
-    if not isinstance(data, dict):
-        raise ExportError(f"{path} holds a JSON {type(data).__name__}, expected an object. Re-run `zsbench export --force`.")
-    return data
+    """Reads one JSON object of an export or engine folder (`what`: "manifest", "parity report", ...)."""
+    return read_json_object(path, ExportError, f"the {what} of an export folder", "Re-run `zsbench export` (with --force to replace it).")
 
 
 def load_export_manifest(folder: Path) -> ExportManifest:

@@ -28,12 +28,12 @@ from zsbench.export.manifest import (
     load_export_manifest,
     package_version,
     read_json,
-    write_json,
 )
 from zsbench.export.onnx_export import DEFAULT_OPSET, export_graphs
 from zsbench.export.parity import Embeddings, ParityReport, ParityThresholds, compare_embeddings, reference_embeddings, run_probes
 from zsbench.export.probes import ProbeConfig, ProbeSet, build_probes
 from zsbench.export.staging import staged_folder
+from zsbench.jsonfiles import write_json_atomic
 from zsbench.models import InternVL, load_clip
 
 ExportPrecision = Literal["fp32", "fp16"]
@@ -201,8 +201,8 @@ def export_model(config: ExportConfig, log: Log = lambda message: None) -> Expor
             export_seconds=round(export_seconds, 2),
             parity_passed=report.passed,
         )
-        write_json(staging / PARITY, report.to_dict())
-        write_json(staging / MANIFEST, manifest.to_dict())
+        write_json_atomic(staging / PARITY, report.to_dict())
+        write_json_atomic(staging / MANIFEST, manifest.to_dict())
     report.raise_if_failed()
     log(report.summary())
     return ExportResult(folder, manifest, report)
@@ -301,12 +301,12 @@ def check_artifact_parity(
 
         engine_folder = engines or default_engine_dir(artifact)
         report = engine_parity(manifest, engine_folder, torch_device, probe_config, thresholds, log=log)
-        write_json(engine_folder / PARITY, report.to_dict())
+        write_json_atomic(engine_folder / PARITY, report.to_dict())
         update_engine_parity(engine_folder, report)
     else:
         log(f"Loading {manifest.model_name} in fp32 from {manifest.pretrained}")
         probes, reference = compute_reference(lambda: load_reference_model(manifest, torch_device), probe_config, torch_device)
         report = _onnx_parity(probes, reference, artifact, artifact, torch_device, manifest.precision, probe_config, thresholds)
-        write_json(artifact / PARITY, report.to_dict())
-        write_json(artifact / MANIFEST, replace(manifest, parity_passed=report.passed).to_dict())
+        write_json_atomic(artifact / PARITY, report.to_dict())
+        write_json_atomic(artifact / MANIFEST, replace(manifest, parity_passed=report.passed).to_dict())
     return report

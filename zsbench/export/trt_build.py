@@ -32,11 +32,12 @@ from zsbench.export.engine_manifest import (
     stale_reasons,
 )
 from zsbench.export.fingerprint import fingerprint_files
-from zsbench.export.manifest import PARITY, ExportManifest, load_export_manifest, package_version, read_json, write_json
+from zsbench.export.manifest import PARITY, ExportManifest, load_export_manifest, package_version, read_json
 from zsbench.export.parity import ParityReport, ParityThresholds, compare_embeddings, run_probes
 from zsbench.export.probes import ProbeConfig
 from zsbench.export.staging import staged_folder
 from zsbench.export.trt_flavor import FlavorRequest, TrtFlavor, select_trt_flavor, trt_modules
+from zsbench.jsonfiles import write_json_atomic
 
 ENGINE_ROOT = Path("engines")
 Log = Callable[[str], None]
@@ -229,8 +230,8 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
             log(f"  {engine_file}: {(staging / engine_file).stat().st_size / 2**20:.1f} MiB, {seconds[graph]} s")
         report = _engine_parity_after_build(export, staging, folder, wanted, config, log)
         manifest = replace(wanted, build_seconds=seconds, parity_status=report.status, parity_reason=report.reason)
-        write_json(staging / PARITY, report.to_dict())
-        write_json(staging / "manifest.json", manifest.to_dict())
+        write_json_atomic(staging / PARITY, report.to_dict())
+        write_json_atomic(staging / "manifest.json", manifest.to_dict())
     report.raise_if_failed()
     log(report.summary())
     return EngineBuildResult(folder, manifest, report, reused=False)
@@ -284,4 +285,4 @@ def update_engine_parity(folder: Path, report: ParityReport) -> None:
     """Records a rerun parity verdict in the engine manifest (failed engines are then refused and rebuilt)."""
     built = load_engine_manifest(folder)
     updated = replace(built, parity_status=report.status, parity_reason=report.reason)
-    write_json(folder / "manifest.json", updated.to_dict())
+    write_json_atomic(folder / "manifest.json", updated.to_dict())

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from zsbench.errors import ConfigError, UnknownNameError
+from zsbench.jsonfiles import read_json_object
 
 # Maximum token count of the InternVL tokenizer wrapper (`max_length=80`); not in config.json.
 CONTEXT_LENGTH = 80
@@ -185,15 +186,7 @@ def _build(cls: type, data: dict[str, Any], source: str) -> Any:
 
 def load_config_file(path: Path) -> InternVLConfig:
     """Reads an InternVL config JSON file (Hugging Face schema)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except FileNotFoundError as err:
-        raise ConfigError(f"Config file {path} does not exist.") from err
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path} is not a JSON file: {err}.") from err
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} holds a JSON {type(data).__name__}, expected an object.")
+    data = read_json_object(path, ConfigError, "an InternVL config in the Hugging Face schema", "Pass the config.json of an InternVL checkpoint.")
     return InternVLConfig.from_hf_dict(data, source=str(path))
 
 
