@@ -9,10 +9,8 @@ the same probes are rebuilt anywhere from the `ProbeConfig` recorded in parity.j
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -83,11 +81,10 @@ class ProbeSet:
 
 
 def imagenet_prompts(num_classes: int, num_templates: int) -> tuple[list[str], list[str]]:
-    """Class names and templates spread evenly over CLIP_benchmark's English ImageNet-1k lists
-    (read from the installed clip_benchmark package data)."""
-    folder = resources.files("clip_benchmark") / "datasets"
-    classnames = json.loads((folder / "en_classnames.json").read_text(encoding="utf-8"))["imagenet1k"]
-    templates = json.loads((folder / "en_zeroshot_classification_templates.json").read_text(encoding="utf-8"))["imagenet1k"]
+    """Class names and templates spread evenly over CLIP_benchmark's English ImageNet-1k lists."""
+    from zsbench.data.prompts import package_classnames, package_templates
+
+    classnames, templates = package_classnames("en")["imagenet1k"], package_templates("en")["imagenet1k"]
     pick = lambda items, n: [items[i] for i in np.linspace(0, len(items) - 1, min(n, len(items))).round().astype(int)]  # noqa: E731
     return pick(classnames, num_classes), pick(templates, num_templates)
 
