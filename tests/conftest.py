@@ -74,3 +74,20 @@ def tiny_pth_file(tmp_path_factory: pytest.TempPathFactory, tiny_config: InternV
     (folder / "tokenizer.model").write_bytes(tokenizer_file.read_bytes())
     (folder / "tiny_config.json").write_text(json.dumps(tiny_config.to_hf_dict()))
     return folder / "internvl_c_tiny.pth"
+
+
+DEMO_CHECKPOINT = Path(__file__).resolve().parents[1] / "pretrained" / "zsbench-demo"
+
+
+@pytest.fixture(scope="session")
+def demo_pth_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The committed demo checkpoint's InternVL-C weights as a `.pth` file, with `tokenizer.model` and
+    `demo_config.json` beside it: trained weights, so zero-shot probes have real margins."""
+    from zsbench.models import load_clip
+
+    folder = tmp_path_factory.mktemp("demo_pth")
+    model, _, _ = load_clip("internvl", "internvl_c_classification_hf", DEMO_CHECKPOINT)
+    save_pth_checkpoint(model, folder / "internvl_c_demo.pth")
+    (folder / "tokenizer.model").write_bytes((DEMO_CHECKPOINT / "tokenizer.model").read_bytes())
+    (folder / "demo_config.json").write_text((DEMO_CHECKPOINT / "config.json").read_text())
+    return folder / "internvl_c_demo.pth"

@@ -191,9 +191,9 @@ def create_random_checkpoint(config_file: Path, folder: Path, seed: int = 0) -> 
     """A Hugging Face InternVL folder with seeded random weights and a tokenizer, for benchmarking sizes
     that have no published weights (the speed of a network does not depend on its weight values)."""
     from zsbench.export.probes import imagenet_prompts
-    from zsbench.models import create_model, load_config_file
+    from zsbench.models import load_config_file
     from zsbench.models.checkpoints import save_hf_checkpoint
-    from zsbench.models.internvl import initialize_weights
+    from zsbench.models.internvl import create_initialized_model
     from zsbench.models.tokenizer import train_tokenizer
 
     config = load_config_file(config_file)
@@ -201,7 +201,7 @@ def create_random_checkpoint(config_file: Path, folder: Path, seed: int = 0) -> 
     classnames, templates = imagenet_prompts(1000, 20)
     tokenizer = train_tokenizer([t.format(c=c) for c in classnames for t in templates], folder / "tokenizer.model",
                                 vocab_size=min(config.text.vocab_size, 512))
-    model = initialize_weights(create_model(config, "hf", "g", device="cpu"), seed)
+    model = create_initialized_model(config, seed)
     save_hf_checkpoint(model, config.to_hf_dict(), folder, None)
     del tokenizer
     return folder

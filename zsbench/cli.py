@@ -353,3 +353,31 @@ def bench_command(model_type: str, model_name: str, pretrained: str, tokenizer_p
     if output is not None:
         write_rows(output, rows, config)
         click.echo(f"{len(rows)} row(s) -> {output}")
+
+
+@main.command("demo")
+@click.option("--data_dir", "--data-dir", "data_dir", default="data/zsbench-demo", show_default=True, type=click.Path(path_type=Path),
+              help="Where the demo datasets are generated (once).")
+@click.option("--output-dir", "--output_dir", "output_dir", default="results/demo", show_default=True, type=click.Path(path_type=Path),
+              help="Where the result JSONs go (<backend>/<dataset>_<model>.json).")
+@click.option("--pretrained", default="pretrained/zsbench-demo", show_default=True, type=click.Path(path_type=Path),
+              help="The demo checkpoint.")
+@click.option("--backends", default="torch,onnx", show_default=True, callback=_split_list,
+              help="Backends to run the suite on (onnx exports and checks the graphs first).")
+@click.option("--device", default=None, help="cuda or cpu [default: cuda when present].")
+@click.option("--batch_size", default=128, show_default=True, type=click.IntRange(min=1))
+@click.option("--num_workers", default=2, show_default=True, type=click.IntRange(min=0))
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def demo_command(data_dir: Path, output_dir: Path, pretrained: Path, backends: tuple[str, ...], device: str | None,
+                 batch_size: int, num_workers: int, quiet: bool) -> None:
+    """Run the embedded demo: a tiny trained InternVL-C/G on synthetic zero-shot classification and retrieval."""
+    import torch
+
+    from zsbench.demo.suite import DemoConfig, run_demo, summary_table
+
+    config = DemoConfig(data_dir=data_dir, output_dir=output_dir, pretrained=pretrained, backends=backends,
+                        device=device or ("cuda" if torch.cuda.is_available() else "cpu"), batch_size=batch_size,
+                        num_workers=num_workers, quiet=quiet)
+    results = run_demo(config, log=lambda message: click.echo(message, err=True))
+    click.echo(summary_table(results))
+    click.echo(f"Result JSONs: {output_dir}/ (tabulate them with `zsbench build {output_dir} --output table.md`)")

@@ -113,11 +113,12 @@ def test_engine_build_refuses_an_export_modified_after_the_fact(exports: dict, c
 
 @pytest.mark.trt
 @needs_builder
-def test_cli_exports_pth_checkpoint_and_builds_engines(tiny_pth_file: Path, tmp_path: Path) -> None:
+def test_cli_exports_pth_checkpoint_and_builds_engines(demo_pth_file: Path, tmp_path: Path) -> None:
+    # The demo checkpoint as .pth: its trained weights give the fp16 parity probe real margins.
     out, engines = tmp_path / "export", tmp_path / "engines"
     result = CliRunner().invoke(main, [
-        "export", "--model", "internvl_c_classification", "--pretrained", str(tiny_pth_file),
-        "--model_config", str(tiny_pth_file.parent / "tiny_config.json"), "--device", "cpu", "--out", str(out),
+        "export", "--model", "internvl_c_classification", "--pretrained", str(demo_pth_file),
+        "--model_config", str(demo_pth_file.parent / "demo_config.json"), "--device", "cpu", "--out", str(out),
         "--engine", "trt", "--engines-out", str(engines), "--trt-flavor", FLAVOR, "--batch", "1:2:4", "--batch", "4:16:32",
     ])
     assert result.exit_code == 0, result.output

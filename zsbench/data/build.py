@@ -27,7 +27,7 @@ from zsbench.data.catalog import (
 from zsbench.data.files import describe_folder
 from zsbench.data.prompts import load_custom_table, prompt_languages, resolve_classnames, resolve_templates
 from zsbench.data.types import ClassificationDataset, RetrievalDataset
-from zsbench.data.wds import find_export, load_wds_export, read_export
+from zsbench.data.wds import export_kind, find_export, load_wds_export, read_export
 from zsbench.errors import DatasetLayoutError, PromptsError, UnknownNameError
 
 WDS_PREFIX = "wds/"
@@ -38,15 +38,17 @@ def list_datasets() -> list[str]:
     return DATASETS.names()
 
 
-def default_task(name: str) -> Task:
-    """The task `--task auto` picks for `name`, without touching the disk.
+def default_task(name: str, root: Path | None = None) -> Task:
+    """The task `--task auto` picks for `name`.
 
-    For ``wds/<name>`` it is the task of ``<name>`` when that is registered (so
-    ``wds/flickr30k`` is retrieval, as clip_benchmark strips the prefix before guessing), else
-    classification. A dataset built from an export carries, in its ``task``, what the export's
-    ``dataset_type.txt`` states; callers that must know before building should pass `--task`.
+    For ``wds/<name>`` it is what the export's ``dataset_type.txt`` under `root` states, when
+    that file exists (the only disk access); else the task of ``<name>`` when that is registered
+    (so ``wds/flickr30k`` is retrieval, as clip_benchmark strips the prefix before guessing),
+    else classification.
     """
     if name.startswith(WDS_PREFIX) and name != WDS_PREFIX:
+        if root is not None and (root / "dataset_type.txt").is_file():
+            return RETRIEVAL if export_kind(root) == "retrieval" else CLASSIFICATION
         inner = name.removeprefix(WDS_PREFIX)
         return DATASETS.get(inner).task if inner in DATASETS else CLASSIFICATION
     return DATASETS.get(name).task

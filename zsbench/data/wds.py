@@ -112,6 +112,13 @@ def find_export(candidates: list[Path], split: str) -> Path | None:
     return next((folder for folder in candidates if (folder / split / "nshards.txt").is_file()), None)
 
 
+def export_kind(folder: Path) -> Kind:
+    """What an export's ``dataset_type.txt`` states: retrieval, multilabel, or (absent) classification."""
+    type_file = folder / "dataset_type.txt"
+    stated = type_file.read_text(encoding="utf-8").strip().lower() if type_file.is_file() else "classification"
+    return stated if stated in ("retrieval", "multilabel") else "classification"  # type: ignore[return-value]
+
+
 def read_export(folder: Path, split: str) -> Loaded:
     """Reads an export folder (see `load_wds_export` for the layout)."""
     count_file = folder / split / "nshards.txt"
@@ -119,9 +126,7 @@ def read_export(folder: Path, split: str) -> Loaded:
         count = int(require_file(count_file).read_text(encoding="utf-8").strip())
     except (ValueError, UnicodeDecodeError) as err:
         raise DatasetLayoutError(f"{count_file} should hold the number of shards ({err})") from err
-    type_file = folder / "dataset_type.txt"
-    stated = type_file.read_text(encoding="utf-8").strip().lower() if type_file.is_file() else "classification"
-    kind: Kind = stated if stated in ("retrieval", "multilabel") else "classification"  # type: ignore[assignment]
+    kind = export_kind(folder)
     shards = [folder / split / f"{index}.tar" for index in range(count)]
     images: list[_ImageMember] = []
     targets: list[Any] = []

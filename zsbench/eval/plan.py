@@ -143,7 +143,8 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
         expand_models(options), expand_datasets(options.datasets), options.languages
     ):
         name = dataset.removeprefix("wds/")
-        task = default_task(dataset) if options.task == "auto" else options.task
+        root = options.dataset_root.format(dataset=name, dataset_cleaned=name.replace("/", "-"))
+        task = default_task(dataset, Path(root)) if options.task == "auto" else options.task
         output = options.output.format(
             model=model,
             pretrained=pretrained_slug(pretrained),
@@ -152,7 +153,6 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
             dataset=name.replace("/", "_"),
             language=language,
         )
-        root = options.dataset_root.format(dataset=name, dataset_cleaned=name.replace("/", "-"))
         ref = ModelRef(options.model_type, model, pretrained, options.tokenizer, options.model_config)
         runs.append(EvalRun(ref, dataset, root, language, task, output, options))
     return runs

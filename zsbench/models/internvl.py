@@ -97,22 +97,20 @@ def create_model(
     return model.eval().requires_grad_(False)
 
 
-def initialize_weights(model: InternVL, seed: int) -> InternVL:
-    """Seeded random weights for training from scratch or benchmarking (checkpoints never need this).
+def create_initialized_model(config: InternVLConfig, seed: int) -> InternVL:
+    """An InternVL-G (it holds InternVL-C too) with seeded random weights, for training from scratch
+    or benchmarking sizes that have no published weights (checkpoints never need this).
 
-    Linear, conv and embedding layers keep torch's default initialisation, drawn again under
-    `seed`; the parameters the model creates as zeros (class token, positions, query tokens,
-    text projection) get small normal values, and the logit scale CLIP's log(1/0.07).
+    Linear, conv and embedding layers keep torch's default initialisation, drawn under `seed`;
+    the parameters the model creates as zeros (class token, positions, query tokens, text
+    projection) get small normal values, and the logit scale CLIP's log(1/0.07).
     """
-    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = create_model(config, "hf", "g", device="cpu")
     with torch.no_grad():
-        torch.manual_seed(seed)
-        for module in model.modules():
-            if isinstance(module, (nn.Linear, nn.Conv2d, nn.Embedding)):
-                module.reset_parameters()
         embeddings = model.vision_model.embeddings
-        for param in (embeddings.class_embedding, embeddings.position_embedding, *([model.query_tokens] if hasattr(model, "query_tokens") else [])):
-            param.copy_(torch.randn(param.shape, generator=generator) * 0.02)
-        model.text_projection.copy_(torch.randn(model.text_projection.shape, generator=generator) * model.text_projection.shape[0] ** -0.5)
+        for param in (embeddings.class_embedding, embeddings.position_embedding, model.query_tokens):
+            param.normal_(std=0.02)
+        model.text_projection.normal_(std=config.text.hidden_size**-0.5)
         model.logit_scale.fill_(math.log(1 / 0.07))
     return model

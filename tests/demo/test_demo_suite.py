@@ -1,0 +1,68 @@
+"""`zsbench demo` end to end: the committed checkpoint reaches the demo's targets through the real
+harness, and the ONNX backend gives torch's metrics (fp32: the same counts; fp16: within 0.5 points)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from zsbench.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+pytest.importorskip("onnxruntime", reason="the demo's ONNX half needs the onnx extra: pip install 'zsbench[onnx]'")
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Runs `zsbench demo` once (torch and onnx) in a scratch folder; (backend, model) -> result."""
+    workdir = tmp_path_factory.mktemp("demo")
+    shutil.copytree(REPO / "pretrained" / "zsbench-demo", workdir / "pretrained" / "zsbench-demo")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)  # the demo writes data/, results/ and export/ under the working directory
+        result = CliRunner().invoke(main, ["demo", "--quiet", "--backends", "torch,onnx", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "Result JSONs: results/demo/" in result.output and "images/s" in result.output
+    files = sorted((workdir / "results" / "demo").rglob("*.json"))
+    results = {(data["backend"], data["model"]): data for data in (json.loads(f.read_text()) for f in files)}
+    return {"workdir": workdir, "results": results}
+
+
+@pytest.mark.parametrize("model", ["internvl_c_classification_hf", "internvl_g_classification_hf"])
+def test_classification_target(demo_run: dict, model: str) -> None:
+    metrics = demo_run["results"][("torch", model)]["metrics"]
+    assert metrics["acc1"] >= 0.80  # 48 classes: chance is 0.02
+
+
+@pytest.mark.parametrize("model", ["internvl_c_retrieval_hf", "internvl_g_retrieval_hf"])
+def test_retrieval_target(demo_run: dict, model: str) -> None:
+    metrics = demo_run["results"][("torch", model)]["metrics"]
+    assert metrics["image_retrieval_recall@5"] >= 0.50 and metrics["text_retrieval_recall@5"] >= 0.50  # chance: 0.005
+
+
+@pytest.mark.parametrize("model", ["internvl_c_classification_hf", "internvl_g_classification_hf",
+                                   "internvl_c_retrieval_hf", "internvl_g_retrieval_hf"])
+def test_onnx_fp32_gives_exactly_torch_fp32_metrics(demo_run: dict, model: str) -> None:
+    torch_result, onnx_result = demo_run["results"][("torch", model)], demo_run["results"][("onnx", model)]
+    assert onnx_result["precision"] == torch_result["precision"] == "fp32"
+    assert onnx_result["metrics"] == torch_result["metrics"]  # same correct-prediction counts
+
+
+@pytest.mark.parametrize(("model", "dataset"), [("internvl_c_classification_hf", "shapes_classification"),
+                                                ("internvl_g_retrieval_hf", "shapes_retrieval")])
+def test_onnx_fp16_stays_within_half_a_point(demo_run: dict, model: str, dataset: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    cwd = demo_run["workdir"]
+    monkeypatch.chdir(cwd)
+    runner = CliRunner()
+    output = cwd / "fp16.json"
+    result = runner.invoke(main, ["eval", "--model_type", "internvl", "--model", model, "--pretrained",
+                                  str(cwd / "pretrained" / "zsbench-demo"), "--dataset", f"wds/{dataset}",
+                                  "--dataset_root", str(cwd / "data" / "zsbench-demo" / dataset), "--backend", "onnx",
+                                  "--precision", "fp16", "--output", str(output), "--quiet", "--batch_size", "128"])
+    assert result.exit_code == 0, result.output
+    fp16 = json.loads(output.read_text())["metrics"]
+    for name, value in demo_run["results"][("torch", model)]["metrics"].items():
+        assert abs(fp16[name] - value) <= 0.005, name
