@@ -322,14 +322,17 @@ def _split_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple
               help="Tokens per text (a typical prompt, BOS and EOS included).")
 @click.option("--device", default=None, help="cuda or cpu [default: cuda when present].")
 @click.option("--min_seconds", "--min-seconds", "min_seconds", default=1.0, show_default=True, type=click.FloatRange(min=0.05),
-              help="Measure each row for at least this long.")
+              help="Measure each row for at least this long, over all rounds.")
+@click.option("--rounds", default=3, show_default=True, type=click.IntRange(min=1),
+              help="Interleaved rounds per batch size; each row keeps its best round.")
 @click.option("--threads", default=None, type=click.IntRange(min=1), help="torch CPU threads [default: torch's choice].")
 @click.option("--random_init", "--random-init", "random_init", is_flag=True,
               help="Create --pretrained (if absent) with random weights of --model_config: for sizes without weights.")
 @click.option("--output", default=None, type=click.Path(path_type=Path), help="Write the rows to this JSON file.")
 def bench_command(model_type: str, model_name: str, pretrained: str, tokenizer_path: str | None, model_config: str | None,
                   backends: tuple[str, ...], precisions: tuple[str, ...], batch_sizes: tuple[str, ...], text_length: int,
-                  device: str | None, min_seconds: float, threads: int | None, random_init: bool, output: Path | None) -> None:
+                  device: str | None, min_seconds: float, rounds: int, threads: int | None, random_init: bool,
+                  output: Path | None) -> None:
     """Measure encoder throughput of each backend and precision side by side (ratio to torch fp32, % of matmul rate)."""
     import torch
 
@@ -346,7 +349,7 @@ def bench_command(model_type: str, model_name: str, pretrained: str, tokenizer_p
         model=ModelRef(model_type, model_name, pretrained, tokenizer_path, model_config),
         backends=backends, precisions=precisions, batch_sizes=tuple(int(size) for size in batch_sizes),
         text_length=text_length, device=device or ("cuda" if torch.cuda.is_available() else "cpu"),
-        min_seconds=min_seconds, threads=threads,
+        min_seconds=min_seconds, rounds=rounds, threads=threads,
     )
     rows = run_bench(config, log=lambda message: click.echo(message, err=True))
     click.echo(format_table(rows))

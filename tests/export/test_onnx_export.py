@@ -121,7 +121,7 @@ def test_fp16_graph_computes_in_fp32_where_the_original_does(exports: dict, head
             norms = [n for n in proto.graph.node if n.op_type == "LayerNormalization"]
             assert len(norms) == (6 if head == "g" else 3)
             assert all({a.name: a.i for a in n.attribute if a.name == "stash_type"}.get("stash_type", 1) == 1 for n in norms)
-    policy = load_export_manifest(folder).fp16_policy
+    policy = load_export_manifest(folder).graph_policy
     assert any("QLLaMA attention softmax in fp32 (3 nodes)" in line for line in policy["text"])
     assert any("RMSNorm" in line for line in policy["vision"])
 
@@ -145,7 +145,7 @@ def test_pth_fp16_export_keeps_layer_scale_in_fp32(exports: dict, tmp_path: Path
     config = demo_pth_file.parent / "demo_config.json"
     result = export_tiny("internvl_c_classification", demo_pth_file, tmp_path / "pth16", "fp16", model_config=config)
     assert result.parity
-    assert any("layer scale" in line for line in result.manifest.fp16_policy["vision"])
+    assert any("layer scale" in line for line in result.manifest.graph_policy["vision"])
     layers = json.loads(config.read_text())["vision_config"]["num_hidden_layers"]
     assert _fp32_scale_muls(result.folder / "vision.onnx") == 2 * layers  # ls1 and ls2, as LayerScale(force_fp32)
     assert _fp32_scale_muls(exports[("c", "fp16")].folder / "vision.onnx") == 0  # HF multiplies in fp16
@@ -167,3 +167,18 @@ def test_text_graph_handles_padding_and_any_batch(exports: dict, tiny_hf_folder:
         reference = model.encode_text(padded).numpy()
     cosine = (reference * out_padded).sum(-1) / np.linalg.norm(reference, axis=-1) / np.linalg.norm(out_padded.astype(np.float32), axis=-1)
     assert cosine.min() > 0.999
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_rmsnorm_and_gelu_are_written_so_onnxruntime_fuses_them(exports: dict, tmp_path: Path, precision: str) -> None:
+    folder = exports[("c", precision)].folder
+    assert not [node for node in onnx.load(str(folder / "vision.onnx"), load_external_data=False).graph.node if node.op_type == "Reciprocal"]
+    policy = load_export_manifest(folder).graph_policy["vision"]
+    assert any(line.startswith("RMSNorm written as") for line in policy) and any(line.startswith("exact GELU") for line in policy)
+    if precision == "fp16":
+        return  # ONNX Runtime's CPU provider fuses these in fp32 only; GPU providers fuse the fp16 patterns
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(folder / "vision.onnx"), options, providers=["CPUExecutionProvider"])
+    fused = {node.op_type for node in onnx.load(str(tmp_path / "optimized.onnx"), load_external_data=False).graph.node}
+    assert "SimplifiedLayerNormalization" in fused and "Erf" not in fused

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from zsbench.errors import ExportError
-from zsbench.jsonfiles import read_json_object
 from zsbench.export.fingerprint import Fingerprint
+from zsbench.jsonfiles import read_json_object
 
 MANIFEST = "manifest.json"
 PARITY = "parity.json"
-FORMAT = "zsbench-onnx-export/1"
+FORMAT = "zsbench-onnx-export/2"  # 2: graph_policy (fp16 islands and fusion rewrites)
 GRAPH_FILES = {"vision": "vision.onnx", "text": "text.onnx"}
 
 
@@ -92,7 +92,7 @@ class ExportManifest:
     precision: str
     opset: int
     graphs: dict[str, GraphSpec]
-    fp16_policy: dict[str, tuple[str, ...]]
+    graph_policy: dict[str, tuple[str, ...]]
     exporter: dict[str, Any]
     versions: dict[str, str | None]
     export_device: str
@@ -112,7 +112,7 @@ class ExportManifest:
         data = asdict(self)
         data["checkpoint"] = self.checkpoint.to_dict()
         data["graphs"] = {name: graph.to_dict() for name, graph in self.graphs.items()}
-        data["fp16_policy"] = {name: list(lines) for name, lines in self.fp16_policy.items()}
+        data["graph_policy"] = {name: list(lines) for name, lines in self.graph_policy.items()}
         return data
 
     @classmethod
@@ -120,7 +120,7 @@ class ExportManifest:
         values = dict(data)
         values["checkpoint"] = Fingerprint.from_dict(data["checkpoint"])
         values["graphs"] = {name: GraphSpec.from_dict(graph) for name, graph in data["graphs"].items()}
-        values["fp16_policy"] = {name: tuple(lines) for name, lines in data["fp16_policy"].items()}
+        values["graph_policy"] = {name: tuple(lines) for name, lines in data["graph_policy"].items()}
         return cls(**values)
 
 

@@ -32,6 +32,7 @@ from torch import nn
 
 from zsbench.errors import ExportError
 from zsbench.export.fingerprint import fingerprint_files
+from zsbench.export.fusions import rewrite_for_fusion
 from zsbench.export.manifest import GraphSpec, IOSpec
 from zsbench.export.staging import check_free_space
 from zsbench.models import InternVL
@@ -107,10 +108,11 @@ def export_graph(
     context_length: int,
     fp16_policy: Callable[[Any, int], tuple[str, ...]] | None,
 ) -> tuple[GraphSpec, tuple[str, ...]]:
-    """Traces `plan` to `path` (+ `path.data`), applies the fp16 policy, checks the result.
+    """Traces `plan` to `path` (+ `path.data`), applies the fp16 policy and the fusion rewrites, checks the result.
 
     Returns:
-        The graph's spec for the manifest, and the fp16 policy lines (empty for fp32).
+        The graph's spec for the manifest, and its policy lines: where an fp16 graph computes in
+        fp32, and the fusion-friendly rewrites (`fusions.py`).
     """
     import warnings
 
@@ -136,6 +138,7 @@ def export_graph(
                 "or an unsupported torch version (torch >= 2.6 is needed)."
             ) from err
     policy = fp16_policy(program.model, plan.qllama_softmax) if fp16_policy is not None else ()
+    policy += rewrite_for_fusion(program.model)
     weight_bytes = sum(
         value.const_value.nbytes for value in program.model.graph.initializers.values() if value.const_value is not None
     )
@@ -193,7 +196,7 @@ def export_graphs(
     """Writes `vision.onnx` and `text.onnx` (+ external data) of `model` into `folder`.
 
     Returns:
-        The graph specs, and (fp16) each graph's precision policy: where it computes in fp32.
+        The graph specs, and each graph's policy (fp16: where it computes in fp32; all: the rewrites).
     """
     from zsbench.export.fp16 import PTH_LAYER_SCALE, apply_fp16_policy
 
@@ -208,7 +211,7 @@ def export_graphs(
         )
         specs[plan.name] = spec
         if policy:
-            layer_scale = (PTH_LAYER_SCALE,) if plan.name == "vision" and model.checkpoint_format == "pth" else ()
+            layer_scale = (PTH_LAYER_SCALE,) if precision == "fp16" and plan.name == "vision" and model.checkpoint_format == "pth" else ()
             policies[plan.name] = policy + layer_scale
         log(f"  {plan.name}.onnx: {spec.weight_bytes / 2**20:.1f} MiB of weights, {time.perf_counter() - start:.1f} s")
     return specs, policies

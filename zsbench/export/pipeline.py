@@ -194,7 +194,7 @@ def export_model(config: ExportConfig, log: Log = lambda message: None) -> Expor
             precision=config.precision,
             opset=config.opset,
             graphs=graphs,
-            fp16_policy=policy,
+            graph_policy=policy,
             exporter={"name": "torch.onnx.export(dynamo=True)", "optimize": True, "external_data": True},
             versions=package_versions(),
             export_device=str(device),
