@@ -244,7 +244,9 @@ def _build_engines(artifact: Path, out: Path | None, force: bool, probes: Any, *
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Output folder [default: export/<model>-<checkpoint name>-<precision>].")
 @click.option("--precision", type=click.Choice(["fp16", "fp32"]), default="fp16", show_default=True)
-@click.option("--opset", type=click.IntRange(min=18), default=18, show_default=True)
+@click.option("--opset", type=click.IntRange(min=18), default=None,
+              help="ONNX opset [default: 23 for fp32 (ONNX Runtime's fused attention, RoPE and RMSNorm), "
+                   "18 for fp16 (the graphs TensorRT engines are built from)].")
 @click.option("--force", is_flag=True, help="Replace an output folder that holds another model's export.")
 @click.option("--device", default="auto", show_default=True, help="auto (the GPU when present), cuda or cpu: where the model is traced and the fp32 reference runs.")
 @click.option("--parity_images", "--parity-images", "parity_images", type=click.IntRange(min=1), default=200, show_default=True,
@@ -254,7 +256,7 @@ def _build_engines(artifact: Path, out: Path | None, force: bool, probes: Any, *
               help="Engine folder [default: engines/<export folder name>].")
 @engine_options
 def export_command(model_type: str, model_name: str, pretrained: str, tokenizer_path: str | None, model_config: str | None,
-                   out: Path | None, precision: str, opset: int, force: bool, device: str, parity_images: int,
+                   out: Path | None, precision: str, opset: int | None, force: bool, device: str, parity_images: int,
                    engine: str | None, engines_out: Path | None, **engine_settings: Any) -> None:
     """Export a model to ONNX (vision.onnx, text.onnx), check it against PyTorch fp32, optionally build engines."""
     from zsbench.export import ExportConfig, ProbeConfig, export_model
@@ -268,7 +270,7 @@ def export_command(model_type: str, model_name: str, pretrained: str, tokenizer_
         probes=ProbeConfig(num_images=parity_images),
     )
     result = export_model(config, log=_log_to_stderr)
-    click.echo(f"Exported {result.folder} ({precision}, opset {opset}): parity {result.parity.status}")
+    click.echo(f"Exported {result.folder} ({precision}, opset {result.manifest.opset}): parity {result.parity.status}")
     if engine:
         _build_engines(result.folder, engines_out, False, config.probes, **engine_settings)
 

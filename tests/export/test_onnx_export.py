@@ -169,16 +169,44 @@ def test_text_graph_handles_padding_and_any_batch(exports: dict, tiny_hf_folder:
     assert cosine.min() > 0.999
 
 
-@pytest.mark.parametrize("precision", ["fp32", "fp16"])
-def test_rmsnorm_and_gelu_are_written_so_onnxruntime_fuses_them(exports: dict, tmp_path: Path, precision: str) -> None:
-    folder = exports[("c", precision)].folder
-    assert not [node for node in onnx.load(str(folder / "vision.onnx"), load_external_data=False).graph.node if node.op_type == "Reciprocal"]
-    policy = load_export_manifest(folder).graph_policy["vision"]
-    assert any(line.startswith("RMSNorm written as") for line in policy) and any(line.startswith("exact GELU") for line in policy)
-    if precision == "fp16":
-        return  # ONNX Runtime's CPU provider fuses these in fp32 only; GPU providers fuse the fp16 patterns
+def test_opset_18_rmsnorm_and_gelu_are_written_so_onnxruntime_fuses_them(exports: dict, tmp_path: Path, tiny_hf_folder: Path) -> None:
+    # fp16 graphs are opset 18 (TensorRT); fp32 graphs are opset 18 when asked, for onnxruntime < 1.23.
+    fp32 = export_tiny(MODELS["c"], tiny_hf_folder, tmp_path / "fp32-opset18", "fp32", opset=18).folder
+    for folder in (exports[("c", "fp16")].folder, fp32):
+        assert load_export_manifest(folder).opset == 18
+        assert not [node for node in onnx.load(str(folder / "vision.onnx"), load_external_data=False).graph.node if node.op_type == "Reciprocal"]
+        policy = load_export_manifest(folder).graph_policy["vision"]
+        assert any(line.startswith("RMSNorm written as") for line in policy) and any(line.startswith("exact GELU") for line in policy)
+    # ONNX Runtime's CPU provider fuses these in fp32 only; GPU providers fuse the fp16 patterns.
     options = ort.SessionOptions()
     options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
-    ort.InferenceSession(str(folder / "vision.onnx"), options, providers=["CPUExecutionProvider"])
+    ort.InferenceSession(str(fp32 / "vision.onnx"), options, providers=["CPUExecutionProvider"])
     fused = {node.op_type for node in onnx.load(str(tmp_path / "optimized.onnx"), load_external_data=False).graph.node}
     assert "SimplifiedLayerNormalization" in fused and "Erf" not in fused
+
+
+def _nodes(path: Path) -> list[onnx.NodeProto]:
+    return list(onnx.load(str(path), load_external_data=False).graph.node)
+
+
+@pytest.mark.parametrize("head", ["c", "g"])
+def test_fp32_graphs_use_opset_23_attention_and_rope_without_head_transposes(exports: dict, tiny_hf_folder: Path, head: str) -> None:
+    result = exports[(head, "fp32")]
+    assert result.manifest.opset == 23 and exports[(head, "fp16")].manifest.opset == 18
+    layers = load_clip("internvl", MODELS[head], tiny_hf_folder)[0].config.text.num_hidden_layers
+    for graph in ("vision", "text"):
+        nodes = _nodes(result.folder / f"{graph}.onnx")
+        producers = {output: node for node in nodes for output in node.output}
+        attentions = [node for node in nodes if node.op_type == "Attention"]
+        assert attentions
+        for attention in attentions:
+            assert {a.name for a in attention.attribute} >= {"q_num_heads", "kv_num_heads"}
+            assert all(producers[name].op_type != "Transpose" for name in attention.input[:3] if name in producers)
+        ropes = [node for node in nodes if node.op_type == "RotaryEmbedding"]
+        # q and k of every QLLaMA layer: the text path, and InternVL-G's query path in the image graph.
+        assert len(ropes) == (2 * layers if graph == "text" or head == "g" else 0)
+        assert not [node for node in nodes if node.op_type == "Neg"]  # rotate_half's negation is inside RotaryEmbedding
+    policy = result.manifest.graph_policy["text"]
+    assert f"RoPE (x * cos + rotate_half(x) * sin) as one RotaryEmbedding ({2 * layers} nodes)" in policy
+    # The fp16 (opset 18) graphs keep the decomposed RoPE: TensorRT's parser reads them.
+    assert not [node for node in _nodes(exports[(head, "fp16")].folder / "text.onnx") if node.op_type == "RotaryEmbedding"]

@@ -45,7 +45,10 @@ class OnnxGraphRunner:
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers or default_providers())
         except Exception as err:  # onnxruntime raises its own untyped exceptions
-            raise ExportError(f"ONNX Runtime cannot load {path}: {err}. Re-export it with `zsbench export --force`.") from err
+            raise ExportError(
+                f"ONNX Runtime {ort.__version__} cannot load {path}: {err}. Opset-23 graphs (the fp32 default) need "
+                "onnxruntime >= 1.23: upgrade it, or re-export with `zsbench export --force --opset 18`."
+            ) from err
         (graph_input,) = self.session.get_inputs()
         self.input_name = graph_input.name
         self.input_dtype = np.dtype(_ORT_DTYPES.get(graph_input.type, "float32"))

@@ -29,7 +29,7 @@ from zsbench.export.manifest import (
     package_version,
     read_json,
 )
-from zsbench.export.onnx_export import DEFAULT_OPSET, export_graphs
+from zsbench.export.onnx_export import default_opset, export_graphs
 from zsbench.export.parity import Embeddings, ParityReport, ParityThresholds, compare_embeddings, reference_embeddings, run_probes
 from zsbench.export.probes import ProbeConfig, ProbeSet, build_probes
 from zsbench.export.staging import staged_folder
@@ -53,7 +53,7 @@ class ExportConfig:
     model_config: Path | None = None
     out: Path | None = None
     precision: ExportPrecision = "fp16"
-    opset: int = DEFAULT_OPSET
+    opset: int | None = None  # None: default_opset(precision)
     force: bool = False
     device: str = "auto"
     probes: ProbeConfig = field(default_factory=ProbeConfig)
@@ -164,10 +164,11 @@ def export_model(config: ExportConfig, log: Log = lambda message: None) -> Expor
     identity = (config.model_type, config.model_name, fingerprint.digest, config.precision)
     _check_out_folder(folder, identity, wanted, config.force)
 
+    opset = config.opset if config.opset is not None else default_opset(config.precision)
     start = time.perf_counter()
     with staged_folder(folder) as staging:
-        log(f"Exporting to {folder} (opset {config.opset})")
-        graphs, policy = export_graphs(model, staging, config.opset, config.precision, device, log)
+        log(f"Exporting to {folder} (opset {opset})")
+        graphs, policy = export_graphs(model, staging, opset, config.precision, device, log)
         export_seconds = time.perf_counter() - start
         model_config, preprocess = model.config.to_hf_dict(), transform_config(model, config.model_name)
         # The reference is loaded afresh in fp32 once the export model is gone: one copy of the weights at a time.
@@ -192,7 +193,7 @@ def export_model(config: ExportConfig, log: Log = lambda message: None) -> Expor
             text={"context_length": tokenizer.context_length, "pad_id": tokenizer.pad_id, "bos_id": tokenizer.bos_id,
                   "eos_id": tokenizer.eos_id, "prefix": tokenizer.prefix, "tokenizer_file": str(tokenizer.model_file.resolve())},
             precision=config.precision,
-            opset=config.opset,
+            opset=opset,
             graphs=graphs,
             graph_policy=policy,
             exporter={"name": "torch.onnx.export(dynamo=True)", "optimize": True, "external_data": True},

@@ -44,10 +44,11 @@ def rotary_cos_sin(
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Applies RoPE to x (batch, heads, seq, head_dim) with the rotate-half convention."""
+    """Applies RoPE to x (batch, seq, heads, head_dim) with the rotate-half convention; cos and
+    sin are (seq, head_dim)."""
     half = x.shape[-1] // 2
     rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-    return x * cos + rotated * sin
+    return x * cos[:, None] + rotated * sin[:, None]
 
 
 def split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:

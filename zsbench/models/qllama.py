@@ -32,8 +32,13 @@ class SelfAttention(nn.Module):
     def forward(
         self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
-        q = apply_rotary(split_heads(self.q_proj(x), self.num_heads), cos, sin)
-        k = apply_rotary(split_heads(self.k_proj(x), self.num_heads), cos, sin)
+        batch, seq, width = x.shape
+        heads = (batch, seq, self.num_heads, width // self.num_heads)
+        # RoPE acts within each head, so it is applied before the heads move to axis 1: the
+        # exported graph then feeds `Attention` in the (batch, seq, width) layout without a
+        # transpose per tensor (see zsbench/export/fusions.py). Same values either way.
+        q = apply_rotary(self.q_proj(x).view(heads), cos, sin).transpose(1, 2)
+        k = apply_rotary(self.k_proj(x).view(heads), cos, sin).transpose(1, 2)
         v = split_heads(self.v_proj(x), self.num_heads)
         return self.o_proj(merge_heads(attention(q, k, v, mask)))
 
