@@ -49,6 +49,19 @@ def test_onnx_backend_exports_on_demand_and_matches_torch(workdir: Path) -> None
     assert (workdir / "export" / "internvl_c_classification_hf-ckpt-fp32" / "vision.onnx").stat().st_mtime_ns == mtime
 
 
+def test_an_older_opset_export_is_used_with_a_hint_to_re_export(workdir: Path) -> None:
+    from zsbench.export import ExportConfig, export_model
+
+    ref = ModelRef("internvl", "internvl_c_retrieval_hf", "ckpt")
+    folder = workdir / "export" / "internvl_c_retrieval_hf-ckpt-fp32"
+    export_model(ExportConfig("internvl", ref.model, Path("ckpt"), out=folder, precision="fp32", opset=18, device="cpu"))
+    messages: list[str] = []
+    loaded = load_backend("onnx", ref, torch.device("cpu"), "fp32", BackendOptions(log=messages.append))
+    assert loaded.encoder.describe()["artifact"] == str(Path("export") / folder.name)
+    (hint,) = [m for m in messages if "opset-18 export" in m]
+    assert "--force" in hint and "opset 23" in hint
+
+
 def test_artifacts_of_another_checkpoint_are_refused(workdir: Path) -> None:
     ref = ModelRef("internvl", "internvl_c_retrieval_hf", "ckpt")
     load_backend("onnx", ref, torch.device("cpu"), "fp32")

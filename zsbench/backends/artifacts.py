@@ -59,6 +59,7 @@ def find_or_export(ref: ModelRef, precision: str, device: torch.device, options:
         ParityError: the export's parity check failed or never ran (and the gate is on).
     """
     from zsbench.export import ExportConfig, export_model, load_export_manifest
+    from zsbench.export.onnx_export import default_opset
     from zsbench.export.pipeline import default_export_dir
 
     if ref.model_type != "internvl":
@@ -91,6 +92,13 @@ def find_or_export(ref: ModelRef, precision: str, device: torch.device, options:
             f"{folder} holds the export of {manifest.describe()}, which is not {ref.model} ({precision}) from "
             f"{ref.pretrained} as it is on disk now. Re-export it with `zsbench export --model {ref.model} "
             f"--pretrained {ref.pretrained} --precision {precision} --force`."
+        )
+    if manifest.opset < default_opset(precision):
+        # Still correct (parity said so), only slower: say how to get the faster graph, don't force it.
+        options.log(
+            f"{folder} is an opset-{manifest.opset} export; `zsbench export --model {ref.model} --pretrained "
+            f"{ref.pretrained} --precision {precision} --force` re-exports it at opset {default_opset(precision)}, "
+            "which ONNX Runtime runs faster."
         )
     if options.parity_gate and not manifest.parity_passed:
         ran = (folder / "parity.json").is_file()
