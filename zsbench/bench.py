@@ -7,7 +7,6 @@ round kept); the ratio to torch fp32 and the fraction of the machine's matrix-mu
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass

@@ -260,13 +260,12 @@ def export_command(model_type: str, model_name: str, pretrained: str, tokenizer_
                    engine: str | None, engines_out: Path | None, **engine_settings: Any) -> None:
     """Export a model to ONNX (vision.onnx, text.onnx), check it against PyTorch fp32, optionally build engines."""
     from zsbench.export import ExportConfig, ProbeConfig, export_model
+    from zsbench.models import ModelRef
 
     if engine and precision != "fp16":
         raise click.UsageError("--engine trt builds FP16 engines from the fp16 graphs: use --precision fp16.")
     config = ExportConfig(
-        model_type=model_type, model_name=model_name, pretrained=Path(pretrained),
-        tokenizer_path=Path(tokenizer_path) if tokenizer_path else None, model_config=Path(model_config) if model_config else None,
-        out=out, precision=precision, opset=opset, force=force, device=device,  # type: ignore[arg-type]
+        ModelRef(model_type, model_name, pretrained, tokenizer_path, model_config), out=out, precision=precision, opset=opset, force=force, device=device,  # type: ignore[arg-type]
         probes=ProbeConfig(num_images=parity_images),
     )
     result = export_model(config, log=_log_to_stderr)

@@ -54,7 +54,7 @@ def test_an_older_opset_export_is_used_with_a_hint_to_re_export(workdir: Path) -
 
     ref = ModelRef("internvl", "internvl_c_retrieval_hf", "ckpt")
     folder = workdir / "export" / "internvl_c_retrieval_hf-ckpt-fp32"
-    export_model(ExportConfig("internvl", ref.model, Path("ckpt"), out=folder, precision="fp32", opset=18, device="cpu"))
+    export_model(ExportConfig(ref, out=folder, precision="fp32", opset=18, device="cpu"))
     messages: list[str] = []
     loaded = load_backend("onnx", ref, torch.device("cpu"), "fp32", BackendOptions(log=messages.append))
     assert loaded.encoder.describe()["artifact"] == str(Path("export") / folder.name)

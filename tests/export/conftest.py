@@ -12,14 +12,18 @@ pytest.importorskip("onnx", reason="the export tests need the onnx extra: pip in
 pytest.importorskip("onnxruntime", reason="the export tests need the onnx extra: pip install 'zsbench[onnx]'")
 
 from zsbench.export import ExportConfig, ExportResult, export_model  # noqa: E402
+from zsbench.models import ModelRef  # noqa: E402
 
 # One C and one G model name per checkpoint format: the HF folder serves both heads.
 MODELS = {"c": "internvl_c_retrieval_hf", "g": "internvl_g_classification_hf"}
 
 
-def export_tiny(model_name: str, pretrained: Path, out: Path, precision: str, **overrides: object) -> ExportResult:
+def export_tiny(
+    model_name: str, pretrained: Path, out: Path, precision: str, model_config: Path | None = None, **overrides: object
+) -> ExportResult:
     """Exports a tiny checkpoint on the CPU with the default parity probes and thresholds."""
-    config = ExportConfig("internvl", model_name, pretrained, out=out, precision=precision, device="cpu", **overrides)  # type: ignore[arg-type]
+    model = ModelRef("internvl", model_name, str(pretrained), model_config=str(model_config) if model_config else None)
+    config = ExportConfig(model, out=out, precision=precision, device="cpu", **overrides)  # type: ignore[arg-type]
     return export_model(config)
 
 

@@ -13,7 +13,7 @@ import torch
 
 from zsbench.backends.artifacts import BackendOptions
 from zsbench.backends.base import Encoder, EncoderStats, LoadedModel
-from zsbench.backends.model_ref import ModelRef
+from zsbench.models.ref import ModelRef
 from zsbench.registry import Registry
 
 BackendLoader = Callable[[ModelRef, torch.device, str, BackendOptions], LoadedModel]

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from zsbench.backends.model_ref import ModelRef
 from zsbench.errors import BackendUnavailableError, ExportError, ParityError
+from zsbench.models.ref import ModelRef
 
 if TYPE_CHECKING:
     from zsbench.export import ExportManifest
@@ -74,12 +74,7 @@ def find_or_export(ref: ModelRef, precision: str, device: torch.device, options:
     if not (folder / "manifest.json").is_file():
         options.log(f"No {precision} export of {ref.model} in {folder}: exporting it now.")
         start = time.perf_counter()
-        config = ExportConfig(
-            ref.model_type, ref.model, pretrained,
-            tokenizer_path=Path(ref.tokenizer) if ref.tokenizer else None,
-            model_config=Path(ref.model_config) if ref.model_config else None,
-            out=folder, precision=precision, device=str(device),  # type: ignore[arg-type]
-        )
+        config = ExportConfig(ref, out=folder, precision=precision, device=str(device))  # type: ignore[arg-type]
         try:
             export_model(config, log=options.log)
         except ParityError:

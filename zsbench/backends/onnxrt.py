@@ -14,8 +14,8 @@ import torch
 
 from zsbench.backends.artifacts import BackendOptions, find_or_export, preprocessing
 from zsbench.backends.base import Encoder, LoadedModel
-from zsbench.backends.model_ref import ModelRef
 from zsbench.export.ort_runner import OnnxGraphRunner, import_onnxruntime
+from zsbench.models.ref import ModelRef
 
 _GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 

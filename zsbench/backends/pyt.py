@@ -7,8 +7,8 @@ from torch import nn
 
 from zsbench.backends.artifacts import BackendOptions
 from zsbench.backends.base import Encoder, LoadedModel
-from zsbench.backends.model_ref import ModelRef
-from zsbench.models import DTYPES, load_clip
+from zsbench.models import DTYPES
+from zsbench.models.ref import ModelRef
 
 
 class TorchEncoder(Encoder):
@@ -36,7 +36,5 @@ class TorchEncoder(Encoder):
 def load_torch(ref: ModelRef, device: torch.device, precision: str, options: BackendOptions) -> LoadedModel:
     """Loads the checkpoint with `load_clip` straight into `precision` on `device` (no artifacts, no gate)."""
     del options
-    model, transform, tokenizer = load_clip(
-        ref.model_type, ref.model, ref.pretrained, device, precision, ref.tokenizer, ref.model_config  # type: ignore[arg-type]
-    )
+    model, transform, tokenizer = ref.load(device, precision)
     return LoadedModel(TorchEncoder(model, device, precision), transform, tokenizer)

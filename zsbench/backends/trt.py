@@ -13,8 +13,8 @@ import torch
 
 from zsbench.backends.artifacts import BackendOptions, find_or_export, preprocessing
 from zsbench.backends.base import Encoder, LoadedModel
-from zsbench.backends.model_ref import ModelRef
 from zsbench.errors import BackendUnavailableError, ParityError
+from zsbench.models.ref import ModelRef
 
 
 class TrtEncoder(Encoder):

@@ -20,6 +20,7 @@ from typing import Any
 from zsbench.errors import ExportError
 from zsbench.export.fingerprint import Fingerprint
 from zsbench.jsonfiles import read_json_object
+from zsbench.models.ref import ModelRef
 
 MANIFEST = "manifest.json"
 PARITY = "parity.json"
@@ -104,6 +105,10 @@ class ExportManifest:
     def identity(self) -> tuple[str, str, str, str]:
         """What makes two exports "the same model": type, name, checkpoint digest, precision."""
         return (self.model_type, self.model_name, self.checkpoint.digest, self.precision)
+
+    def model_ref(self) -> ModelRef:
+        """The model and checkpoint the export was made from, as recorded (absolute paths)."""
+        return ModelRef(self.model_type, self.model_name, self.pretrained, self.tokenizer, self.model_config)
 
     def describe(self) -> str:
         return f"{self.model_name} ({self.precision}) from {self.pretrained} [checkpoint {self.checkpoint.short}]"

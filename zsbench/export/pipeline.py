@@ -34,7 +34,7 @@ from zsbench.export.parity import Embeddings, ParityReport, ParityThresholds, co
 from zsbench.export.probes import ProbeConfig, ProbeSet, build_probes
 from zsbench.export.staging import staged_folder
 from zsbench.jsonfiles import write_json_atomic
-from zsbench.models import InternVL, load_clip
+from zsbench.models import InternVL, ModelRef
 
 ExportPrecision = Literal["fp32", "fp16"]
 Log = Callable[[str], None]
@@ -46,11 +46,7 @@ _VERSIONED = ("torch", "onnx", "onnxruntime", "onnxscript", "onnx-ir", "numpy", 
 class ExportConfig:
     """What `zsbench export` was asked: the model, where to write, precision, opset, parity probes."""
 
-    model_type: str
-    model_name: str
-    pretrained: Path
-    tokenizer_path: Path | None = None
-    model_config: Path | None = None
+    model: ModelRef
     out: Path | None = None
     precision: ExportPrecision = "fp16"
     opset: int | None = None  # None: default_opset(precision)
@@ -60,7 +56,7 @@ class ExportConfig:
     thresholds: ParityThresholds | None = None
 
     def output_folder(self) -> Path:
-        return self.out if self.out is not None else default_export_dir(self.model_name, self.pretrained, self.precision)
+        return self.out if self.out is not None else default_export_dir(self.model.model, Path(self.model.pretrained), self.precision)
 
 
 @dataclass(frozen=True)
@@ -142,26 +138,25 @@ def export_model(config: ExportConfig, log: Log = lambda message: None) -> Expor
         ExportError: unsupported model, unusable output folder, full disk, untraceable model.
         ParityError: a graph fails parity; the folder is still published, with `passed: false`.
     """
-    if config.model_type != "internvl":
+    ref = config.model
+    if ref.model_type != "internvl":
         raise ExportError(
-            f"zsbench export handles model_type 'internvl' (InternVL-C/G), found {config.model_type!r}. "
+            f"zsbench export handles model_type 'internvl' (InternVL-C/G), found {ref.model_type!r}. "
             "Evaluate open_clip models with the torch backend."
         )
     if config.precision not in ("fp32", "fp16"):
         raise ExportError(f"--precision {config.precision!r}: expected fp32 or fp16 (TensorRT engines are built from fp16 graphs).")
     folder = config.output_folder()
-    wanted = f"{config.model_name} ({config.precision}) from {config.pretrained}"
+    wanted = f"{ref.model} ({config.precision}) from {ref.pretrained}"
     # A folder holding another model or precision is refused before gigabytes of weights are read;
     # the checkpoint fingerprint is compared once the model is loaded.
-    _check_out_folder(folder, None, wanted, config.force, (config.model_type, config.model_name, config.precision))
+    _check_out_folder(folder, None, wanted, config.force, (ref.model_type, ref.model, config.precision))
     device = resolve_device(config.device)
-    log(f"Loading {config.model_name} from {config.pretrained} ({config.precision}, {device})")
-    model, _, tokenizer = load_clip(
-        config.model_type, config.model_name, config.pretrained, device, config.precision, config.tokenizer_path, config.model_config
-    )
+    log(f"Loading {ref.model} from {ref.pretrained} ({config.precision}, {device})")
+    model, _, tokenizer = ref.load(device, config.precision)
     assert isinstance(model, InternVL)
-    fingerprint = fingerprint_files(checkpoint_files(config.pretrained, tokenizer.model_file), model.config.to_hf_dict())
-    identity = (config.model_type, config.model_name, fingerprint.digest, config.precision)
+    fingerprint = fingerprint_files(checkpoint_files(Path(ref.pretrained), tokenizer.model_file), model.config.to_hf_dict())
+    identity = (ref.model_type, ref.model, fingerprint.digest, config.precision)
     _check_out_folder(folder, identity, wanted, config.force)
 
     opset = config.opset if config.opset is not None else default_opset(config.precision)
@@ -170,23 +165,22 @@ def export_model(config: ExportConfig, log: Log = lambda message: None) -> Expor
         log(f"Exporting to {folder} (opset {opset})")
         graphs, policy = export_graphs(model, staging, opset, config.precision, device, log)
         export_seconds = time.perf_counter() - start
-        model_config, preprocess = model.config.to_hf_dict(), transform_config(model, config.model_name)
+        model_config, preprocess = model.config.to_hf_dict(), transform_config(model, ref.model)
         # The reference is loaded afresh in fp32 once the export model is gone: one copy of the weights at a time.
         del model
         _free()
         log("Checking parity against PyTorch fp32 with ONNX Runtime")
         probes, reference = compute_reference(
-            lambda: load_clip(config.model_type, config.model_name, config.pretrained, device, "fp32",
-                              config.tokenizer_path, config.model_config),
+            lambda: ref.load(device, "fp32"),
             config.probes, device,
         )
         report = _onnx_parity(probes, reference, staging, folder, device, config.precision, config.probes, config.thresholds)
         manifest = ExportManifest(
-            model_type=config.model_type,
-            model_name=config.model_name,
-            pretrained=str(config.pretrained.resolve()),
-            tokenizer=str(config.tokenizer_path.resolve()) if config.tokenizer_path else None,
-            model_config=str(config.model_config.resolve()) if config.model_config else None,
+            model_type=ref.model_type,
+            model_name=ref.model,
+            pretrained=str(Path(ref.pretrained).resolve()),
+            tokenizer=str(Path(ref.tokenizer).resolve()) if ref.tokenizer else None,
+            model_config=str(Path(ref.model_config).resolve()) if ref.model_config else None,
             checkpoint=fingerprint,
             config=model_config,
             preprocess=preprocess,
@@ -270,9 +264,7 @@ def load_reference_model(manifest: ExportManifest, device: torch.device) -> tupl
     Raises:
         ExportError: the checkpoint changed since the export (its fingerprint differs).
     """
-    model, transform, tokenizer = load_clip(
-        manifest.model_type, manifest.model_name, manifest.pretrained, device, "fp32", manifest.tokenizer, manifest.model_config
-    )
+    model, transform, tokenizer = manifest.model_ref().load(device, "fp32")
     assert isinstance(model, InternVL)
     now = fingerprint_files(checkpoint_files(Path(manifest.pretrained), tokenizer.model_file), model.config.to_hf_dict())
     if now.digest != manifest.checkpoint.digest:

@@ -3,6 +3,7 @@
 from zsbench.models.config import InternVLConfig, builtin_config, list_builtin_configs, load_config_file
 from zsbench.models.factory import DTYPES, INTERNVL_MODELS, describe_model, list_models, load_clip
 from zsbench.models.internvl import InternVL, create_model
+from zsbench.models.ref import ModelRef
 from zsbench.models.tokenizer import InternVLTokenizer
 from zsbench.models.transform import PreprocessConfig, build_transform
 
@@ -12,6 +13,7 @@ __all__ = [
     "InternVL",
     "InternVLConfig",
     "InternVLTokenizer",
+    "ModelRef",
     "PreprocessConfig",
     "build_transform",
     "builtin_config",
