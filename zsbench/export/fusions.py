@@ -167,6 +167,11 @@ def _split_heads(graph: ir.Graph, merged: ir.Value, heads: int, head_dim: int) -
     return ir.node("Reshape", [merged, shape])
 
 
+def _renamed(node: ir.Node, suffix: str) -> str | None:
+    """A name for `node`'s replacement (names must stay unique; unnamed nodes stay unnamed)."""
+    return f"{node.name}_{suffix}" if node.name else None
+
+
 def _attention_without_head_transposes(graph: ir.Graph) -> int:
     """``Transpose -> Attention (4-D) -> Transpose`` becomes ``Attention (3-D)`` between Reshapes."""
     import onnx_ir as ir
@@ -187,7 +192,7 @@ def _attention_without_head_transposes(graph: ir.Graph) -> int:
         merged = [_merged_heads(graph, value, new_nodes) for value in heads]
         attributes = {name: attr.value for name, attr in attention.attributes.items()}
         attributes.update(q_num_heads=q_heads, kv_num_heads=kv_heads)
-        fused = ir.node("Attention", [*merged, *attention.inputs[3:]], attributes, name=f"{attention.name}_3d")
+        fused = ir.node("Attention", [*merged, *attention.inputs[3:]], attributes, name=_renamed(attention, "3d"))
         unflatten = _split_heads(graph, fused.outputs[0], q_heads, v_dim)
         graph.insert_before(attention, [*new_nodes, fused, unflatten])
         _replace_output(graph, after, unflatten)
@@ -298,7 +303,7 @@ def _rotary_embeddings(graph: ir.Graph) -> int:
                     continue
                 tables[key] = (*half_tables, _positions(graph, merged, new_nodes))
             rope = ir.node("RotaryEmbedding", [merged, *tables[key]], {"interleaved": 0, "num_heads": heads[0]},
-                           name=f"{add.name}_rope")
+                           name=_renamed(add, "rope"))
             rope.outputs[0].dtype, rope.outputs[0].shape = merged.dtype, merged.shape
             unflatten = _split_heads(graph, rope.outputs[0], *heads)
             graph.insert_before(add, [*new_nodes, rope, unflatten])
