@@ -59,6 +59,7 @@ def find_or_export(ref: ModelRef, precision: str, device: torch.device, options:
         ParityError: the export's parity check failed or never ran (and the gate is on).
     """
     from zsbench.export import ExportConfig, export_model, load_export_manifest
+    from zsbench.export.manifest import MANIFEST, PARITY
     from zsbench.export.onnx_export import default_opset
     from zsbench.export.pipeline import default_export_dir
 
@@ -71,7 +72,7 @@ def find_or_export(ref: ModelRef, precision: str, device: torch.device, options:
     pretrained = Path(ref.pretrained)
     folder = default_export_dir(ref.model, pretrained, precision, root=options.export_root)
     identity = checkpoint_identity(ref, precision)
-    if not (folder / "manifest.json").is_file():
+    if not (folder / MANIFEST).is_file():
         options.log(f"No {precision} export of {ref.model} in {folder}: exporting it now.")
         start = time.perf_counter()
         config = ExportConfig(ref, out=folder, precision=precision, device=str(device))  # type: ignore[arg-type]
@@ -96,7 +97,7 @@ def find_or_export(ref: ModelRef, precision: str, device: torch.device, options:
             "which ONNX Runtime runs faster."
         )
     if options.parity_gate and not manifest.parity_passed:
-        ran = (folder / "parity.json").is_file()
+        ran = (folder / PARITY).is_file()
         raise ParityError(
             f"{folder}: its parity check against PyTorch {'failed (see parity.json)' if ran else 'never ran'}. "
             f"Re-check it with `zsbench parity --artifact {folder}`, or pass --no-parity-gate to use it anyway."

@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zsbench.errors import EngineError, ExportError
-from zsbench.export.manifest import read_json
+from zsbench.errors import EngineError
+from zsbench.export.manifest import MANIFEST
+from zsbench.jsonfiles import read_json_object
 
 ENGINE_FORMAT = "zsbench-trt-engines/1"
 AHEAD_OF_TIME = "none/ahead-of-time"
@@ -97,17 +98,23 @@ class EngineManifest:
         return cls(**values)
 
 
+_REBUILD = "Build the engines with `zsbench engine build <export folder>` (--force to replace them)."
+
+
+def read_engine_json(path: Path, what: str) -> dict[str, Any]:
+    """Reads one JSON object of an engine folder (`what`: "engine manifest", "engine parity report")."""
+    return read_json_object(path, EngineError, f"the {what} of an engine folder", _REBUILD)
+
+
 def load_engine_manifest(folder: Path) -> EngineManifest:
     """Reads `folder/manifest.json`; raises `EngineError` if it is missing, damaged or of another format."""
+    data = read_engine_json(folder / MANIFEST, "engine manifest")
+    if data.get("format") != ENGINE_FORMAT:
+        raise EngineError(f"{folder / MANIFEST} has format {data.get('format')!r}, expected {ENGINE_FORMAT!r}. {_REBUILD}")
     try:
-        data = read_json(folder / "manifest.json", "engine manifest")
-        if data.get("format") != ENGINE_FORMAT:
-            raise EngineError(f"{folder / 'manifest.json'} has format {data.get('format')!r}, expected {ENGINE_FORMAT!r}.")
         return EngineManifest.from_dict(data)
-    except (ExportError, KeyError, TypeError, ValueError) as err:
-        raise EngineError(
-            f"{folder} holds no usable engine manifest ({err}). Build the engines with `zsbench engine build <export folder>`."
-        ) from err
+    except (KeyError, TypeError, ValueError) as err:
+        raise EngineError(f"{folder / MANIFEST} is incomplete ({err!r}). {_REBUILD}") from err
 
 
 def stale_reasons(built: EngineManifest, wanted: EngineManifest, folder: Path) -> list[str]:

@@ -29,10 +29,11 @@ from zsbench.export.engine_manifest import (
     EngineManifest,
     ShapeProfile,
     load_engine_manifest,
+    read_engine_json,
     stale_reasons,
 )
 from zsbench.export.fingerprint import fingerprint_files
-from zsbench.export.manifest import PARITY, ExportManifest, load_export_manifest, package_version, read_json
+from zsbench.export.manifest import MANIFEST, PARITY, ExportManifest, load_export_manifest, package_version
 from zsbench.export.parity import ParityReport, ParityThresholds, compare_embeddings, run_probes
 from zsbench.export.probes import ProbeConfig
 from zsbench.export.staging import staged_folder
@@ -204,12 +205,12 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
         parity_status="not run",
         versions={"polygraphy": package_version("polygraphy"), flavor.name: flavor.version, "torch": torch.__version__},
     )
-    if folder.is_dir() and any(folder.iterdir()) and not (folder / "manifest.json").is_file():
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / MANIFEST).is_file():
         raise EngineError(
             f"{folder} holds files but no manifest.json: it is not an engine folder, and building would replace it. "
             "Choose another --out, or empty it yourself."
         )
-    if (folder / "manifest.json").exists() and not config.force:
+    if (folder / MANIFEST).exists() and not config.force:
         try:
             built = load_engine_manifest(folder)
             reasons = stale_reasons(built, wanted, folder)
@@ -231,7 +232,7 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
         report = _engine_parity_after_build(export, staging, folder, wanted, config, log)
         manifest = replace(wanted, build_seconds=seconds, parity_status=report.status, parity_reason=report.reason)
         write_json_atomic(staging / PARITY, report.to_dict())
-        write_json_atomic(staging / "manifest.json", manifest.to_dict())
+        write_json_atomic(staging / MANIFEST, manifest.to_dict())
     report.raise_if_failed()
     log(report.summary())
     return EngineBuildResult(folder, manifest, report, reused=False)
@@ -239,7 +240,7 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
 
 def _read_parity(folder: Path, built: EngineManifest) -> dict:
     if (folder / PARITY).exists():
-        return read_json(folder / PARITY, "engine parity report")
+        return read_engine_json(folder / PARITY, "engine parity report")
     return ParityReport.not_run(built.artifact, f"{built.flavor} {built.trt_version}", "fp16", "no parity.json").to_dict()
 
 
@@ -285,4 +286,4 @@ def update_engine_parity(folder: Path, report: ParityReport) -> None:
     """Records a rerun parity verdict in the engine manifest (failed engines are then refused and rebuilt)."""
     built = load_engine_manifest(folder)
     updated = replace(built, parity_status=report.status, parity_reason=report.reason)
-    write_json_atomic(folder / "manifest.json", updated.to_dict())
+    write_json_atomic(folder / MANIFEST, updated.to_dict())
