@@ -301,12 +301,9 @@ def engine_group() -> None:
 @engine_options
 def engine_build_command(artifact: Path, out: Path | None, force: bool, **engine_settings: Any) -> None:
     """Build FP16 strongly typed TensorRT (or TensorRT-RTX) engines from an fp16 export folder."""
-    from zsbench.export import ProbeConfig, load_export_manifest
-    from zsbench.export.manifest import PARITY, read_json
+    from zsbench.export.pipeline import recorded_parity_settings
 
-    load_export_manifest(artifact)
-    parity_file = artifact / PARITY
-    probes = ProbeConfig.from_dict(read_json(parity_file, "parity report")["probes"]) if parity_file.exists() else ProbeConfig()
+    probes, _ = recorded_parity_settings(artifact)
     _build_engines(artifact, out, force, probes, **engine_settings)
 
 

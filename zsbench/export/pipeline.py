@@ -275,6 +275,14 @@ def load_reference_model(manifest: ExportManifest, device: torch.device) -> tupl
     return model, transform, tokenizer
 
 
+def recorded_parity_settings(artifact: Path) -> tuple[ProbeConfig, ParityThresholds | None]:
+    """The probes and thresholds of an export's last parity check (the defaults when it has none)."""
+    if not (artifact / PARITY).exists():
+        return ProbeConfig(), None
+    previous = read_json(artifact / PARITY, "parity report")
+    return ProbeConfig.from_dict(previous["probes"]), ParityThresholds.from_dict(previous["thresholds"])
+
+
 def check_artifact_parity(
     artifact: Path,
     backend: Literal["onnx", "trt"] = "onnx",
@@ -285,9 +293,7 @@ def check_artifact_parity(
     """Reruns the parity check of an export folder (ONNX Runtime) or of its engines (TensorRT),
     with the probes recorded in its parity.json, and rewrites that parity.json."""
     manifest = load_export_manifest(artifact)
-    previous = read_json(artifact / PARITY, "parity report") if (artifact / PARITY).exists() else None
-    probe_config = ProbeConfig.from_dict(previous["probes"]) if previous else ProbeConfig()
-    thresholds = ParityThresholds.from_dict(previous["thresholds"]) if previous else None
+    probe_config, thresholds = recorded_parity_settings(artifact)
     torch_device = resolve_device(device)
     if backend == "trt":
         from zsbench.export.trt_build import default_engine_dir, engine_parity, update_engine_parity
