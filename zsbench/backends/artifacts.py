@@ -39,7 +39,7 @@ class BackendOptions:
 
 def checkpoint_identity(ref: ModelRef, precision: str) -> tuple[str, str, str, str]:
     """What an export of `ref` in `precision` must record: type, name, checkpoint digest, precision."""
-    from zsbench.export.fingerprint import checkpoint_files, fingerprint_files
+    from zsbench.export.fingerprint import fingerprint_checkpoint
     from zsbench.models.factory import INTERNVL_MODELS, resolve_internvl_config
     from zsbench.models.tokenizer import find_tokenizer_file
 
@@ -47,7 +47,7 @@ def checkpoint_identity(ref: ModelRef, precision: str) -> tuple[str, str, str, s
     spec = INTERNVL_MODELS.get(ref.model)
     config = resolve_internvl_config(spec, pretrained, Path(ref.model_config) if ref.model_config else None)
     tokenizer = find_tokenizer_file(Path(ref.tokenizer) if ref.tokenizer else None, pretrained)
-    digest = fingerprint_files(checkpoint_files(pretrained, tokenizer), config.to_hf_dict()).digest
+    digest = fingerprint_checkpoint(pretrained, tokenizer, config.to_hf_dict()).digest
     return (ref.model_type, ref.model, digest, precision)
 
 

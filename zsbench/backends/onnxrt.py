@@ -14,7 +14,7 @@ import torch
 
 from zsbench.backends.artifacts import BackendOptions, find_or_export, preprocessing
 from zsbench.backends.base import Encoder, LoadedModel
-from zsbench.export.ort_runner import OnnxGraphRunner, import_onnxruntime
+from zsbench.export.ort_runner import OnnxGraphRunner, import_onnxruntime, numpy_dtype
 from zsbench.models.ref import ModelRef
 
 _GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
@@ -27,10 +27,6 @@ def providers_for(device: torch.device) -> list[str]:
     return [provider for provider in wanted if provider in available]
 
 
-def _numpy_dtype(ort_type: str) -> np.dtype:
-    return np.dtype({"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64"}[ort_type])
-
-
 class BoundGraph:
     """One graph run with I/O binding on torch CUDA tensors (input cast to the graph's dtype)."""
 
@@ -39,8 +35,8 @@ class BoundGraph:
         self.device = device
         (graph_input,), (graph_output,) = self.session.get_inputs(), self.session.get_outputs()
         self.input_name, self.output_name = graph_input.name, graph_output.name
-        self.input_dtype = torch.from_numpy(np.zeros(0, _numpy_dtype(graph_input.type))).dtype
-        self.output_dtype = torch.from_numpy(np.zeros(0, _numpy_dtype(graph_output.type))).dtype
+        self.input_dtype = _TORCH[runner.input_dtype]
+        self.output_dtype = _TORCH[numpy_dtype(graph_output.type)]
         self.output_width = graph_output.shape[-1]
 
     def __call__(self, values: torch.Tensor) -> torch.Tensor:
@@ -56,6 +52,7 @@ class BoundGraph:
 
 
 _NUMPY = {torch.float32: np.float32, torch.float16: np.float16, torch.int64: np.int64}
+_TORCH = {np.dtype(numpy): dtype for dtype, numpy in _NUMPY.items()}
 
 
 class OnnxEncoder(Encoder):

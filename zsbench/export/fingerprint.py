@@ -99,6 +99,11 @@ def fingerprint_files(paths: Iterable[Path], config: dict[str, Any] | None = Non
     return Fingerprint(tuple(files), config_sha, digest.hexdigest())
 
 
+def fingerprint_checkpoint(pretrained: Path, tokenizer_file: Path | None, config: dict[str, Any]) -> Fingerprint:
+    """What an export records of its checkpoint: the checkpoint's files, its tokenizer, its resolved config."""
+    return fingerprint_files(checkpoint_files(pretrained, tokenizer_file), config)
+
+
 def checkpoint_files(pretrained: Path, tokenizer_file: Path | None = None) -> list[Path]:
     """The files a checkpoint consists of: a .pth file, or every regular file of a folder, sorted;
     plus the tokenizer, which decides the ids the text graph is fed."""

@@ -51,7 +51,7 @@ class OnnxGraphRunner:
             ) from err
         (graph_input,) = self.session.get_inputs()
         self.input_name = graph_input.name
-        self.input_dtype = np.dtype(_ORT_DTYPES.get(graph_input.type, "float32"))
+        self.input_dtype = numpy_dtype(graph_input.type)
         self.providers = self.session.get_providers()
 
     def __call__(self, values: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -61,6 +61,11 @@ class OnnxGraphRunner:
 
 
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64", "tensor(int32)": "int32"}
+
+
+def numpy_dtype(ort_type: str) -> np.dtype:
+    """The numpy dtype of an ONNX Runtime type name such as "tensor(float16)" (float32 for others)."""
+    return np.dtype(_ORT_DTYPES.get(ort_type, "float32"))
 
 
 class OnnxArtifactRunner:

@@ -20,7 +20,7 @@ from typing import Literal
 import torch
 
 from zsbench.errors import ExportError
-from zsbench.export.fingerprint import checkpoint_files, fingerprint_files
+from zsbench.export.fingerprint import fingerprint_checkpoint
 from zsbench.export.manifest import (
     MANIFEST,
     PARITY,
@@ -155,7 +155,7 @@ def export_model(config: ExportConfig, log: Log = lambda message: None) -> Expor
     log(f"Loading {ref.model} from {ref.pretrained} ({config.precision}, {device})")
     model, _, tokenizer = ref.load(device, config.precision)
     assert isinstance(model, InternVL)
-    fingerprint = fingerprint_files(checkpoint_files(Path(ref.pretrained), tokenizer.model_file), model.config.to_hf_dict())
+    fingerprint = fingerprint_checkpoint(Path(ref.pretrained), tokenizer.model_file, model.config.to_hf_dict())
     identity = (ref.model_type, ref.model, fingerprint.digest, config.precision)
     _check_out_folder(folder, identity, wanted, config.force)
 
@@ -266,7 +266,7 @@ def load_reference_model(manifest: ExportManifest, device: torch.device) -> tupl
     """
     model, transform, tokenizer = manifest.model_ref().load(device, "fp32")
     assert isinstance(model, InternVL)
-    now = fingerprint_files(checkpoint_files(Path(manifest.pretrained), tokenizer.model_file), model.config.to_hf_dict())
+    now = fingerprint_checkpoint(Path(manifest.pretrained), tokenizer.model_file, model.config.to_hf_dict())
     if now.digest != manifest.checkpoint.digest:
         raise ExportError(
             f"The checkpoint {manifest.pretrained} changed since it was exported (fingerprint {now.short}, the export "
