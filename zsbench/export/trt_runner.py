@@ -90,11 +90,9 @@ class TrtEngineRunner:
             self._contexts[index] = context
         return self._contexts[index]
 
-    def infer(self, values: torch.Tensor, copy: bool = True) -> torch.Tensor:
-        """Runs the engine on `values`; the result is on the GPU in the engine's output dtype.
-
-        With `copy=False` the result is a view of a buffer the next call overwrites.
-        """
+    def infer(self, values: torch.Tensor) -> torch.Tensor:
+        """Runs the engine on `values` (CUDA or CPU: they are copied into the engine's input buffer
+        either way); the result is a new GPU tensor in the engine's output dtype."""
         if values.shape[0] > self.max_batch:
             return torch.cat([self.infer(values[a:b]) for a, b in split_batch(values.shape[0], self.max_batch)])
         shape = tuple(values.shape)
@@ -114,7 +112,7 @@ class TrtEngineRunner:
         context.set_tensor_address(self.output_name, output.data_ptr())
         if not context.execute_async_v3(torch.cuda.current_stream(self.device).cuda_stream):
             raise EngineError(f"TensorRT failed to run {self.path} on a batch of shape {shape}.")
-        return output.clone() if copy else output
+        return output.clone()  # the buffer is the next call's output
 
     def close(self) -> None:
         """Frees the contexts, buffers and engine (GPU memory)."""
