@@ -153,7 +153,7 @@ def export_model(config: ExportConfig, log: Log = lambda message: None) -> Expor
     _check_out_folder(folder, None, wanted, config.force, (ref.model_type, ref.model, config.precision))
     device = resolve_device(config.device)
     log(f"Loading {ref.model} from {ref.pretrained} ({config.precision}, {device})")
-    model, _, tokenizer = ref.load(device, config.precision)
+    model, transform, tokenizer = ref.load(device, config.precision)
     assert isinstance(model, InternVL)
     fingerprint = fingerprint_checkpoint(Path(ref.pretrained), tokenizer.model_file, model.config.to_hf_dict())
     identity = (ref.model_type, ref.model, fingerprint.digest, config.precision)
@@ -166,14 +166,14 @@ def export_model(config: ExportConfig, log: Log = lambda message: None) -> Expor
         graphs, policy = export_graphs(model, staging, opset, config.precision, device, log)
         export_seconds = time.perf_counter() - start
         model_config, preprocess = model.config.to_hf_dict(), transform_config(model, ref.model)
-        # The reference is loaded afresh in fp32 once the export model is gone: one copy of the weights at a time.
+        # One copy of the weights at a time: an fp32 export's model is itself the reference (read from disk
+        # once; `pop` leaves compute_reference its only holder, which frees it before ONNX Runtime runs),
+        # an fp16 export's reference is loaded in fp32 once the fp16 model is gone.
+        exported = [(model, transform, tokenizer)] if config.precision == "fp32" else []
         del model
         _free()
         log("Checking parity against PyTorch fp32 with ONNX Runtime")
-        probes, reference = compute_reference(
-            lambda: ref.load(device, "fp32"),
-            config.probes, device,
-        )
+        probes, reference = compute_reference(exported.pop if exported else lambda: ref.load(device, "fp32"), config.probes, device)
         report = _onnx_parity(probes, reference, staging, folder, device, config.precision, config.probes, config.thresholds)
         manifest = ExportManifest(
             model_type=ref.model_type,
