@@ -213,9 +213,8 @@ def create_random_checkpoint(config_file: Path, folder: Path, seed: int = 0) -> 
     config = load_config_file(config_file)
     folder.mkdir(parents=True, exist_ok=True)
     classnames, templates = imagenet_prompts(1000, 20)
-    tokenizer = train_tokenizer([t.format(c=c) for c in classnames for t in templates], folder / "tokenizer.model",
-                                vocab_size=min(config.text.vocab_size, 512))
+    train_tokenizer([t.format(c=c) for c in classnames for t in templates], folder / "tokenizer.model",
+                    vocab_size=min(config.text.vocab_size, 512))
     model = create_initialized_model(config, seed)
     save_hf_checkpoint(model, config.to_hf_dict(), folder, None)
-    del tokenizer
     return folder

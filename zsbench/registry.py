@@ -1,4 +1,4 @@
-"""A small typed registry: names -> entries, usable as a decorator or a direct call.
+"""A small typed registry: names -> entries.
 
 Entries may be registered lazily as a ``"module:attribute"`` string, so that looking up a
 name (for `--help`, listings, plans) never imports a heavy runtime such as tensorrt.
@@ -7,7 +7,6 @@ name (for `--help`, listings, plans) never imports a heavy runtime such as tenso
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from zsbench.errors import UnknownNameError
@@ -21,15 +20,6 @@ class Registry(Generic[T]):
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, T | str] = {}
-
-    def register(self, name: str) -> Callable[[T], T]:
-        """Decorator that registers the decorated object under `name`."""
-
-        def decorator(obj: T) -> T:
-            self.add(name, obj)
-            return obj
-
-        return decorator
 
     def add(self, name: str, entry: T | str) -> None:
         """Registers `entry` (or a lazy ``"module:attribute"`` string) under `name`."""
@@ -54,9 +44,3 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.names())
-
-    def __len__(self) -> int:
-        return len(self._entries)

@@ -24,11 +24,6 @@ BACKENDS.add("onnx", "zsbench.backends.onnxrt:load_onnx")
 BACKENDS.add("trt", "zsbench.backends.trt:load_trt")
 
 
-def list_backends() -> list[str]:
-    """Names `--backend` accepts."""
-    return BACKENDS.names()
-
-
 def load_backend(
     backend: str, ref: ModelRef, device: torch.device, precision: str, options: BackendOptions | None = None
 ) -> LoadedModel:
@@ -36,4 +31,4 @@ def load_backend(
     return BACKENDS.get(backend)(ref, device, precision, options or BackendOptions())
 
 
-__all__ = ["BACKENDS", "BackendOptions", "Encoder", "EncoderStats", "LoadedModel", "ModelRef", "list_backends", "load_backend"]
+__all__ = ["BACKENDS", "BackendOptions", "Encoder", "EncoderStats", "LoadedModel", "ModelRef", "load_backend"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -99,4 +99,3 @@ class LoadedModel:
     encoder: Encoder
     transform: Callable
     tokenizer: Callable
-    info: dict[str, Any] = field(default_factory=dict)

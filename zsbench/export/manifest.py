@@ -25,7 +25,6 @@ from zsbench.models.ref import ModelRef
 MANIFEST = "manifest.json"
 PARITY = "parity.json"
 FORMAT = "zsbench-onnx-export/2"  # 2: graph_policy (fp16 islands and fusion rewrites)
-GRAPH_FILES = {"vision": "vision.onnx", "text": "text.onnx"}
 
 
 @dataclass(frozen=True)
