@@ -19,6 +19,7 @@ from zsbench.backends import Encoder, LoadedModel, ModelRef, load_backend
 from zsbench.backends.base import synchronize
 from zsbench.errors import ZsbenchError
 from zsbench.models import DTYPES
+from zsbench.models.factory import resolve_device
 
 Log = Callable[[str], None]
 
@@ -113,7 +114,7 @@ def run_bench(config: BenchConfig, log: Log) -> list[BenchRow]:
     """
     if config.threads:
         torch.set_num_threads(config.threads)
-    device = torch.device(config.device)
+    device = resolve_device(config.device)
     encoders: dict[tuple[str, str], LoadedModel] = {}
     for backend in config.backends:
         for precision in config.precisions:

@@ -332,10 +332,8 @@ def bench_command(model_type: str, model_name: str, pretrained: str, tokenizer_p
                   device: str | None, min_seconds: float, rounds: int, threads: int | None, random_init: bool,
                   output: Path | None) -> None:
     """Measure encoder throughput of each backend and precision side by side (ratio to torch fp32, % of matmul rate)."""
-    import torch
-
-    from zsbench.backends import ModelRef
     from zsbench.bench import BenchConfig, create_random_checkpoint, format_table, run_bench, write_rows
+    from zsbench.models import ModelRef, default_device
 
     if random_init:
         if model_config is None:
@@ -346,7 +344,7 @@ def bench_command(model_type: str, model_name: str, pretrained: str, tokenizer_p
     config = BenchConfig(
         model=ModelRef(model_type, model_name, pretrained, tokenizer_path, model_config),
         backends=backends, precisions=precisions, batch_sizes=tuple(int(size) for size in batch_sizes),
-        text_length=text_length, device=device or ("cuda" if torch.cuda.is_available() else "cpu"),
+        text_length=text_length, device=device or default_device(),
         min_seconds=min_seconds, rounds=rounds, threads=threads,
     )
     rows = run_bench(config, log=lambda message: click.echo(message, err=True))
@@ -372,12 +370,11 @@ def bench_command(model_type: str, model_name: str, pretrained: str, tokenizer_p
 def demo_command(data_dir: Path, output_dir: Path, pretrained: Path, backends: tuple[str, ...], device: str | None,
                  batch_size: int, num_workers: int, quiet: bool) -> None:
     """Run the embedded demo: a tiny trained InternVL-C/G on synthetic zero-shot classification and retrieval."""
-    import torch
-
     from zsbench.demo.suite import DemoConfig, run_demo, summary_table
+    from zsbench.models import default_device
 
     config = DemoConfig(data_dir=data_dir, output_dir=output_dir, pretrained=pretrained, backends=backends,
-                        device=device or ("cuda" if torch.cuda.is_available() else "cpu"), batch_size=batch_size,
+                        device=device or default_device(), batch_size=batch_size,
                         num_workers=num_workers, quiet=quiet)
     results = run_demo(config, log=lambda message: click.echo(message, err=True))
     click.echo(summary_table(results))

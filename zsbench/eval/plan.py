@@ -161,9 +161,9 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
 
 def resolve_device_and_precision(device: str | None, precision: str | None, no_amp: bool) -> tuple[str, str]:
     """cuda when present (else cpu); fp16 on a GPU as the seed runs, fp32 on a CPU; `--no_amp` forces fp32."""
-    import torch
+    from zsbench.models import default_device
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or default_device()
     if no_amp and precision not in (None, "fp32"):
         raise ZsbenchError(f"--no_amp forces fp32 but --precision {precision} was also given; pass only one.")
     if no_amp:

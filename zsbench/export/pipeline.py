@@ -34,7 +34,7 @@ from zsbench.export.parity import Embeddings, ParityReport, ParityThresholds, co
 from zsbench.export.probes import ProbeConfig, ProbeSet, build_probes
 from zsbench.export.staging import staged_folder
 from zsbench.jsonfiles import write_json_atomic
-from zsbench.models import InternVL, ModelRef
+from zsbench.models import InternVL, ModelRef, default_device
 
 ExportPrecision = Literal["fp32", "fp16"]
 Log = Callable[[str], None]
@@ -78,7 +78,7 @@ def default_export_dir(model_name: str, pretrained: Path, precision: str, root: 
 def resolve_device(device: str) -> torch.device:
     """``auto``: the GPU when torch sees one (export and reference run there), else the CPU."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(default_device())
     from zsbench.models.factory import resolve_device as check_device
 
     return check_device(device)

@@ -63,6 +63,11 @@ def _check_model_type(model_type: str) -> None:
         raise UnknownNameError("model_type", model_type, MODEL_TYPES)
 
 
+def default_device() -> str:
+    """The device used when none is given: the GPU when torch sees one, else the CPU."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """Checks that `device` exists on this machine."""
     device = torch.device(device)
