@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from zsbench.errors import CheckpointError
+from zsbench.jsonfiles import read_json_object
 
 # (pth name, native name); "{}" is a layer index and "*" the rest of the key.
 _PTH_RENAMES: tuple[tuple[str, str], ...] = (
@@ -135,11 +136,10 @@ def hf_weight_files(folder: Path) -> list[Path]:
             continue
         if not name.endswith(".index.json"):
             return [candidate]
-        try:
-            with open(candidate, encoding="utf-8") as handle:
-                weight_map = json.load(handle)["weight_map"]
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise CheckpointError(f"{candidate} is not a shard index (expected a 'weight_map' object).") from err
+        fix = "Copy the checkpoint folder again."
+        weight_map = read_json_object(candidate, CheckpointError, "a shard index (a 'weight_map' object)", fix).get("weight_map")
+        if not isinstance(weight_map, dict):
+            raise CheckpointError(f"{candidate} is not a shard index (expected a 'weight_map' object). {fix}")
         shards = list(dict.fromkeys(weight_map.values()))
         missing = [shard for shard in shards if not (folder / shard).is_file()]
         if missing:

@@ -86,10 +86,8 @@ class InternVLTokenizer:
         length = max((len(ids) for ids in encoded), default=1)
         if pad_to is not None:
             length = max(length, pad_to)
-        batch = torch.full((len(encoded), length), self.pad_id, dtype=torch.long)
-        for row, ids in enumerate(encoded):
-            batch[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        return batch
+        padded = [ids + [self.pad_id] * (length - len(ids)) for ids in encoded]
+        return torch.tensor(padded, dtype=torch.long).view(len(encoded), length)
 
 
 def find_tokenizer_file(tokenizer_path: Path | None, checkpoint: Path) -> Path:
