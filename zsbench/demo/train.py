@@ -14,7 +14,6 @@ floating-point rounding differs and so do the weights, by amounts that leave the
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 import time
@@ -31,10 +30,11 @@ from PIL import Image
 
 from zsbench.demo.scenes import CLASSNAMES, SAMPLERS, TEMPLATES, Sample
 from zsbench.demo.validate import classification_metrics, demo_test_samples, retrieval_metrics, validate_checkpoint
+from zsbench.jsonfiles import write_json_atomic
 from zsbench.models import InternVL, InternVLConfig, InternVLTokenizer, PreprocessConfig, build_transform
-from zsbench.models.internvl import create_initialized_model
 from zsbench.models.checkpoints import save_hf_checkpoint
 from zsbench.models.config import load_config_file
+from zsbench.models.internvl import create_initialized_model
 from zsbench.models.tokenizer import train_tokenizer
 from zsbench.models.transform import task_resize_mode
 
@@ -247,9 +247,7 @@ def train(out: Path, config: TrainConfig = TrainConfig()) -> None:
 def write_training_record(out: Path, config: TrainConfig, results: dict[str, dict[str, float]]) -> None:
     """Writes the settings and validation metrics of a run beside its checkpoint."""
     validation = {name: {key: round(value, 4) for key, value in metrics.items()} for name, metrics in results.items()}
-    with open(out / TRAINING_RECORD, "w", encoding="utf-8") as handle:
-        json.dump({"train_config": asdict(config), "validation": validation}, handle, indent=2)
-        handle.write("\n")
+    write_json_atomic(out / TRAINING_RECORD, {"train_config": asdict(config), "validation": validation})
 
 
 @click.command()

@@ -31,5 +31,6 @@ def evaluate_retrieval(
             kept += 1
     images = torch.cat(image_embeddings)
     text_embeddings = encode_texts(encoder, tokenizer, texts, loader.batch_size or 64, "captions", quiet)
-    owners = torch.tensor(text_to_image, device=text_embeddings.device)
-    return retrieval_metrics(images, text_embeddings.to(images.device), owners.to(images.device), recall_k)
+    # Both embeddings are on the encoder's device (the Encoder contract).
+    owners = torch.tensor(text_to_image, device=images.device)
+    return retrieval_metrics(images, text_embeddings, owners, recall_k)

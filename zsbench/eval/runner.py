@@ -19,8 +19,8 @@ from zsbench.eval.classification import evaluate_classification
 from zsbench.eval.encoding import LoaderClock
 from zsbench.eval.plan import EvalRun
 from zsbench.eval.results import environment, is_finished
-from zsbench.jsonfiles import write_json_atomic
 from zsbench.eval.retrieval import evaluate_retrieval
+from zsbench.jsonfiles import write_json_atomic
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,13 @@ class RunOutcome:
 
 def _optional_path(value: str | None) -> Path | None:
     return Path(value) if value else None
+
+
+def dataset_key(run: EvalRun) -> tuple:
+    """What decides the dataset a run reads: runs with equal keys share one built dataset."""
+    options = run.options
+    return (run.dataset, run.dataset_root, run.language, run.task, options.split, options.annotation_file,
+            options.custom_classname_file, options.custom_template_file)
 
 
 def open_dataset(run: EvalRun) -> EvalDataset:
@@ -134,7 +141,12 @@ def run_evaluations(runs: list[EvalRun], quiet: bool, log: Callable[[str], None]
             outcomes[index] = RunOutcome(run, "skipped")
         else:
             pending.append((index, run))
-    datasets = {index: open_dataset(run) for index, run in pending}
+    # A dataset several models are evaluated on is built (its files walked, its annotations parsed) once.
+    opened: dict[tuple, EvalDataset] = {}
+    for _, run in pending:
+        if dataset_key(run) not in opened:
+            opened[dataset_key(run)] = open_dataset(run)
+    datasets = {index: opened[dataset_key(run)] for index, run in pending}
 
     loaded: LoadedModel | None = None
     loaded_key: tuple | None = None
