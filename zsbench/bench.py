@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from zsbench.backends import Encoder, LoadedModel, ModelRef, load_backend
-from zsbench.backends.base import synchronize
+from zsbench.runtime.encoder import synchronize
 from zsbench.errors import ZsbenchError
 from zsbench.models import DTYPES
 from zsbench.models.factory import resolve_device

@@ -142,6 +142,10 @@ def info_command(
 @click.option("--model_config", default=None, help="InternVL config JSON (HF schema) for other sizes.")
 @click.option("--skip-bad-images", "skip_bad_images", is_flag=True, help="Skip unreadable images and count them, instead of failing.")
 @click.option("--no-parity-gate", "no_parity_gate", is_flag=True, help="onnx/trt: use artifacts whose parity check failed or never ran.")
+@click.option("--export_dir", "--export-dir", "export_dir", default="export", show_default=True,
+              help="onnx/trt: an export folder (e.g. `zsbench export --out`'s), or a folder of exports named <model>-<checkpoint>-<precision>.")
+@click.option("--engine_dir", "--engine-dir", "engine_dir", default="engines", show_default=True,
+              help="trt: an engine folder (e.g. `zsbench engine build --out`'s), or a folder of engine folders named after their export.")
 @click.option("--dry-run", "dry_run", is_flag=True, help="Print the resolved plan (one JSON per evaluation) and exit.")
 def eval_command(**kwargs: Any) -> None:
     """Evaluate models on datasets (CLIP_benchmark's flags), writing one result JSON per evaluation."""
@@ -212,7 +216,9 @@ def engine_options(func: Any) -> Any:
     """How TensorRT engines are built (shared by `export --engine trt` and `engine build`)."""
     options = [
         click.option("--trt_flavor", "--trt-flavor", "trt_flavor", type=click.Choice(["auto", "tensorrt", "tensorrt-rtx"]),
-                     default="auto", show_default=True, help="auto: tensorrt if importable, else tensorrt-rtx."),
+                     default="auto", show_default=True, help="auto: by the GPU: TensorRT-RTX only on the cards it targets (compute capability 7.5, 8.6, 8.9, 12.x) "
+                          "when standard TensorRT is not installed; standard TensorRT on every other card; without a GPU, "
+                          "TensorRT-RTX ahead of time."),
         click.option("--batch", "batch_profiles", multiple=True, default=("1:16:64",), show_default=True, callback=_parse_profiles,
                      help="Batch-size optimization profile MIN:OPT:MAX; repeat for several profiles."),
         click.option("--text_length", "--text-length", "text_length", default="1:32:80", show_default=True, callback=_parse_profiles,

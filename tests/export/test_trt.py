@@ -14,10 +14,10 @@ from click.testing import CliRunner
 
 from zsbench.cli import main
 from zsbench.errors import EngineError
-from zsbench.export.engine_manifest import AHEAD_OF_TIME, ShapeProfile, load_engine_manifest
 from zsbench.export.trt_build import EngineConfig, build_engines
-from zsbench.export.trt_flavor import select_trt_flavor
-from zsbench.export.trt_runner import choose_profile, split_batch
+from zsbench.runtime.engine_manifest import ShapeProfile, load_engine_manifest
+from zsbench.runtime.flavor import AHEAD_OF_TIME, AHEAD_OF_TIME_TARGET, select_trt_flavor
+from zsbench.runtime.trt import Chunk, choose_profile, plan_batches
 
 HAS_GPU = torch.cuda.is_available()
 HAS_RTX = importlib.util.find_spec("tensorrt_rtx") is not None
@@ -39,12 +39,13 @@ def test_profile_choice_and_batch_splitting() -> None:
     assert choose_profile(profiles, (8, 3)) == 0  # both fit: the tighter one
     assert choose_profile(profiles, (9, 3)) == 1
     assert choose_profile(profiles, (65, 3)) is None and choose_profile(profiles, (2, 4)) is None
-    assert split_batch(130, 64) == [(0, 64), (64, 128), (128, 130)]
+    # Beyond the largest profile: chunks of its maximum, the remainder on the profile that fits it.
+    assert plan_batches(profiles, (130, 3)) == [Chunk(0, 64, 1, 64), Chunk(64, 128, 1, 64), Chunk(128, 130, 0, 2)]
 
 
 def test_flavor_choice_is_checked() -> None:
     with pytest.raises(EngineError, match="expected auto, tensorrt or tensorrt-rtx"):
-        select_trt_flavor("tensorrt-llm")  # type: ignore[arg-type]
+        select_trt_flavor("tensorrt-llm", AHEAD_OF_TIME_TARGET)
 
 
 @pytest.mark.trt
@@ -135,16 +136,19 @@ def test_cli_exports_pth_checkpoint_and_builds_engines(demo_pth_file: Path, tmp_
 @needs_builder
 def test_engines_match_pytorch_on_the_gpu(exports: dict, tmp_path: Path) -> None:
     from zsbench.export import check_artifact_parity
-    from zsbench.export.trt_runner import TrtArtifactRunner
+    from zsbench.runtime.trt import TrtEncoder
 
     export, out = exports[("g", "fp16")], tmp_path / "engines"
     result = build_engines(EngineConfig(export.folder, out=out, flavor=FLAVOR, batch_profiles=PROFILES))
     assert result.parity, result.parity.summary()
     report = check_artifact_parity(export.folder, "trt", device="cuda", engines=out)
     assert report, report.summary()
-    with TrtArtifactRunner(out) as runner:
-        pixels = torch.randn(70, 3, 32, 32, device="cuda")  # beyond the largest profile: split into chunks
-        whole = runner.encode_image(pixels)
-        parts = torch.cat([runner.encode_image(pixels[:5]), runner.encode_image(pixels[5:])])
-        assert whole.shape == (70, 32) and whole.is_cuda
-        torch.testing.assert_close(whole, parts, atol=2e-3, rtol=2e-3)
+    encoder = TrtEncoder(out, load_engine_manifest(out), torch.device("cuda"))
+    pixels = torch.randn(70, 3, 32, 32, device="cuda")  # beyond the largest profile: split into chunks
+    whole = encoder.encode_image(pixels)
+    parts = torch.cat([encoder.encode_image(pixels[:5]), encoder.encode_image(pixels[5:])])
+    assert whole.shape == (70, 32) and whole.is_cuda
+    torch.testing.assert_close(whole, parts, atol=2e-3, rtol=2e-3)
+    memory = encoder.runtime_memory_mb()
+    assert memory is not None and memory["tensorrt_engines_mb"] > 0
+    encoder.close()

@@ -12,7 +12,8 @@ from collections.abc import Callable
 import torch
 
 from zsbench.backends.artifacts import BackendOptions
-from zsbench.backends.base import Encoder, EncoderStats, LoadedModel
+from zsbench.backends.base import LoadedModel
+from zsbench.runtime.encoder import Encoder, EncoderStats
 from zsbench.models.ref import ModelRef
 from zsbench.registry import Registry
 

@@ -1,9 +1,14 @@
 """Finding (or making) the export an ONNX or TensorRT backend runs, and refusing the wrong one.
 
+`--export_dir` (`BackendOptions.export_root`) names either one export folder (it holds a
+manifest.json: `zsbench export --out X` then `zsbench eval --export_dir X`) or a folder of
+exports, in which the default name `<model>-<checkpoint>-<precision>` is looked up (default:
+export/). `--engine_dir` works the same way for engine folders (default: engines/).
+
 An export is used only if its manifest names the requested model, precision and the
 checkpoint as it is on disk now (fingerprint), and -- unless the parity gate is off -- only
-if its parity check ran and passed. A missing export is made on the spot, with a message
-saying so and how long it took.
+if its parity check ran and passed. A missing export is made on the spot (in the folder of
+exports), with a message saying so and how long it took.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ def _ignore(message: str) -> None:
 
 @dataclass(frozen=True)
 class BackendOptions:
-    """How engine backends find their artifacts and whether they trust them."""
+    """How engine backends find their artifacts and whether they trust them. `export_root` and
+    `engine_root`: one artifact folder, or a folder of them (see the module docstring)."""
 
     parity_gate: bool = True
     export_root: Path = Path("export")
@@ -51,6 +57,13 @@ def checkpoint_identity(ref: ModelRef, precision: str) -> tuple[str, str, str, s
     return (ref.model_type, ref.model, digest, precision)
 
 
+def artifact_folder(root: Path, default_name: str) -> Path:
+    """`root` itself when it is an artifact folder (holds manifest.json), else `root/default_name`."""
+    from zsbench.artifact_paths import MANIFEST
+
+    return root if (root / MANIFEST).is_file() else root / default_name
+
+
 def find_or_export(ref: ModelRef, precision: str, device: torch.device, options: BackendOptions) -> tuple[Path, ExportManifest]:
     """The export folder and manifest of `ref` in `precision` under `options.export_root`, exported if missing.
 
@@ -59,7 +72,7 @@ def find_or_export(ref: ModelRef, precision: str, device: torch.device, options:
         ParityError: the export's parity check failed or never ran (and the gate is on).
     """
     from zsbench.export import ExportConfig, export_model, load_export_manifest
-    from zsbench.export.manifest import MANIFEST, PARITY
+    from zsbench.artifact_paths import MANIFEST, PARITY
     from zsbench.export.onnx_export import default_opset
     from zsbench.export.pipeline import default_export_dir
 
@@ -70,7 +83,7 @@ def find_or_export(ref: ModelRef, precision: str, device: torch.device, options:
     if precision not in ("fp32", "fp16"):
         raise BackendUnavailableError(f"Exported graphs are fp32 or fp16, not {precision}; use --precision fp32 or fp16.")
     pretrained = Path(ref.pretrained)
-    folder = default_export_dir(ref.model, pretrained, precision, root=options.export_root)
+    folder = artifact_folder(options.export_root, default_export_dir(ref.model, pretrained, precision).name)
     identity = checkpoint_identity(ref, precision)
     if not (folder / MANIFEST).is_file():
         options.log(f"No {precision} export of {ref.model} in {folder}: exporting it now.")
@@ -86,8 +99,9 @@ def find_or_export(ref: ModelRef, precision: str, device: torch.device, options:
     if manifest.identity() != identity:
         raise ExportError(
             f"{folder} holds the export of {manifest.describe()}, which is not {ref.model} ({precision}) from "
-            f"{ref.pretrained} as it is on disk now. Re-export it with `zsbench export --model {ref.model} "
-            f"--pretrained {ref.pretrained} --precision {precision} --force`."
+            f"{ref.pretrained} as it is on disk now. Point --export_dir at the export of this model and precision, "
+            f"or re-export it with `zsbench export --model {ref.model} --pretrained {ref.pretrained} "
+            f"--precision {precision} --force`."
         )
     if manifest.opset < default_opset(precision):
         # Still correct (parity said so), only slower: say how to get the faster graph, don't force it.

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from zsbench.backends.artifacts import BackendOptions
-from zsbench.backends.base import Encoder, LoadedModel
+from zsbench.backends.base import LoadedModel
+from zsbench.runtime.encoder import Encoder
 from zsbench.models import DTYPES
 from zsbench.models.ref import ModelRef
 

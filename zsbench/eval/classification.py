@@ -32,6 +32,27 @@ def build_classifier(
     return F.normalize(per_class, dim=-1).T
 
 
+def zero_shot_logits(
+    encoder: Encoder,
+    tokenizer: Callable[[list[str]], torch.Tensor],
+    loader: torch.utils.data.DataLoader,
+    classnames: Sequence[str],
+    templates: Sequence[str],
+    multilabel: bool,
+    clock: LoaderClock,
+    quiet: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image logits (N, C) on the CPU, in the loader's order, and the targets: what the metrics are computed from."""
+    classifier = build_classifier(encoder, tokenizer, classnames, templates, loader.batch_size or 64, quiet)
+    logits, targets = [], []
+    for batch in timed_batches(loader, clock, "images", quiet):
+        # CLIP_benchmark scales the cosine logits by 100; it changes no metric but keeps scores comparable.
+        logits.append((100.0 * encode_image_batch(encoder, batch["images"]) @ classifier).cpu())
+        targets.extend(batch["targets"])
+    target_tensor = torch.stack(targets) if multilabel else torch.tensor(targets)
+    return torch.cat(logits), target_tensor
+
+
 def evaluate_classification(
     encoder: Encoder,
     tokenizer: Callable[[list[str]], torch.Tensor],
@@ -43,11 +64,5 @@ def evaluate_classification(
     quiet: bool,
 ) -> dict[str, Any]:
     """Zero-shot classification metrics over the images of `loader`."""
-    classifier = build_classifier(encoder, tokenizer, classnames, templates, loader.batch_size or 64, quiet)
-    logits, targets = [], []
-    for batch in timed_batches(loader, clock, "images", quiet):
-        # CLIP_benchmark scales the cosine logits by 100; it changes no metric but keeps scores comparable.
-        logits.append((100.0 * encode_image_batch(encoder, batch["images"]) @ classifier).cpu())
-        targets.extend(batch["targets"])
-    target_tensor = torch.stack(targets) if multilabel else torch.tensor(targets)
-    return classification_metrics(torch.cat(logits), target_tensor, multilabel)
+    logits, targets = zero_shot_logits(encoder, tokenizer, loader, classnames, templates, multilabel, clock, quiet)
+    return classification_metrics(logits, targets, multilabel)

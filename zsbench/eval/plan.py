@@ -45,6 +45,8 @@ class EvalOptions:
     tokenizer: str | None = None
     model_config: str | None = None
     no_parity_gate: bool = False
+    export_dir: str = "export"  # onnx/trt: an export folder, or a folder of exports
+    engine_dir: str = "engines"  # trt: an engine folder, or a folder of engine folders
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from zsbench.backends import BackendOptions, LoadedModel, load_backend
 from zsbench.data import build_dataset
 from zsbench.data.types import ClassificationDataset, EvalDataset, TransformedDataset, collate_samples
 from zsbench.errors import DatasetLayoutError
-from zsbench.eval.classification import evaluate_classification
+from zsbench.eval.classification import evaluate_classification, zero_shot_logits
 from zsbench.eval.encoding import LoaderClock
 from zsbench.eval.plan import EvalRun
 from zsbench.eval.results import environment, is_finished
@@ -63,6 +63,26 @@ def open_dataset(run: EvalRun) -> EvalDataset:
     return dataset
 
 
+def _image_loader(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel) -> torch.utils.data.DataLoader:
+    options = run.options
+    return torch.utils.data.DataLoader(
+        TransformedDataset(dataset.samples, loaded.transform, options.skip_bad_images),
+        batch_size=options.batch_size,
+        num_workers=options.num_workers,
+        collate_fn=collate_samples,
+        pin_memory=loaded.encoder.device.type == "cuda",
+    )
+
+
+def classification_logits(run: EvalRun, dataset: ClassificationDataset, loaded: LoadedModel) -> torch.Tensor:
+    """Per-image zero-shot logits (N, C) of a classification run, in dataset order: what its metrics
+    are computed from, for comparing backends sample by sample (e.g. top-1 agreement)."""
+    torch.manual_seed(run.options.seed)
+    logits, _ = zero_shot_logits(loaded.encoder, loaded.tokenizer, _image_loader(run, dataset, loaded), dataset.classnames,
+                                 dataset.templates, dataset.multilabel, LoaderClock(), quiet=True)
+    return logits
+
+
 def evaluate_run(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, quiet: bool) -> dict[str, Any]:
     """Evaluates one run and returns its result dict (CLIP_benchmark's keys plus zsbench's)."""
     options = run.options
@@ -72,13 +92,7 @@ def evaluate_run(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, quiet:
     if encoder.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(encoder.device)
     clock = LoaderClock()
-    loader = torch.utils.data.DataLoader(
-        TransformedDataset(dataset.samples, loaded.transform, options.skip_bad_images),
-        batch_size=options.batch_size,
-        num_workers=options.num_workers,
-        collate_fn=collate_samples,
-        pin_memory=encoder.device.type == "cuda",
-    )
+    loader = _image_loader(run, dataset, loaded)
     start = time.perf_counter()
     if isinstance(dataset, ClassificationDataset):
         metrics = evaluate_classification(
@@ -104,6 +118,8 @@ def evaluate_run(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, quiet:
             "peak_gpu_memory_mb": torch.cuda.max_memory_allocated(encoder.device) / 2**20
             if encoder.device.type == "cuda"
             else None,
+            # GPU memory the runtime holds outside torch's allocator (TensorRT's engines and contexts).
+            "runtime_gpu_memory_mb": encoder.runtime_memory_mb(),
         },
         "env": environment(),
     }
@@ -152,10 +168,12 @@ def run_evaluations(runs: list[EvalRun], quiet: bool, log: Callable[[str], None]
     loaded_key: tuple | None = None
     for index, run in pending:
         options = run.options
-        key = (run.model, options.backend, options.device, options.precision, options.no_parity_gate)
+        key = (run.model, options.backend, options.device, options.precision, options.no_parity_gate,
+               options.export_dir, options.engine_dir)
         if key != loaded_key:
             loaded = None  # release the previous model before loading the next
-            backend_options = BackendOptions(parity_gate=not options.no_parity_gate, log=log)
+            backend_options = BackendOptions(parity_gate=not options.no_parity_gate, export_root=Path(options.export_dir),
+                                             engine_root=Path(options.engine_dir), log=log)
             loaded = load_backend(options.backend, run.model, torch.device(options.device), options.precision, backend_options)
             loaded_key = key
         assert loaded is not None

@@ -9,6 +9,10 @@ An export folder `export/<name>/` holds:
     vision.onnx.data     its weights (ONNX external data)
     text.onnx            input_ids [batch, length] int64 -> text_embeds [batch, D]
     text.onnx.data
+
+Checkpoint paths (pretrained, tokenizer, model config, tokenizer file) are absolute in memory
+and recorded relative to the folder on disk where they are near it (`zsbench.artifact_paths`),
+so a project folder copied to another machine still finds them; absolute paths still read.
 """
 
 from __future__ import annotations
@@ -17,13 +21,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from zsbench.artifact_paths import MANIFEST, PARITY, recorded_path, stored_path
 from zsbench.errors import ExportError
 from zsbench.export.fingerprint import Fingerprint
 from zsbench.jsonfiles import read_json_object
 from zsbench.models.ref import ModelRef
 
-MANIFEST = "manifest.json"
-PARITY = "parity.json"
+__all__ = ["MANIFEST", "PARITY", "ExportManifest", "GraphSpec", "IOSpec", "load_export_manifest", "package_version", "read_json"]
 FORMAT = "zsbench-onnx-export/2"  # 2: graph_policy (fp16 islands and fusion rewrites)
 
 
@@ -76,6 +80,9 @@ class GraphSpec:
         )
 
 
+_PATHS = ("pretrained", "tokenizer", "model_config")  # the checkpoint's paths (text["tokenizer_file"] too)
+
+
 @dataclass(frozen=True)
 class ExportManifest:
     """Everything needed to trust, reuse or reproduce an export (see the module docstring)."""
@@ -112,19 +119,27 @@ class ExportManifest:
     def describe(self) -> str:
         return f"{self.model_name} ({self.precision}) from {self.pretrained} [checkpoint {self.checkpoint.short}]"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, folder: Path) -> dict[str, Any]:
+        """The JSON form written to `folder/manifest.json` (paths near `folder` made relative to it)."""
         data = asdict(self)
         data["checkpoint"] = self.checkpoint.to_dict()
         data["graphs"] = {name: graph.to_dict() for name, graph in self.graphs.items()}
         data["graph_policy"] = {name: list(lines) for name, lines in self.graph_policy.items()}
+        for key in _PATHS:
+            data[key] = stored_path(data[key], folder) if data[key] else None
+        data["text"] = {**self.text, "tokenizer_file": stored_path(self.text["tokenizer_file"], folder)}
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ExportManifest:
+    def from_dict(cls, data: dict[str, Any], folder: Path) -> ExportManifest:
+        """Reads the JSON form of `folder/manifest.json` (relative or, from older manifests, absolute paths)."""
         values = dict(data)
         values["checkpoint"] = Fingerprint.from_dict(data["checkpoint"])
         values["graphs"] = {name: GraphSpec.from_dict(graph) for name, graph in data["graphs"].items()}
         values["graph_policy"] = {name: tuple(lines) for name, lines in data["graph_policy"].items()}
+        for key in _PATHS:
+            values[key] = str(recorded_path(data[key], folder)) if data[key] else None
+        values["text"] = {**data["text"], "tokenizer_file": str(recorded_path(data["text"]["tokenizer_file"], folder))}
         return cls(**values)
 
 
@@ -156,6 +171,6 @@ def load_export_manifest(folder: Path) -> ExportManifest:
             "It was written by another tool or version; re-export with `zsbench export --force`."
         )
     try:
-        return ExportManifest.from_dict(data)
+        return ExportManifest.from_dict(data, folder)
     except (KeyError, TypeError, ValueError) as err:
         raise ExportError(f"{folder / MANIFEST} is incomplete ({err!r}). Re-export with `zsbench export --force`.") from err

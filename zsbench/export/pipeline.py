@@ -8,7 +8,6 @@ InternVL-14B-224px-fp16`). A folder holding another model's export is refused un
 
 from __future__ import annotations
 
-import gc
 import re
 import sys
 import time
@@ -29,9 +28,10 @@ from zsbench.export.manifest import (
     package_version,
     read_json,
 )
+from zsbench.export.checking import compute_reference, free_memory, graph_files, load_reference_model, onnx_parity
 from zsbench.export.onnx_export import default_opset, export_graphs
-from zsbench.export.parity import Embeddings, ParityReport, ParityThresholds, compare_embeddings, reference_embeddings, run_probes
-from zsbench.export.probes import ProbeConfig, ProbeSet, build_probes
+from zsbench.export.parity import ParityReport, ParityThresholds
+from zsbench.export.probes import ProbeConfig
 from zsbench.export.staging import staged_folder
 from zsbench.jsonfiles import write_json_atomic
 from zsbench.models import InternVL, ModelRef, default_device
@@ -123,13 +123,6 @@ def _check_out_folder(
         )
 
 
-def _free() -> None:
-    """Returns the memory of dropped models (Python cycles, the GPU allocator's cache)."""
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
 def export_model(config: ExportConfig, log: Log = lambda message: None) -> ExportResult:
     """Exports `vision.onnx` and `text.onnx`, checks them against PyTorch fp32 with ONNX Runtime,
     and publishes the folder (with manifest.json and parity.json) atomically.
@@ -171,10 +164,11 @@ def export_model(config: ExportConfig, log: Log = lambda message: None) -> Expor
         # an fp16 export's reference is loaded in fp32 once the fp16 model is gone.
         exported = [(model, transform, tokenizer)] if config.precision == "fp32" else []
         del model
-        _free()
+        free_memory()
         log("Checking parity against PyTorch fp32 with ONNX Runtime")
         probes, reference = compute_reference(exported.pop if exported else lambda: ref.load(device, "fp32"), config.probes, device)
-        report = _onnx_parity(probes, reference, staging, folder, device, config.precision, config.probes, config.thresholds)
+        report = onnx_parity(probes, reference, {graph: staging / spec.file for graph, spec in graphs.items()}, folder,
+                              device, config.precision, config.probes, config.thresholds)
         manifest = ExportManifest(
             model_type=ref.model_type,
             model_name=ref.model,
@@ -197,7 +191,7 @@ def export_model(config: ExportConfig, log: Log = lambda message: None) -> Expor
             parity_passed=report.passed,
         )
         write_json_atomic(staging / PARITY, report.to_dict())
-        write_json_atomic(staging / MANIFEST, manifest.to_dict())
+        write_json_atomic(staging / MANIFEST, manifest.to_dict(folder))
     report.raise_if_failed()
     log(report.summary())
     return ExportResult(folder, manifest, report)
@@ -210,69 +204,6 @@ def transform_config(model: InternVL, model_name: str) -> dict[str, object]:
 
     spec = INTERNVL_MODELS.get(model_name)
     return PreprocessConfig(model.config.image_size, task_resize_mode(spec.task)).to_dict()
-
-
-def compute_reference(
-    load: Callable[[], tuple[torch.nn.Module, Callable, Callable]], probe_config: ProbeConfig, device: torch.device
-) -> tuple[ProbeSet, Embeddings]:
-    """Loads the fp32 model with `load`, builds the probes with its transform and tokenizer, embeds
-    them (TF32 off), and frees the model before returning, so that the backend under test never
-    shares memory with it."""
-    model, transform, tokenizer = load()
-    probes = build_probes(transform, tokenizer, probe_config)
-    reference = reference_embeddings(model, probes, device)
-    del model
-    _free()
-    return probes, reference
-
-
-def _onnx_parity(
-    probes: ProbeSet,
-    reference: Embeddings,
-    graphs_folder: Path,
-    artifact: Path,
-    device: torch.device,
-    precision: str,
-    probe_config: ProbeConfig,
-    thresholds: ParityThresholds | None,
-) -> ParityReport:
-    from zsbench.export.ort_runner import OnnxArtifactRunner
-
-    runner = OnnxArtifactRunner(graphs_folder)
-    # One session at a time: each holds its own copy of the graph's weights.
-    image = run_probes(runner, probes, ("vision",)).image
-    runner.close("vision")
-    text = run_probes(runner, probes, ("text",)).text
-    backend = runner.describe()
-    runner.close()
-    return compare_embeddings(
-        reference,
-        Embeddings(image, text),
-        probes,
-        thresholds or ParityThresholds.for_precision(precision),
-        artifact=str(artifact),
-        backend=backend,
-        precision=precision,
-        reference_name=f"torch {torch.__version__} fp32 on {device} (TF32 off)",
-        probe_config=probe_config,
-    )
-
-
-def load_reference_model(manifest: ExportManifest, device: torch.device) -> tuple[InternVL, Callable, Callable]:
-    """Loads the export's PyTorch model in fp32 from the manifest's checkpoint information.
-
-    Raises:
-        ExportError: the checkpoint changed since the export (its fingerprint differs).
-    """
-    model, transform, tokenizer = manifest.model_ref().load(device, "fp32")
-    assert isinstance(model, InternVL)
-    now = fingerprint_checkpoint(Path(manifest.pretrained), tokenizer.model_file, model.config.to_hf_dict())
-    if now.digest != manifest.checkpoint.digest:
-        raise ExportError(
-            f"The checkpoint {manifest.pretrained} changed since it was exported (fingerprint {now.short}, the export "
-            f"was made from {manifest.checkpoint.short}). Re-export it with `zsbench export --force`."
-        )
-    return model, transform, tokenizer
 
 
 def recorded_parity_settings(artifact: Path) -> tuple[ProbeConfig, ParityThresholds | None]:
@@ -296,16 +227,20 @@ def check_artifact_parity(
     probe_config, thresholds = recorded_parity_settings(artifact)
     torch_device = resolve_device(device)
     if backend == "trt":
-        from zsbench.export.trt_build import default_engine_dir, engine_parity, update_engine_parity
+        from zsbench.export.checking import engine_parity
+        from zsbench.export.trt_build import default_engine_dir, update_engine_parity
+        from zsbench.runtime.engine_manifest import load_engine_manifest
 
         engine_folder = engines or default_engine_dir(artifact)
-        report = engine_parity(manifest, engine_folder, torch_device, probe_config, thresholds, log=log)
+        report = engine_parity(manifest, engine_folder, load_engine_manifest(engine_folder), torch_device, probe_config,
+                               thresholds, log=log)
         write_json_atomic(engine_folder / PARITY, report.to_dict())
         update_engine_parity(engine_folder, report)
     else:
         log(f"Loading {manifest.model_name} in fp32 from {manifest.pretrained}")
         probes, reference = compute_reference(lambda: load_reference_model(manifest, torch_device), probe_config, torch_device)
-        report = _onnx_parity(probes, reference, artifact, artifact, torch_device, manifest.precision, probe_config, thresholds)
+        report = onnx_parity(probes, reference, graph_files(manifest, artifact), artifact, torch_device, manifest.precision,
+                              probe_config, thresholds)
         write_json_atomic(artifact / PARITY, report.to_dict())
-        write_json_atomic(artifact / MANIFEST, replace(manifest, parity_passed=report.passed).to_dict())
+        write_json_atomic(artifact / MANIFEST, replace(manifest, parity_passed=report.passed).to_dict(artifact))
     return report

@@ -13,6 +13,7 @@ engines; compiled for the GPU at load time) or for the present GPU; it takes no 
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from collections.abc import Callable
@@ -21,24 +22,34 @@ from pathlib import Path
 
 import torch
 
+from zsbench.artifact_paths import MANIFEST, PARITY
 from zsbench.errors import BackendUnavailableError, EngineError
-from zsbench.export.engine_manifest import (
-    AHEAD_OF_TIME,
+from zsbench.export.checking import engine_parity
+from zsbench.export.fingerprint import fingerprint_files
+from zsbench.export.manifest import ExportManifest, load_export_manifest, package_version
+from zsbench.export.parity import ParityReport
+from zsbench.export.probes import ProbeConfig
+from zsbench.export.staging import staged_folder
+from zsbench.jsonfiles import write_json_atomic
+from zsbench.runtime.engine_manifest import (
     ENGINE_FILES,
-    BuildTarget,
+    BuildRequest,
     EngineManifest,
     ShapeProfile,
     load_engine_manifest,
     read_engine_json,
     stale_reasons,
 )
-from zsbench.export.fingerprint import fingerprint_files
-from zsbench.export.manifest import MANIFEST, PARITY, ExportManifest, load_export_manifest, package_version
-from zsbench.export.parity import ParityReport, ParityThresholds, compare_embeddings, run_probes
-from zsbench.export.probes import ProbeConfig
-from zsbench.export.staging import staged_folder
-from zsbench.export.trt_flavor import FlavorRequest, TrtFlavor, select_trt_flavor, trt_modules
-from zsbench.jsonfiles import write_json_atomic
+from zsbench.runtime.flavor import (
+    BuildTarget,
+    FlavorRequest,
+    TrtFlavor,
+    gpu_target,
+    installed_flavors,
+    rtx_supports,
+    select_trt_flavor,
+    trt_module,
+)
 
 ENGINE_ROOT = Path("engines")
 Log = Callable[[str], None]
@@ -62,6 +73,27 @@ class EngineConfig:
     timing_cache: Path | None = None
     force: bool = False
     probes: ProbeConfig = field(default_factory=ProbeConfig)
+    device: torch.device | None = None  # the GPU to build for and check on (None: the current one)
+
+    @classmethod
+    def as_built(cls, artifact: Path, out: Path, built: EngineManifest, device: torch.device | None = None) -> EngineConfig:
+        """The config `built` records (profiles, text length, workspace, flavor), so that engines a user
+        built with their own settings are reused, and rebuilt with those settings when stale. The
+        recorded flavor is kept when it is installed and runs on this GPU, else ``auto`` chooses."""
+        vision, text = built.profiles["vision"], built.profiles["text"][0]
+        capability = gpu_target(device).capability
+        suits = capability is None or built.flavor == "tensorrt" or rtx_supports(capability)
+        flavor = built.flavor if suits and built.flavor in installed_flavors() else "auto"
+        return cls(
+            artifact=artifact,
+            out=out,
+            flavor=flavor,  # type: ignore[arg-type]
+            batch_profiles=tuple((p.min[0], p.opt[0], p.max[0]) for p in vision),
+            text_length=(text.min[1], text.opt[1], text.max[1]),
+            workspace_gib=built.workspace_bytes / 2**30,
+            timing_cache=Path(built.timing_cache) if built.timing_cache else None,
+            device=device,
+        )
 
     def validate(self) -> None:
         for lo, opt, hi in (*self.batch_profiles, self.text_length):
@@ -80,19 +112,6 @@ class EngineBuildResult:
 def default_engine_dir(artifact: Path, root: Path = ENGINE_ROOT) -> Path:
     """`engines/<export folder name>`."""
     return root / Path(artifact).resolve().name
-
-
-def current_target(flavor: TrtFlavor) -> BuildTarget:
-    """This machine's GPU, or ahead of time (TensorRT-RTX without a GPU)."""
-    if torch.cuda.is_available():
-        major, minor = torch.cuda.get_device_capability()
-        return BuildTarget(torch.cuda.get_device_name(), f"{major}.{minor}")
-    if flavor.is_rtx:
-        return BuildTarget(AHEAD_OF_TIME, AHEAD_OF_TIME)
-    raise BackendUnavailableError(
-        "Standard TensorRT builds engines on a GPU, and torch sees none here. Build on a GPU machine, or "
-        "use --trt-flavor tensorrt-rtx to build ahead of time on this CPU."
-    )
 
 
 def graph_profiles(export: ExportManifest, config: EngineConfig) -> dict[str, tuple[ShapeProfile, ...]]:
@@ -130,7 +149,11 @@ def current_onnx_digests(export: ExportManifest, artifact: Path) -> dict[str, st
 
 def _build_one(onnx_path: Path, opset: int, profiles: tuple[ShapeProfile, ...], flavor: TrtFlavor, target: BuildTarget,
                workspace: int, timing_cache: Path | None, engine_path: Path) -> None:
-    trt, ptrt = trt_modules(flavor)
+    trt = trt_module(flavor)
+    try:
+        import polygraphy.backend.trt as ptrt
+    except ImportError as err:
+        raise BackendUnavailableError("polygraphy is not installed; it drives the engine build. Install: pip install polygraphy") from err
     from polygraphy.exception import PolygraphyException
     from polygraphy.logger import G_LOGGER
 
@@ -184,10 +207,11 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
         )
     if not export.parity_passed:
         raise EngineError(f"{artifact} failed its ONNX parity check (see its parity.json); fix the export before building engines.")
-    flavor = select_trt_flavor(config.flavor)
-    target = current_target(flavor)
+    target = gpu_target(config.device)
+    flavor = select_trt_flavor(config.flavor, target)
     folder = config.out or default_engine_dir(artifact)
     timing_cache = None if flavor.is_rtx else (config.timing_cache or folder.parent / "timing.cache")
+    timing_cache = timing_cache.resolve() if timing_cache else None
     wanted = EngineManifest(
         artifact=str(artifact.resolve()),
         model_name=export.model_name,
@@ -213,7 +237,8 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
     if (folder / MANIFEST).exists() and not config.force:
         try:
             built = load_engine_manifest(folder)
-            reasons = stale_reasons(built, wanted, folder)
+            request = BuildRequest(wanted.onnx, wanted.profiles, wanted.workspace_bytes)
+            reasons = stale_reasons(built, folder, flavor.name, flavor.version, target, request)
         except EngineError as err:
             reasons = [str(err)]
         if not reasons:
@@ -221,7 +246,8 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
             return EngineBuildResult(folder, built, ParityReport.from_dict(_read_parity(folder, built)), reused=True)
         log(f"Rebuilding the engines in {folder}: {'; '.join(reasons)}.")
     log(f"Building FP16 strongly typed engines with {flavor} for {target.device} into {folder}")
-    with staged_folder(folder) as staging:
+    on_device = contextlib.nullcontext() if target.ahead_of_time else torch.cuda.device(config.device)
+    with staged_folder(folder) as staging, on_device:
         seconds = {}
         for graph, engine_file in ENGINE_FILES.items():
             start = time.perf_counter()
@@ -232,7 +258,7 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
         report = _engine_parity_after_build(export, staging, folder, wanted, config, log)
         manifest = replace(wanted, build_seconds=seconds, parity_status=report.status, parity_reason=report.reason)
         write_json_atomic(staging / PARITY, report.to_dict())
-        write_json_atomic(staging / MANIFEST, manifest.to_dict())
+        write_json_atomic(staging / MANIFEST, manifest.to_dict(folder))
     report.raise_if_failed()
     log(report.summary())
     return EngineBuildResult(folder, manifest, report, reused=False)
@@ -251,39 +277,12 @@ def _engine_parity_after_build(export: ExportManifest, staging: Path, folder: Pa
         return ParityReport.not_run(str(folder), backend, export.precision,
                                     "no GPU here: the engines were built ahead of time; run `zsbench parity --backend trt` on a GPU",
                                     config.probes)
-    return engine_parity(export, staging, torch.device("cuda"), config.probes, None, manifest=wanted,
-                         label=str(folder), log=log)
-
-
-def engine_parity(export: ExportManifest, engine_folder: Path, device: torch.device, probe_config: ProbeConfig,
-                  thresholds: ParityThresholds | None, manifest: EngineManifest | None = None,
-                  label: str | None = None, log: Log = lambda message: None) -> ParityReport:
-    """Parity of the engines in `engine_folder` against the export's PyTorch model in fp32, with the
-    same probes and thresholds as the ONNX graphs.
-
-    Raises:
-        BackendUnavailableError: no GPU (TensorRT engines run only on one).
-        EngineError: the engines are stale for this process, GPU or export.
-    """
-    from zsbench.export.pipeline import compute_reference, load_reference_model
-    from zsbench.export.trt_runner import TrtArtifactRunner
-
-    if device.type != "cuda" or not torch.cuda.is_available():
-        raise BackendUnavailableError("Engine parity runs the engines, which needs a CUDA GPU; torch sees none here.")
-    log("Checking engine parity against PyTorch fp32")
-    probes, reference = compute_reference(lambda: load_reference_model(export, device), probe_config, device)
-    with TrtArtifactRunner(engine_folder, manifest=manifest) as runner:
-        candidate = run_probes(runner, probes)
-        backend = runner.describe()
-    return compare_embeddings(
-        reference, candidate, probes, thresholds or ParityThresholds.for_precision(export.precision),
-        artifact=label or str(engine_folder), backend=backend, precision=export.precision,
-        reference_name=f"torch {torch.__version__} fp32 on {device} (TF32 off)", probe_config=probe_config,
-    )
+    device = config.device or torch.device("cuda", torch.cuda.current_device())
+    return engine_parity(export, staging, wanted, device, config.probes, None, label=str(folder), log=log)
 
 
 def update_engine_parity(folder: Path, report: ParityReport) -> None:
     """Records a rerun parity verdict in the engine manifest (failed engines are then refused and rebuilt)."""
     built = load_engine_manifest(folder)
     updated = replace(built, parity_status=report.status, parity_reason=report.reason)
-    write_json_atomic(folder / MANIFEST, updated.to_dict())
+    write_json_atomic(folder / MANIFEST, updated.to_dict(folder))

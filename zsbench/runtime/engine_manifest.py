@@ -1,0 +1,173 @@
+"""What an engine folder holds (`engines/<name>/manifest.json`) and the one rule for when its engines are stale.
+
+    manifest.json     EngineManifest: TensorRT flavor and version, GPU and compute capability
+                      (or "none/ahead-of-time" for TensorRT-RTX without a GPU), optimization
+                      profiles, workspace, the fingerprint of each ONNX graph, engine parity
+    parity.json       ParityReport of the engines against PyTorch fp32 (or "not run: no GPU")
+    vision.engine     FP16, strongly typed TensorRT engine of vision.onnx
+    text.engine       the same for text.onnx
+    *.runtime.cache   TensorRT-RTX only: the kernels it compiled for this GPU on first use
+                      (one per engine; written by the runner, not by the build)
+
+`stale_reasons` says why engines cannot be used: by `zsbench engine build` (rebuild or reuse)
+and by the runner's gate (refuse), with the same rules for the library and the card; a build
+also compares graphs, profiles and workspace, and rebuilds engines that failed parity (whether
+failed engines may run is the loader's parity gate, not the runner's). An ahead-of-time TensorRT-RTX engine
+is accepted on every GPU TensorRT-RTX targets. Paths are recorded relative to the folder
+where they are near it (`zsbench.artifact_paths`), so a copied project folder still works.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zsbench.artifact_paths import MANIFEST, recorded_path, stored_path
+from zsbench.errors import EngineError
+from zsbench.jsonfiles import read_json_object
+from zsbench.runtime.flavor import BuildTarget, rtx_supports
+
+ENGINE_FORMAT = "zsbench-trt-engines/1"
+ENGINE_FILES = {"vision": "vision.engine", "text": "text.engine"}
+RUNTIME_CACHE_SUFFIX = ".runtime.cache"  # vision.engine -> vision.engine.runtime.cache
+
+
+@dataclass(frozen=True)
+class ShapeProfile:
+    """One optimization profile of one input: min / opt / max shapes."""
+
+    input: str
+    min: tuple[int, ...]
+    opt: tuple[int, ...]
+    max: tuple[int, ...]
+
+    def contains(self, shape: tuple[int, ...]) -> bool:
+        return len(shape) == len(self.min) and all(lo <= s <= hi for lo, s, hi in zip(self.min, shape, self.max))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"input": self.input, "min": list(self.min), "opt": list(self.opt), "max": list(self.max)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ShapeProfile:
+        return cls(data["input"], tuple(data["min"]), tuple(data["opt"]), tuple(data["max"]))
+
+
+
+@dataclass(frozen=True)
+class EngineManifest:
+    """How the engines of an export were built, and whether they passed parity.
+
+    In memory `artifact` and `timing_cache` are absolute; on disk they are recorded relative to
+    the engine folder where they are near it (`to_dict(folder)`, `from_dict(data, folder)`)."""
+
+    artifact: str
+    model_name: str
+    flavor: str
+    trt_version: str
+    device: str
+    compute_capability: str
+    strongly_typed: bool
+    workspace_bytes: int
+    profiles: dict[str, tuple[ShapeProfile, ...]]
+    onnx: dict[str, str]
+    engines: dict[str, str]
+    timing_cache: str | None
+    build_seconds: dict[str, float]
+    parity_status: str
+    parity_reason: str = ""
+    format: str = ENGINE_FORMAT
+    versions: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def target(self) -> BuildTarget:
+        return BuildTarget(self.device, self.compute_capability)
+
+    def to_dict(self, folder: Path) -> dict[str, Any]:
+        """The JSON form written to `folder/manifest.json`."""
+        data = asdict(self)
+        data["profiles"] = {graph: [p.to_dict() for p in profiles] for graph, profiles in self.profiles.items()}
+        data["artifact"] = stored_path(self.artifact, folder)
+        data["timing_cache"] = stored_path(self.timing_cache, folder) if self.timing_cache else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], folder: Path) -> EngineManifest:
+        """Reads the JSON form of `folder/manifest.json` (relative or, from older manifests, absolute paths)."""
+        values = dict(data)
+        values["profiles"] = {g: tuple(ShapeProfile.from_dict(p) for p in ps) for g, ps in data["profiles"].items()}
+        values["artifact"] = str(recorded_path(data["artifact"], folder))
+        values["timing_cache"] = str(recorded_path(data["timing_cache"], folder)) if data["timing_cache"] else None
+        return cls(**values)
+
+
+_REBUILD = "Build the engines with `zsbench engine build <export folder>` (--force to replace them)."
+
+
+def read_engine_json(path: Path, what: str) -> dict[str, Any]:
+    """Reads one JSON object of an engine folder (`what`: "engine manifest", "engine parity report")."""
+    return read_json_object(path, EngineError, f"the {what} of an engine folder", _REBUILD)
+
+
+def load_engine_manifest(folder: Path) -> EngineManifest:
+    """Reads `folder/manifest.json`; raises `EngineError` if it is missing, damaged or of another format."""
+    data = read_engine_json(folder / MANIFEST, "engine manifest")
+    if data.get("format") != ENGINE_FORMAT:
+        raise EngineError(f"{folder / MANIFEST} has format {data.get('format')!r}, expected {ENGINE_FORMAT!r}. {_REBUILD}")
+    try:
+        return EngineManifest.from_dict(data, folder)
+    except (KeyError, TypeError, ValueError) as err:
+        raise EngineError(f"{folder / MANIFEST} is incomplete ({err!r}). {_REBUILD}") from err
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What an engine build asks beyond the library and target: graphs, profiles, workspace."""
+
+    onnx: dict[str, str]
+    profiles: dict[str, tuple[ShapeProfile, ...]]
+    workspace_bytes: int
+
+
+def stale_reasons(
+    built: EngineManifest, folder: Path, flavor: str, trt_version: str, target: BuildTarget, request: BuildRequest | None = None
+) -> list[str]:
+    """Why the engines `built` describes (in `folder`) cannot run with `flavor` `trt_version` on
+    `target` (empty: they can). With a `request` (an engine build), the graphs, profiles and
+    workspace must match it too and failed parity counts; the runner's gate passes none: it
+    runs engines as built."""
+    reasons = []
+    if (built.flavor, built.trt_version) != (flavor, trt_version):
+        reasons.append(f"built with {built.flavor} {built.trt_version}, this process uses {flavor} {trt_version}")
+    if built.target.ahead_of_time and built.flavor == "tensorrt-rtx":
+        capability = target.capability
+        if capability is not None and not rtx_supports(capability):
+            reasons.append(f"built ahead of time for TensorRT-RTX, which does not run on {target}")
+    elif built.target != target:
+        reasons.append(f"built for {built.target}, this {'GPU' if not target.ahead_of_time else 'build'} is {target}")
+    if request is not None:
+        changed = [graph for graph in request.onnx if built.onnx.get(graph) != request.onnx[graph]]
+        if changed:
+            reasons.append(f"ONNX graph(s) {', '.join(changed)} changed since the engines were built")
+        if (built.profiles, built.workspace_bytes) != (request.profiles, request.workspace_bytes):
+            reasons.append("other optimization profiles or workspace requested")
+        if built.parity_status == "failed":
+            reasons.append(f"the engines failed parity ({built.parity_reason})")
+    missing = [name for name in built.engines.values() if not (folder / name).is_file()]
+    if missing:
+        reasons.append(f"engine file(s) missing: {', '.join(missing)}")
+    return reasons
+
+
+def check_engines_usable(built: EngineManifest, folder: Path, flavor: str, trt_version: str, target: BuildTarget) -> None:
+    """The runner's gate, run before an engine is deserialised: `stale_reasons` without a build request.
+
+    Raises:
+        EngineError: naming what differs (the card, the library) and the command that rebuilds them.
+    """
+    reasons = stale_reasons(built, folder, flavor, trt_version, target)
+    if reasons:
+        raise EngineError(
+            f"The engines in {folder} cannot run here: {'; '.join(reasons)}. "
+            f"Rebuild them with `zsbench engine build {built.artifact} --out {folder}`."
+        )
