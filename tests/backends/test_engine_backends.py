@@ -14,6 +14,8 @@ from tests.data.fixtures import write_cifar
 from zsbench.backends import BackendOptions, ModelRef, load_backend
 from zsbench.cli import main
 from zsbench.errors import BackendUnavailableError, ExportError, ParityError
+from zsbench.eval.plan import EvalOptions, plan_runs
+from zsbench.eval.runner import classification_logits, open_dataset
 
 pytest.importorskip("onnxruntime", reason="the onnx backend needs the onnx extra: pip install 'zsbench[onnx]'")
 
@@ -35,18 +37,45 @@ def eval_cifar(backend: str, output: str, *extra: str) -> dict:
     return json.loads(Path(output).read_text())
 
 
+def per_sample_top1(backend: str, device: str, precision: str) -> torch.Tensor:
+    """Each cifar image's zero-shot top-1 class on `backend`, as eval computes it."""
+    options = EvalOptions(model_type="internvl", models=("internvl_c_classification_hf",), pretrained=("ckpt",),
+                          datasets=("cifar10",), dataset_root="data", backend=backend, device=device, precision=precision,
+                          num_workers=0)
+    (run,) = plan_runs(options)
+    loaded = load_backend(backend, run.model, torch.device(device), precision)
+    return classification_logits(run, open_dataset(run), loaded).argmax(1)  # type: ignore[arg-type]
+
+
 def test_onnx_backend_exports_on_demand_and_matches_torch(workdir: Path) -> None:
     write_cifar(workdir / "data", count=30)
-    torch_result = eval_cifar("torch", "torch.json")
-    onnx_result = eval_cifar("onnx", "onnx.json")
+    torch_result = eval_cifar("torch", "torch.json", "--batch_size", "8")
+    onnx_result = eval_cifar("onnx", "onnx.json", "--batch_size", "8")
     assert (workdir / "export" / "internvl_c_classification_hf-ckpt-fp32" / "manifest.json").is_file()
     assert onnx_result["metrics"] == torch_result["metrics"]
     assert onnx_result["backend"] == "onnx" and onnx_result["execution_provider"] == "CPUExecutionProvider"
     assert onnx_result["onnxruntime"] and onnx_result["throughput"]["images_per_second"] > 0
+    throughput = onnx_result["throughput"]
+    assert throughput["first_image_call_seconds"] > 0 and throughput["steady_images_per_second"] > 0  # 4 calls: 1 + 3
+    assert throughput["runtime_gpu_memory_mb"] is None  # ONNX Runtime on the CPU holds no GPU memory
+    assert torch.equal(per_sample_top1("onnx", "cpu", "fp32"), per_sample_top1("torch", "cpu", "fp32"))
     # Reused, not re-exported, the second time.
     mtime = (workdir / "export" / "internvl_c_classification_hf-ckpt-fp32" / "vision.onnx").stat().st_mtime_ns
     eval_cifar("onnx", "again.json")
     assert (workdir / "export" / "internvl_c_classification_hf-ckpt-fp32" / "vision.onnx").stat().st_mtime_ns == mtime
+
+
+def test_eval_finds_an_export_made_with_out_through_export_dir(workdir: Path) -> None:
+    write_cifar(workdir / "data", count=6)
+    made = CliRunner().invoke(main, ["export", "--model", "internvl_c_classification_hf", "--pretrained", "ckpt",
+                                     "--precision", "fp32", "--device", "cpu", "--out", "mine/c32", "--parity_images", "20"])
+    assert made.exit_code == 0, made.output
+    mtime = (workdir / "mine" / "c32" / "vision.onnx").stat().st_mtime_ns
+    for export_dir in ("mine/c32", "mine"):  # the export folder itself, or the folder holding it under another name
+        result = eval_cifar("onnx", f"{export_dir.replace('/', '_')}.json", "--export_dir", export_dir)
+        assert result["artifact"] == str(Path("mine") / "c32")
+    assert not (workdir / "export").exists()  # nothing was re-exported into the default folder
+    assert (workdir / "mine" / "c32" / "vision.onnx").stat().st_mtime_ns == mtime
 
 
 def test_an_older_opset_export_is_used_with_a_hint_to_re_export(workdir: Path) -> None:
@@ -101,14 +130,24 @@ def test_unsupported_combinations_say_why(workdir: Path) -> None:
 
 
 @pytest.mark.gpu
+@pytest.mark.trt
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
 def test_trt_backend_matches_torch_on_gpu(workdir: Path) -> None:
-    pytest.importorskip("tensorrt", reason="needs standard TensorRT (pip install 'zsbench[trt]')")
-    write_cifar(workdir / "data", count=30)
-    torch_result = eval_cifar("torch", "torch.json", "--device", "cuda", "--precision", "fp16")
+    from zsbench.runtime.flavor import choose_flavor, gpu_target, installed_flavors
+
+    try:  # whichever TensorRT this card can use: standard TensorRT or TensorRT-RTX
+        flavor = choose_flavor("auto", gpu_target(), installed_flavors())
+    except BackendUnavailableError as err:
+        pytest.skip(str(err))
+    write_cifar(workdir / "data", count=200)
     trt_result = eval_cifar("trt", "trt.json", "--device", "cuda", "--precision", "fp16")
-    assert abs(trt_result["metrics"]["acc1"] - torch_result["metrics"]["acc1"]) <= 1 / 30
-    assert trt_result["backend"] == "trt" and trt_result["tensorrt"]
+    assert trt_result["backend"] == "trt" and trt_result["tensorrt"].startswith(flavor)
+    memory = trt_result["throughput"]["runtime_gpu_memory_mb"]
+    assert memory["tensorrt_engines_mb"] > 0 and memory["tensorrt_contexts_mb"] >= 0
+    assert trt_result["throughput"]["first_image_call_seconds"] > 0
+    # Per sample, not only acc1: the engines' top-1 class agrees with torch fp32 on >= 99.5% of images.
+    agreement = (per_sample_top1("trt", "cuda", "fp16") == per_sample_top1("torch", "cuda", "fp32").cpu()).float().mean()
+    assert agreement >= 0.995, f"top-1 agreement {agreement:.4f} with torch fp32"
 
 
 def test_bench_measures_backends_side_by_side(workdir: Path) -> None:

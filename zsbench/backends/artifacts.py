@@ -2,8 +2,10 @@
 
 `--export_dir` (`BackendOptions.export_root`) names either one export folder (it holds a
 manifest.json: `zsbench export --out X` then `zsbench eval --export_dir X`) or a folder of
-exports, in which the default name `<model>-<checkpoint>-<precision>` is looked up (default:
-export/). `--engine_dir` works the same way for engine folders (default: engines/).
+exports (default: export/), in which the default name `<model>-<checkpoint>-<precision>` is
+looked up first, then any sub-folder holding an export of this model, checkpoint and precision
+(so `--export_dir` may also name X's parent). `--engine_dir` works the same way for engine
+folders (default: engines/), matching engines built from the export in use.
 
 An export is used only if its manifest names the requested model, precision and the
 checkpoint as it is on disk now (fingerprint), and -- unless the parity gate is off -- only
@@ -57,11 +59,31 @@ def checkpoint_identity(ref: ModelRef, precision: str) -> tuple[str, str, str, s
     return (ref.model_type, ref.model, digest, precision)
 
 
-def artifact_folder(root: Path, default_name: str) -> Path:
-    """`root` itself when it is an artifact folder (holds manifest.json), else `root/default_name`."""
+def artifact_folder(root: Path, default_name: str, matches: Callable[[Path], bool]) -> Path:
+    """Where the artifact is under `--export_dir`/`--engine_dir` `root`: `root` itself when it is an
+    artifact folder (holds manifest.json); else `root/default_name` when that exists; else the first
+    sub-folder (by name) whose manifest `matches`; else `root/default_name` (where a new one goes)."""
     from zsbench.artifact_paths import MANIFEST
 
-    return root if (root / MANIFEST).is_file() else root / default_name
+    if (root / MANIFEST).is_file():
+        return root
+    if (root / default_name / MANIFEST).is_file() or not root.is_dir():
+        return root / default_name
+    found = (sub for sub in sorted(root.iterdir()) if (sub / MANIFEST).is_file() and matches(sub))
+    return next(found, root / default_name)
+
+
+def _is_export_of(identity: tuple[str, str, str, str]) -> Callable[[Path], bool]:
+    from zsbench.errors import ZsbenchError
+    from zsbench.export import load_export_manifest
+
+    def matches(folder: Path) -> bool:
+        try:
+            return load_export_manifest(folder).identity() == identity
+        except ZsbenchError:  # another tool's or a damaged folder: not the one sought
+            return False
+
+    return matches
 
 
 def find_or_export(ref: ModelRef, precision: str, device: torch.device, options: BackendOptions) -> tuple[Path, ExportManifest]:
@@ -83,8 +105,8 @@ def find_or_export(ref: ModelRef, precision: str, device: torch.device, options:
     if precision not in ("fp32", "fp16"):
         raise BackendUnavailableError(f"Exported graphs are fp32 or fp16, not {precision}; use --precision fp32 or fp16.")
     pretrained = Path(ref.pretrained)
-    folder = artifact_folder(options.export_root, default_export_dir(ref.model, pretrained, precision).name)
     identity = checkpoint_identity(ref, precision)
+    folder = artifact_folder(options.export_root, default_export_dir(ref.model, pretrained, precision).name, _is_export_of(identity))
     if not (folder / MANIFEST).is_file():
         options.log(f"No {precision} export of {ref.model} in {folder}: exporting it now.")
         start = time.perf_counter()

@@ -29,7 +29,15 @@ def load_trt(ref: ModelRef, device: torch.device, precision: str, options: Backe
     if precision != "fp16":
         raise BackendUnavailableError(f"TensorRT engines are FP16 (built strongly typed from fp16 graphs), not {precision}; use --precision fp16.")
     folder, manifest = find_or_export(ref, "fp16", device, options)
-    engines = artifact_folder(options.engine_root, default_engine_dir(folder).name)
+    export = folder.resolve()
+
+    def built_from_export(candidate: Path) -> bool:
+        try:
+            return Path(load_engine_manifest(candidate).artifact) == export
+        except EngineError:
+            return False
+
+    engines = artifact_folder(options.engine_root, default_engine_dir(folder).name, built_from_export)
     config = EngineConfig(artifact=folder, out=engines, device=device)
     if (engines / MANIFEST).is_file():
         try:
