@@ -45,14 +45,16 @@ class DemoConfig:
 
 def available_backends(requested: tuple[str, ...], log: Callable[[str], None]) -> tuple[str, ...]:
     """The requested backends whose runtime is installed (the others are skipped, saying why)."""
-    runtimes = {"onnx": "onnxruntime", "trt": "tensorrt"}
+    from zsbench.runtime.flavor import installed_flavors
+
     kept = []
     for backend in requested:
-        module = runtimes.get(backend)
-        if module and importlib.util.find_spec(module) is None:
-            log(f"skip backend {backend}: {module} is not installed (pip install 'zsbench[{backend}]')")
-            continue
-        kept.append(backend)
+        if backend == "onnx" and importlib.util.find_spec("onnxruntime") is None:
+            log("skip backend onnx: onnxruntime is not installed (pip install 'zsbench[onnx]')")
+        elif backend == "trt" and not installed_flavors():
+            log("skip backend trt: neither tensorrt nor tensorrt_rtx is installed (pip install 'zsbench[trt]' or 'zsbench[trt-rtx]')")
+        else:
+            kept.append(backend)
     return tuple(kept)
 
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from zsbench.backends import Encoder
 from zsbench.eval.encoding import LoaderClock, encode_image_batch, encode_texts, timed_batches
-from zsbench.eval.metrics import classification_metrics
 
 
 def build_classifier(
@@ -51,18 +49,3 @@ def zero_shot_logits(
         targets.extend(batch["targets"])
     target_tensor = torch.stack(targets) if multilabel else torch.tensor(targets)
     return torch.cat(logits), target_tensor
-
-
-def evaluate_classification(
-    encoder: Encoder,
-    tokenizer: Callable[[list[str]], torch.Tensor],
-    loader: torch.utils.data.DataLoader,
-    classnames: Sequence[str],
-    templates: Sequence[str],
-    multilabel: bool,
-    clock: LoaderClock,
-    quiet: bool,
-) -> dict[str, Any]:
-    """Zero-shot classification metrics over the images of `loader`."""
-    logits, targets = zero_shot_logits(encoder, tokenizer, loader, classnames, templates, multilabel, clock, quiet)
-    return classification_metrics(logits, targets, multilabel)

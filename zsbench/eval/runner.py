@@ -15,7 +15,8 @@ from zsbench.backends import BackendOptions, LoadedModel, load_backend
 from zsbench.data import build_dataset
 from zsbench.data.types import ClassificationDataset, EvalDataset, TransformedDataset, collate_samples
 from zsbench.errors import DatasetLayoutError
-from zsbench.eval.classification import evaluate_classification, zero_shot_logits
+from zsbench.eval.classification import zero_shot_logits
+from zsbench.eval.metrics import classification_metrics
 from zsbench.eval.encoding import LoaderClock
 from zsbench.eval.plan import EvalRun
 from zsbench.eval.results import environment, is_finished
@@ -95,9 +96,10 @@ def evaluate_run(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, quiet:
     loader = _image_loader(run, dataset, loaded)
     start = time.perf_counter()
     if isinstance(dataset, ClassificationDataset):
-        metrics = evaluate_classification(
+        logits, targets = zero_shot_logits(
             encoder, loaded.tokenizer, loader, dataset.classnames, dataset.templates, dataset.multilabel, clock, quiet
         )
+        metrics = classification_metrics(logits, targets, dataset.multilabel)
     else:
         metrics = evaluate_retrieval(encoder, loaded.tokenizer, loader, options.recall_k, clock, quiet)
     wall = time.perf_counter() - start
