@@ -234,7 +234,6 @@ def check_artifact_parity(
         engine_folder = engines or default_engine_dir(artifact)
         report = engine_parity(manifest, engine_folder, load_engine_manifest(engine_folder), torch_device, probe_config,
                                thresholds, log=log)
-        write_json_atomic(engine_folder / PARITY, report.to_dict())
         update_engine_parity(engine_folder, report)
     else:
         log(f"Loading {manifest.model_name} in fp32 from {manifest.pretrained}")

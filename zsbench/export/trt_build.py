@@ -243,10 +243,17 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
             reasons = [str(err)]
         if not reasons:
             log(f"Reusing the engines in {folder} ({built.flavor} {built.trt_version}, {built.device}); they match.")
-            return EngineBuildResult(folder, built, ParityReport.from_dict(_read_parity(folder, built)), reused=True)
+            report = ParityReport.from_dict(_read_parity(folder, built))
+            if report.status == "not run" and not target.ahead_of_time:
+                # Built ahead of time (no GPU then): their parity is checked on this GPU once, and recorded.
+                report = engine_parity(export, folder, built, _device(config), config.probes, None, log=log)
+                update_engine_parity(folder, report)
+                built = replace(built, parity_status=report.status, parity_reason=report.reason)
+                report.raise_if_failed()
+            return EngineBuildResult(folder, built, report, reused=True)
         log(f"Rebuilding the engines in {folder}: {'; '.join(reasons)}.")
     log(f"Building FP16 strongly typed engines with {flavor} for {target.device} into {folder}")
-    on_device = contextlib.nullcontext() if target.ahead_of_time else torch.cuda.device(config.device)
+    on_device = contextlib.nullcontext() if target.ahead_of_time else torch.cuda.device(_device(config))
     with staged_folder(folder) as staging, on_device:
         seconds = {}
         for graph, engine_file in ENGINE_FILES.items():
@@ -277,12 +284,18 @@ def _engine_parity_after_build(export: ExportManifest, staging: Path, folder: Pa
         return ParityReport.not_run(str(folder), backend, export.precision,
                                     "no GPU here: the engines were built ahead of time; run `zsbench parity --backend trt` on a GPU",
                                     config.probes)
-    device = config.device or torch.device("cuda", torch.cuda.current_device())
-    return engine_parity(export, staging, wanted, device, config.probes, None, label=str(folder), log=log)
+    return engine_parity(export, staging, wanted, _device(config), config.probes, None, label=str(folder), log=log)
+
+
+def _device(config: EngineConfig) -> torch.device:
+    """The GPU engines are built for and checked on."""
+    return config.device or torch.device("cuda", torch.cuda.current_device())
 
 
 def update_engine_parity(folder: Path, report: ParityReport) -> None:
-    """Records a rerun parity verdict in the engine manifest (failed engines are then refused and rebuilt)."""
+    """Records a parity verdict run after the build: parity.json, and the manifest's status (failed
+    engines are then rebuilt)."""
+    write_json_atomic(folder / PARITY, report.to_dict())
     built = load_engine_manifest(folder)
     updated = replace(built, parity_status=report.status, parity_reason=report.reason)
     write_json_atomic(folder / MANIFEST, updated.to_dict(folder))

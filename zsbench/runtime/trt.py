@@ -152,6 +152,10 @@ class TrtEngineRunner:
 
     def __init__(self, engine_path: Path, trt: ModuleType, device: torch.device, runtime_cache: Path | None = None,
                  stream: RunnerStream | None = None) -> None:
+        # Declared first, so that when a runner is dropped without close() its contexts go before the engine.
+        self._contexts: dict[int, Any] = {}
+        self._inputs: dict[int, torch.Tensor] = {}
+        self._outputs: dict[int, torch.Tensor] = {}
         self.path = engine_path
         self.device = device
         self.stream = stream if stream is not None else CudaRunnerStream(device)
@@ -178,13 +182,11 @@ class TrtEngineRunner:
         ]
         self.runtime_cache = runtime_cache
         self.runtime_cache_loaded = False
-        self._runtime_config = self._open_runtime_cache() if runtime_cache is not None else None
-        self._contexts: dict[int, Any] = {}
-        self._inputs: dict[int, torch.Tensor] = {}
-        self._outputs: dict[int, torch.Tensor] = {}
+        # The cache object is kept here: the config only refers to it, and it must outlive every context.
+        self._runtime_config, self._runtime_cache = self._open_runtime_cache() if runtime_cache is not None else (None, None)
 
-    def _open_runtime_cache(self) -> Any:
-        """An IRuntimeConfig holding a runtime cache, filled from the cache file when it suits this GPU."""
+    def _open_runtime_cache(self) -> tuple[Any, Any]:
+        """An IRuntimeConfig and the runtime cache it uses, filled from the cache file when it suits this GPU."""
         assert self.runtime_cache is not None
         config = self.engine.create_runtime_config()
         cache = config.create_runtime_cache()
@@ -192,13 +194,13 @@ class TrtEngineRunner:
             with self.stream.scope():  # deserialize compares against the current CUDA context
                 self.runtime_cache_loaded = bool(cache.deserialize(self.runtime_cache.read_bytes()))
         config.set_runtime_cache(cache)
-        return config
+        return config, cache
 
     def _save_runtime_cache(self) -> None:
-        if self._runtime_config is None or self.runtime_cache is None:
+        if self._runtime_cache is None or self.runtime_cache is None:
             return
         try:
-            _write_bytes_atomic(self.runtime_cache, bytes(self._runtime_config.get_runtime_cache().serialize()))
+            _write_bytes_atomic(self.runtime_cache, bytes(self._runtime_cache.serialize()))
         except OSError as err:  # a read-only engine folder costs the next process a recompilation, nothing else
             warnings.warn(f"Could not save TensorRT-RTX's runtime cache {self.runtime_cache}: {err}", stacklevel=2)
 
@@ -264,7 +266,7 @@ class TrtEngineRunner:
         self._contexts.clear()
         self._inputs.clear()
         self._outputs.clear()
-        self._runtime_config = None
+        self._runtime_config = self._runtime_cache = None
         self.engine = None
 
 
