@@ -1,8 +1,10 @@
 """Backends: one `Encoder` interface (encode_image, encode_text) over PyTorch, ONNX Runtime, TensorRT.
 
-To add a backend, write `backends/<runtime>.py` with an `Encoder` subclass and a loader
-`(ModelRef, device, precision) -> LoadedModel`, and register the loader here by a
-``"module:function"`` string so the runtime is imported only when the backend is chosen.
+To add a backend, write its `Encoder` subclass (in `zsbench/runtime/` when it runs exported
+artifacts, so the export's parity check can drive the same class) and a loader
+`backends/<runtime>.py`: `(ModelRef, device, precision, options) -> LoadedModel`, which finds
+the artifacts and applies the gates. Register the loader here by a ``"module:function"``
+string so the runtime is imported only when the backend is chosen.
 """
 
 from __future__ import annotations

@@ -213,7 +213,8 @@ class TrtEngineRunner:
                 context = self.engine.create_execution_context()
             if context is None:
                 raise EngineError(f"TensorRT could not create an execution context for {self.path} (out of GPU memory?).")
-            context.set_optimization_profile_async(index, self.stream.handle)
+            if not context.set_optimization_profile_async(index, self.stream.handle):
+                raise EngineError(f"TensorRT could not select optimization profile {index} of {self.path}.")
             largest = self.profiles[index].max
             self._set_shape(context, largest)
             output_shape = tuple(context.get_tensor_shape(self.output_name))
@@ -259,7 +260,10 @@ class TrtEngineRunner:
 
     def memory_bytes(self) -> dict[str, int]:
         """TensorRT's own GPU memory: the engine plan (its weights) and each created context's scratch memory."""
-        return {"engine": self.plan_bytes, "contexts": len(self._contexts) * int(self.engine.device_memory_size_v2)}
+        # device_memory_size_v2 (TensorRT >= 10.1 and TensorRT-RTX) replaced device_memory_size.
+        engine = self.engine
+        per_context = engine.device_memory_size_v2 if hasattr(engine, "device_memory_size_v2") else engine.device_memory_size
+        return {"engine": self.plan_bytes, "contexts": len(self._contexts) * int(per_context)}
 
     def close(self) -> None:
         """Frees the contexts, buffers and engine (GPU memory)."""
