@@ -45,9 +45,9 @@ def evaluate_classification(
     """Zero-shot classification metrics over the images of `loader`."""
     classifier = build_classifier(encoder, tokenizer, classnames, templates, loader.batch_size or 64, quiet)
     logits, targets = [], []
-    for batch in timed_batches(loader, clock, "images", quiet):
+    for batch_index, batch in enumerate(timed_batches(loader, clock, "images", quiet)):
         # CLIP_benchmark scales the cosine logits by 100; it changes no metric but keeps scores comparable.
-        logits.append((100.0 * encode_image_batch(encoder, batch["images"]) @ classifier).cpu())
+        logits.append((100.0 * encode_image_batch(encoder, batch["images"], batch_index) @ classifier).cpu())
         targets.extend(batch["targets"])
     target_tensor = torch.stack(targets) if multilabel else torch.tensor(targets)
     return classification_metrics(torch.cat(logits), target_tensor, multilabel)
