@@ -58,7 +58,7 @@ def encode_texts(
     starts = range(0, len(order), batch_size)
     for batch_index, start in enumerate(tqdm(starts, desc=desc, unit="batch", disable=quiet, leave=False)):
         batch = [texts[index] for index in order[start : start + batch_size]]
-        embeddings = check_finite(encoder.encode_text(tokenizer(batch)), encoder, "text", batch_index, batch_size)
+        embeddings = check_finite(encoder.encode_text(tokenizer(batch)), encoder, "text", batch_index)
         chunks.append(F.normalize(embeddings, dim=-1))
     embeddings = torch.cat(chunks)
     return embeddings[torch.tensor(order, device=embeddings.device).argsort()]
@@ -66,11 +66,11 @@ def encode_texts(
 
 def encode_image_batch(encoder: Encoder, images: torch.Tensor, batch_index: int) -> torch.Tensor:
     """L2-normalised image embeddings of one batch (the `batch_index`-th of the loader)."""
-    embeddings = check_finite(encoder.encode_image(images), encoder, "image", batch_index, len(images))
+    embeddings = check_finite(encoder.encode_image(images), encoder, "image", batch_index)
     return F.normalize(embeddings, dim=-1)
 
 
-def check_finite(embeddings: torch.Tensor, encoder: Encoder, tower: str, batch_index: int, batch_size: int) -> torch.Tensor:
+def check_finite(embeddings: torch.Tensor, encoder: Encoder, tower: str, batch_index: int) -> torch.Tensor:
     """`embeddings` if every value is finite; else `NonFiniteError` naming the encoder, batch and backend.
 
     normalize() would turn one Inf into NaN and argmax would still pick a class, so a broken
@@ -82,8 +82,8 @@ def check_finite(embeddings: torch.Tensor, encoder: Encoder, tower: str, batch_i
     rows = (~finite).any(dim=-1).sum().item()
     kind = "NaN" if bool(torch.isnan(embeddings).any()) else "Inf"
     raise NonFiniteError(
-        f"The {tower} encoder returned {kind} embeddings in batch {batch_index} ({rows} of {len(embeddings)} rows; "
-        f"batches of {batch_size}) on backend {encoder.name} ({encoder.precision}, {encoder.device}); no result was written. "
+        f"The {tower} encoder returned {kind} embeddings in batch {batch_index} ({rows} of its {len(embeddings)} rows) "
+        f"on backend {encoder.name} ({encoder.precision}, {encoder.device}); no result was written. "
         "Expected finite embeddings. Causes: weights holding NaN/Inf or huge values (check the checkpoint), or "
         "activations that overflow fp16 (try --precision fp32)."
     )
