@@ -16,13 +16,17 @@ from zsbench.errors import ZsbenchError
 
 
 class ZsbenchGroup(click.Group):
-    """Turns `ZsbenchError` into a clean `click.ClickException` for every subcommand."""
+    """Turns `ZsbenchError` into a clean `click.ClickException` for every subcommand, and Ctrl-C
+    into exit status 130 (128 + SIGINT, as shells report it), so scripts can tell it from a failure."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ZsbenchError as err:
             raise click.ClickException(str(err)) from err
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            raise click.exceptions.Exit(130) from None
 
 
 class VariadicOptionsCommand(click.Command):
@@ -122,7 +126,7 @@ def info_command(
 @click.option("--dataset_root", default="root", show_default=True, help="Dataset folder; may hold {dataset} or {dataset_cleaned}.")
 @click.option("--split", default="test", show_default=True)
 @click.option("--language", "languages", multiple=True, default=["en"], show_default=True, help="Language(s) of class names, prompts and captions.")
-@click.option("--output", default="{dataset}_{pretrained}_{model}_{language}_{task}.json", show_default=True, help="Result file; may use {dataset} {pretrained} {pretrained_full_path} {model} {language} {task}.")
+@click.option("--output", default="{dataset}_{pretrained}_{model}_{language}_{task}.json", show_default=True, help="Result file; may use {dataset} {pretrained} {pretrained_full_path} {model} {language} {task} {backend} {precision}.")
 @click.option("--batch_size", default=64, show_default=True, type=click.IntRange(min=1))
 @click.option("--num_workers", default=4, show_default=True, type=click.IntRange(min=0))
 @click.option("--recall_k", multiple=True, type=click.IntRange(min=1), default=[1, 5, 10], show_default=True, help="k of Recall@k for retrieval.")

@@ -66,6 +66,10 @@ class ParityError(ZsbenchError):
         self.report = report
 
 
+class NonFiniteError(ZsbenchError):
+    """An encoder that returned NaN or Inf embeddings: no metric computed from them is a result."""
+
+
 class EngineError(ZsbenchError):
     """A TensorRT engine that is stale, incompatible, or cannot be built."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,19 +13,24 @@ from zsbench.errors import ZsbenchError
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Writes `data` as JSON to `path` through a temp file and a rename: a reader (or a crash) never
-    sees half a file, and a failed write leaves the previous file as it was."""
+    sees half a file, and a failed write leaves the previous file as it was.
+
+    The file gets the permissions of any new file (0666 less the umask), so results and manifests
+    are as readable by the team as the folder they are in (a `tempfile` would make them 0600).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False, encoding="utf-8")
+    temp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
+    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with handle:
+        with open(descriptor, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=2)
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(handle.name, path)
+        os.replace(temp, path)
     except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
 
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from zsbench.cli import main
 from zsbench.errors import ResultError
-from zsbench.eval.results import is_finished, read_result
+from zsbench.eval.results import read_result, why_not_reusable
 from zsbench.jsonfiles import write_json_atomic
 
 
@@ -42,9 +42,11 @@ def test_a_failed_write_keeps_the_previous_file(tmp_path: Path) -> None:
 def test_truncated_or_foreign_files_do_not_count_as_finished(tmp_path: Path) -> None:
     (tmp_path / "truncated.json").write_text('{"dataset": "cifar10", "metr')
     (tmp_path / "other.json").write_text('{"hello": 1}')
-    assert not is_finished(tmp_path / "truncated.json")
-    assert not is_finished(tmp_path / "other.json")
-    assert not is_finished(tmp_path / "missing.json")
+    run = {key: result("cifar10", "m", "zeroshot_classification", {})[key]
+           for key in ("model", "pretrained", "dataset", "task", "language", "backend", "precision")}
+    assert "is not readable JSON" in (why_not_reusable(tmp_path / "truncated.json", run) or "")
+    assert "lacks dataset, model" in (why_not_reusable(tmp_path / "other.json", run) or "")
+    assert "does not exist" in (why_not_reusable(tmp_path / "missing.json", run) or "")
     with pytest.raises(ResultError, match="lacks dataset, model"):
         read_result(tmp_path / "other.json")
 

@@ -7,6 +7,7 @@ dataset name, the expected tree and where to get the data.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,10 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".t
 LabelledRefs = list[tuple[ImageRef, int]]
 
 
+class DatasetWarning(UserWarning):
+    """Something in a dataset folder that zsbench skipped (a symbolic-link loop)."""
+
+
 def image_ref(path: Path) -> ImageRef:
     """An undecoded image file."""
     return ImageRef(name=str(path), path=path)
@@ -29,8 +34,25 @@ def image_ref(path: Path) -> ImageRef:
 def require_dir(path: Path) -> Path:
     """`path` if it is a folder, else an error saying what is there."""
     if not path.is_dir():
-        raise DatasetLayoutError(f"{path} {'is not a folder' if path.exists() else 'does not exist'}")
+        raise DatasetLayoutError(f"{path} {describe_missing(path)}")
     return path
+
+
+def describe_missing(path: Path) -> str:
+    """Why `path` is not a folder: a file, a symbolic link that loops or points nowhere, or nothing."""
+    if path.exists():
+        return "is not a folder"
+    if path.is_symlink():
+        return f"is a symbolic link that loops or points nowhere ({os.readlink(path)})"
+    return "does not exist"
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    """`entry.is_dir()`, False for a symbolic link that loops (which raises ELOOP)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def require_file(path: Path) -> Path:
@@ -61,11 +83,9 @@ def read_lines(path: Path) -> list[str]:
 
 def describe_folder(path: Path, limit: int = 8) -> str:
     """What a folder holds, briefly: ``does not exist``, ``is empty`` or its first entries."""
-    if not path.exists():
-        return "does not exist"
     if not path.is_dir():
-        return "is a file, not a folder"
-    names = sorted(entry.name + ("/" if entry.is_dir() else "") for entry in os.scandir(path))
+        return "is a file, not a folder" if path.exists() else describe_missing(path)
+    names = sorted(entry.name + ("/" if _is_dir(entry) else "") for entry in os.scandir(path))
     if not names:
         return "is empty"
     more = f", ... ({len(names)} entries)" if len(names) > limit else ""
@@ -74,18 +94,48 @@ def describe_folder(path: Path, limit: int = 8) -> str:
 
 def class_folders(folder: Path) -> list[str]:
     """Sorted names of the subfolders of `folder` (one per class, as ImageFolder reads them)."""
-    names = sorted(entry.name for entry in os.scandir(require_dir(folder)) if entry.is_dir())
+    names = sorted(entry.name for entry in os.scandir(require_dir(folder)) if _is_dir(entry))
     if not names:
         raise DatasetLayoutError(f"{folder} has no class folders ({describe_folder(folder)})")
     return names
 
 
 def list_images(folder: Path, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[Path]:
-    """Image files under `folder`, recursively, in ImageFolder's order (sorted folders, sorted names)."""
+    """Image files under `folder`, recursively, in ImageFolder's order (sorted folders, sorted names).
+
+    Symbolic links to folders are followed (datasets are often assembled from links), but a folder
+    is read once: a link to `folder` or above it (a loop), or to a folder already read, is skipped
+    with a `DatasetWarning`, so no image is counted twice.
+    """
+    listed: list[tuple[str, list[str]]] = []
+    # A link back to `folder` or any folder above it is a loop, whichever way the walk reaches it.
+    seen = {_folder_identity(path) for path in (folder, *Path(os.path.realpath(folder)).parents)}
+    for directory, subfolders, filenames in os.walk(folder, followlinks=True):
+        subfolders.sort()  # the first path to reach a folder (in sorted order) is the one kept
+        for name in list(subfolders):
+            identity = _folder_identity(Path(directory) / name)
+            if identity in seen or identity == _UNRESOLVED:
+                warnings.warn(f"{Path(directory) / name} links to a folder already read (a symbolic-link loop?): skipped.",
+                              DatasetWarning, stacklevel=2)
+                subfolders.remove(name)
+            seen.add(identity)
+        listed.append((directory, filenames))
     found = []
-    for directory, _, filenames in sorted(os.walk(folder, followlinks=True)):
+    for directory, filenames in sorted(listed):
         found.extend(Path(directory) / name for name in sorted(filenames) if name.lower().endswith(extensions))
     return found
+
+
+_UNRESOLVED = (-1, -1)
+
+
+def _folder_identity(path: str | Path) -> tuple[int, int]:
+    """(device, inode) of the folder `path` resolves to; `_UNRESOLVED` when it cannot be (a loop)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return _UNRESOLVED
+    return (info.st_dev, info.st_ino)
 
 
 def folder_samples(

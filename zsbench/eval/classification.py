@@ -43,9 +43,9 @@ def zero_shot_logits(
     """Per-image logits (N, C) on the CPU, in the loader's order, and the targets: what the metrics are computed from."""
     classifier = build_classifier(encoder, tokenizer, classnames, templates, loader.batch_size or 64, quiet)
     logits, targets = [], []
-    for batch in timed_batches(loader, clock, "images", quiet):
+    for batch_index, batch in enumerate(timed_batches(loader, clock, "images", quiet)):
         # CLIP_benchmark scales the cosine logits by 100; it changes no metric but keeps scores comparable.
-        logits.append((100.0 * encode_image_batch(encoder, batch["images"]) @ classifier).cpu())
+        logits.append((100.0 * encode_image_batch(encoder, batch["images"], batch_index) @ classifier).cpu())
         targets.extend(batch["targets"])
     target_tensor = torch.stack(targets) if multilabel else torch.tensor(targets)
     return torch.cat(logits), target_tensor

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from zsbench.backends import Encoder
+from zsbench.errors import NonFiniteError
 
 
 @dataclass
@@ -54,13 +55,35 @@ def encode_texts(
     """
     order = sorted(range(len(texts)), key=lambda index: len(texts[index]))
     chunks = []
-    for start in tqdm(range(0, len(order), batch_size), desc=desc, unit="batch", disable=quiet, leave=False):
+    starts = range(0, len(order), batch_size)
+    for batch_index, start in enumerate(tqdm(starts, desc=desc, unit="batch", disable=quiet, leave=False)):
         batch = [texts[index] for index in order[start : start + batch_size]]
-        chunks.append(F.normalize(encoder.encode_text(tokenizer(batch)), dim=-1))
+        embeddings = check_finite(encoder.encode_text(tokenizer(batch)), encoder, "text", batch_index)
+        chunks.append(F.normalize(embeddings, dim=-1))
     embeddings = torch.cat(chunks)
     return embeddings[torch.tensor(order, device=embeddings.device).argsort()]
 
 
-def encode_image_batch(encoder: Encoder, images: torch.Tensor) -> torch.Tensor:
-    """L2-normalised image embeddings of one batch."""
-    return F.normalize(encoder.encode_image(images), dim=-1)
+def encode_image_batch(encoder: Encoder, images: torch.Tensor, batch_index: int) -> torch.Tensor:
+    """L2-normalised image embeddings of one batch (the `batch_index`-th of the loader)."""
+    embeddings = check_finite(encoder.encode_image(images), encoder, "image", batch_index)
+    return F.normalize(embeddings, dim=-1)
+
+
+def check_finite(embeddings: torch.Tensor, encoder: Encoder, tower: str, batch_index: int) -> torch.Tensor:
+    """`embeddings` if every value is finite; else `NonFiniteError` naming the encoder, batch and backend.
+
+    normalize() would turn one Inf into NaN and argmax would still pick a class, so a broken
+    checkpoint or an fp16 overflow would otherwise end as plausible-looking (wrong) metrics.
+    """
+    finite = torch.isfinite(embeddings)
+    if bool(finite.all()):
+        return embeddings
+    rows = (~finite).any(dim=-1).sum().item()
+    kind = "NaN" if bool(torch.isnan(embeddings).any()) else "Inf"
+    raise NonFiniteError(
+        f"The {tower} encoder returned {kind} embeddings in batch {batch_index} ({rows} of its {len(embeddings)} rows) "
+        f"on backend {encoder.name} ({encoder.precision}, {encoder.device}); no result was written. "
+        "Expected finite embeddings. Causes: weights holding NaN/Inf or huge values (check the checkpoint), or "
+        "activations that overflow fp16 (try --precision fp32)."
+    )

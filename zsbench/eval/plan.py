@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,39 @@ def pretrained_slug(pretrained: str) -> str:
     return name or pretrained
 
 
+def path_component(value: str) -> str:
+    """`value` as one file-name piece: path separators (and NUL) become '_', and '.' or '..'
+    alone become underscores, so a substituted value never leaves the folder the template names."""
+    safe = value.replace("/", "_").replace("\\", "_").replace("\0", "_")
+    return "_" * len(safe) if safe in (".", "..") else safe
+
+
+def fill_template(option: str, template: str, values: dict[str, str]) -> str:
+    """`template` (the value of `option`) with its `{name}` placeholders replaced by `values`.
+
+    Raises:
+        ZsbenchError: a placeholder that is not a key of `values`, a stray brace, or a format spec.
+    """
+    allowed = ", ".join("{" + name + "}" for name in values)
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as err:
+        raise ZsbenchError(
+            f"{option} {template!r} is not a valid template ({err}). Expected placeholders among {allowed}; "
+            "write a literal brace as {{ or }}."
+        ) from err
+    pieces = []
+    for literal, field, spec, conversion in parsed:
+        pieces.append(literal)
+        if field is None:
+            continue
+        if field not in values or spec or conversion:
+            shown = field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            raise ZsbenchError(f"{option} {template!r} uses {{{shown}}}, which zsbench does not fill. Expected only {allowed}.")
+        pieces.append(values[field])
+    return "".join(pieces)
+
+
 def plan_runs(options: EvalOptions) -> list[EvalRun]:
     """Every (model, dataset, language) of the options, in CLIP_benchmark's order."""
     from zsbench.data import default_task
@@ -145,27 +179,32 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
         expand_models(options), expand_datasets(options.datasets), options.languages
     ):
         name = dataset.removeprefix("wds/")
-        root = options.dataset_root.format(dataset=name, dataset_cleaned=name.replace("/", "-"))
+        root = fill_template("--dataset_root", options.dataset_root, {"dataset": name, "dataset_cleaned": name.replace("/", "-")})
         task = default_task(dataset, Path(root)) if options.task == "auto" else options.task
-        output = options.output.format(
-            model=model,
-            pretrained=pretrained_slug(pretrained),
-            pretrained_full_path=pretrained.replace("/", "_"),
-            task=task,
-            dataset=name.replace("/", "_"),
-            language=language,
-        )
+        # Every value is one file-name piece: `--language ../../x` cannot leave the output folder.
+        values = {
+            "model": model,
+            "pretrained": pretrained_slug(pretrained),
+            "pretrained_full_path": pretrained,
+            "task": task,
+            "dataset": name,
+            "language": language,
+            "backend": options.backend,
+            "precision": options.precision,
+        }
+        output = fill_template("--output", options.output, {key: path_component(value) for key, value in values.items()})
         ref = ModelRef(options.model_type, model, pretrained, options.tokenizer, options.model_config)
         runs.append(EvalRun(ref, dataset, root, language, task, output, options))
     return runs
 
 
-
 def resolve_device_and_precision(device: str | None, precision: str | None, no_amp: bool) -> tuple[str, str]:
     """cuda when present (else cpu); fp16 on a GPU as the seed runs, fp32 on a CPU; `--no_amp` forces fp32."""
     from zsbench.models import default_device
+    from zsbench.models.factory import parse_device
 
     device = device or default_device()
+    parse_device(device)  # `--device tpu` fails before any dataset is read
     if no_amp and precision not in (None, "fp32"):
         raise ZsbenchError(f"--no_amp forces fp32 but --precision {precision} was also given; pass only one.")
     if no_amp:

@@ -6,17 +6,23 @@ never leaves a truncated file that `--skip_existing` would count as done.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import platform
+import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from zsbench.errors import ResultError
-from zsbench.jsonfiles import read_json_object
+from zsbench.jsonfiles import read_json_object, write_json_atomic
 
 REQUIRED_KEYS = ("dataset", "model", "pretrained", "task", "metrics", "language")
+# What makes two results the same run, for `--skip_existing`.
+RUN_KEYS = ("model", "pretrained", "dataset", "task", "language", "backend", "precision")
 
 
 def environment() -> dict[str, Any]:
@@ -47,12 +53,70 @@ def read_result(path: Path) -> dict[str, Any]:
     return result
 
 
-def is_finished(path: Path) -> bool:
-    """True when `path` holds a complete, valid result (what `--skip_existing` skips)."""
-    if not path.is_file():
-        return False
+def why_not_reusable(path: Path, expected: dict[str, str]) -> str | None:
+    """None when `path` holds the finished run `expected` (the `RUN_KEYS` values) with non-empty,
+    finite metrics, so `--skip_existing` may skip it; otherwise why it must be recomputed."""
     try:
-        read_result(path)
-    except ResultError:
-        return False
-    return True
+        result = read_result(path)
+    except ResultError as err:
+        return str(err)
+    differing = [f"{key} {result.get(key)!r} (this run: {expected[key]!r})" for key in RUN_KEYS if result.get(key) != expected[key]]
+    if differing:
+        return "it holds another run: " + ", ".join(differing)
+    metrics = result["metrics"]
+    if not metrics:
+        return "its metrics are empty"
+    bad = [key for key, value in metrics.items() if not isinstance(value, (int, float)) or not math.isfinite(value)]
+    if bad:
+        return f"its metrics {', '.join(bad)} are not finite numbers"
+    return None
+
+
+def check_output_path(path: Path) -> None:
+    """Fails before any model loads when the result could not be written to `path`: it is a folder,
+    a parent is a file, or its folder cannot be created or written. Creates the folder."""
+    if path.is_dir():
+        raise ResultError(f"--output {path} is a folder; expected the path of a result file (e.g. {path / 'result.json'}).")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ResultError(f"--output {path}: {ancestor} is a file, so it cannot hold the result's folder. Choose another --output.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as err:
+        raise ResultError(
+            f"--output {path}: cannot write in {path.parent} ({err.strerror or err}). Expected a writable folder; "
+            "fix its permissions or choose another --output."
+        ) from err
+
+
+def write_result(path: Path, result: dict[str, Any]) -> None:
+    """Writes `result` to `path` atomically. When that fails (a full disk, a folder gone read-only),
+    the computed metrics are not lost: the whole result goes to a fallback file (beside `path`, else
+    in the temp folder) and the error prints the metrics and says where the fallback is."""
+    try:
+        write_json_atomic(path, result)
+        return
+    except OSError as err:
+        failure = f"Could not write the result to {path} ({err.strerror or err})"
+        cause = err
+    metrics = json.dumps(result.get("metrics"))
+    candidates = [path.with_name(f"{path.name}.unsaved.json"), Path(tempfile.gettempdir()) / f"zsbench-{uuid.uuid4().hex[:8]}-{path.name}"]
+    attempts = []
+    for fallback in candidates:
+        try:
+            write_json_atomic(fallback, result)
+        except OSError as err:
+            attempts.append(f"{fallback} ({err.strerror or err})")
+            continue
+        raise ResultError(
+            f"{failure}. The computed metrics were kept: {metrics}. The whole result is in {fallback}: "
+            f"move it to {path} once the problem is fixed."
+        ) from cause
+    raise ResultError(
+        f"{failure}, nor to a fallback file ({'; '.join(attempts)}). The computed metrics were: {metrics}. "
+        "Free space or fix the folder's permissions, then re-run."
+    ) from cause

@@ -23,8 +23,8 @@ def evaluate_retrieval(
     """Encodes every image and every caption once, then computes recall@k for each k."""
     image_embeddings, texts, text_to_image = [], [], []
     kept = 0  # images are numbered in the order they are kept; a skipped image takes its captions along
-    for batch in timed_batches(loader, clock, "images", quiet):
-        image_embeddings.append(encode_image_batch(encoder, batch["images"]))
+    for batch_index, batch in enumerate(timed_batches(loader, clock, "images", quiet)):
+        image_embeddings.append(encode_image_batch(encoder, batch["images"], batch_index))
         for captions in batch["targets"]:
             texts.extend(captions)
             text_to_image.extend([kept] * len(captions))

@@ -19,9 +19,8 @@ from zsbench.eval.classification import zero_shot_logits
 from zsbench.eval.metrics import classification_metrics
 from zsbench.eval.encoding import LoaderClock
 from zsbench.eval.plan import EvalRun
-from zsbench.eval.results import environment, is_finished
+from zsbench.eval.results import check_output_path, environment, why_not_reusable, write_result
 from zsbench.eval.retrieval import evaluate_retrieval
-from zsbench.jsonfiles import write_json_atomic
 
 
 @dataclass(frozen=True)
@@ -42,6 +41,12 @@ def dataset_key(run: EvalRun) -> tuple:
     options = run.options
     return (run.dataset, run.dataset_root, run.language, run.task, options.split, options.annotation_file,
             options.custom_classname_file, options.custom_template_file)
+
+
+def run_identity(run: EvalRun) -> dict[str, str]:
+    """The values of `RUN_KEYS` a result of `run` records (what `--skip_existing` compares)."""
+    return {"model": run.model.model, "pretrained": run.model.pretrained, "dataset": run.dataset, "task": run.task,
+            "language": run.language, "backend": run.options.backend, "precision": run.options.precision}
 
 
 def open_dataset(run: EvalRun) -> EvalDataset:
@@ -144,7 +149,8 @@ def summary_line(result: dict[str, Any], output: str) -> str:
     shown = " ".join(f"{key}={metrics[key]:.4f}" for key in keys if key in metrics)
     rates = result["throughput"]
     speed = f"{rates['images_per_second'] or 0:.1f} img/s, {rates['texts_per_second'] or 0:.1f} txt/s"
-    return f"{result['dataset']} [{result['language']}] {result['task']}: {shown} | {speed} | {rates['wall_seconds']:.1f}s -> {output}"
+    skipped = f" | skipped {result['skipped_images']} unreadable image(s)" if "skipped_images" in result else ""
+    return f"{result['dataset']} [{result['language']}] {result['task']}: {shown} | {speed}{skipped} | {rates['wall_seconds']:.1f}s -> {output}"
 
 
 def run_evaluations(runs: list[EvalRun], quiet: bool, log: Callable[[str], None]) -> list[RunOutcome]:
@@ -154,11 +160,18 @@ def run_evaluations(runs: list[EvalRun], quiet: bool, log: Callable[[str], None]
     outcomes: dict[int, RunOutcome] = {}
     pending = []
     for index, run in enumerate(runs):
-        if run.options.skip_existing and is_finished(Path(run.output)):
-            log(f"skip {run.output}: a finished result is there already")
-            outcomes[index] = RunOutcome(run, "skipped")
-        else:
-            pending.append((index, run))
+        output = Path(run.output)
+        if run.options.skip_existing and output.exists():
+            reason = why_not_reusable(output, run_identity(run))
+            if reason is None:
+                log(f"skip {run.output}: it holds this run's finished result")
+                outcomes[index] = RunOutcome(run, "skipped")
+                continue
+            log(f"recompute {run.output}: {reason}")
+        pending.append((index, run))
+    # Every output is checked before any dataset is read or model loaded: a typo costs seconds, not a run.
+    for _, run in pending:
+        check_output_path(Path(run.output))
     # A dataset several models are evaluated on is built (its files walked, its annotations parsed) once.
     opened: dict[tuple, EvalDataset] = {}
     for _, run in pending:
@@ -180,7 +193,7 @@ def run_evaluations(runs: list[EvalRun], quiet: bool, log: Callable[[str], None]
             loaded_key = key
         assert loaded is not None
         result = evaluate_run(run, datasets[index], loaded, quiet)
-        write_json_atomic(Path(run.output), result)
+        write_result(Path(run.output), result)
         log(summary_line(result, run.output))
         outcomes[index] = RunOutcome(run, "done", result)
     return [outcomes[index] for index in range(len(runs))]

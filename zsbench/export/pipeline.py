@@ -21,6 +21,7 @@ import torch
 from zsbench.errors import ExportError
 from zsbench.export.fingerprint import fingerprint_checkpoint
 from zsbench.export.manifest import (
+    FORMAT,
     MANIFEST,
     PARITY,
     ExportManifest,
@@ -33,11 +34,13 @@ from zsbench.export.onnx_export import default_opset, export_graphs
 from zsbench.export.parity import ParityReport, ParityThresholds
 from zsbench.export.probes import ProbeConfig
 from zsbench.export.staging import staged_folder
-from zsbench.jsonfiles import write_json_atomic
+from zsbench.jsonfiles import read_json_object, write_json_atomic
 from zsbench.models import InternVL, ModelRef, default_device
 
 ExportPrecision = Literal["fp32", "fp16"]
 Log = Callable[[str], None]
+# Every format version of zsbench's export manifests starts with this ("zsbench-onnx-export/").
+EXPORT_FORMAT_FAMILY = FORMAT.partition("/")[0] + "/"
 EXPORT_ROOT = Path("export")
 _VERSIONED = ("torch", "onnx", "onnxruntime", "onnxscript", "onnx-ir", "numpy", "zsbench")
 
@@ -110,6 +113,7 @@ def _check_out_folder(
             "Expected an empty or missing folder, or an earlier export. Choose another --out, or empty it yourself."
         )
     if force:
+        _check_is_export(folder)
         return
     try:
         existing = load_export_manifest(folder)
@@ -121,6 +125,16 @@ def _check_out_folder(
             f"{folder} holds the export of {existing.describe()}; expected {wanted}. "
             "Pass --force to replace it, or choose another --out."
         )
+
+
+def _check_is_export(folder: Path) -> None:
+    """Refuses (even with --force) a folder whose manifest.json is not a zsbench export manifest: some
+    other tool's manifest.json must not make its folder deletable. Older export formats pass."""
+    fix = "It is not a zsbench export, so --force will not replace it. Choose another --out, or empty it yourself."
+    data = read_json_object(folder / MANIFEST, ExportError, "a zsbench export manifest", fix)
+    found = data.get("format")
+    if not isinstance(found, str) or not found.startswith(EXPORT_FORMAT_FAMILY):
+        raise ExportError(f"{folder / MANIFEST} has format {found!r}, expected {FORMAT!r} (or an older {EXPORT_FORMAT_FAMILY}*). {fix}")
 
 
 def export_model(config: ExportConfig, log: Log = lambda message: None) -> ExportResult:

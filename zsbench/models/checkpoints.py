@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import zipfile
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import torch
 from torch import nn
@@ -89,19 +90,33 @@ def is_dropped_key(key: str) -> bool:
     return bool(_DROPPED.search(key))
 
 
-def _torch_load(path: Path) -> dict[str, torch.Tensor]:
-    """`torch.load` with `weights_only=True`, memory-mapped; unwraps `{"state_dict": ...}` wrappers."""
+def load_torch_file(path: Path) -> object:
+    """`torch.load(path)` with `weights_only=True`: tensors and plain containers only, never code.
+
+    Zip checkpoints (torch.save's format since 1.6) are memory-mapped; a legacy non-zip file cannot
+    be, so it is read into memory, still with weights_only.
+
+    Raises:
+        CheckpointError: the file holds pickled objects other than tensors, or is not a torch file
+            (truncated, another format).
+    """
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError as err:
         raise CheckpointError(
             f"{path} holds pickled objects other than tensors and was not loaded (zsbench reads "
             f"checkpoints with weights_only=True). Re-save it as a plain state dict. Details: {err}"
         ) from err
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
+    except Exception as err:  # noqa: BLE001 - on bytes that are no pickle, torch's unpickler fails with any type
         raise CheckpointError(
-            f"{path} is not a readable PyTorch checkpoint (expected a state dict saved by torch.save): {err}"
+            f"{path} is not a readable PyTorch checkpoint (expected a state dict saved by torch.save; "
+            f"a truncated or half-copied file fails like this, so copy it again): {err}"
         ) from err
+
+
+def _torch_load(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict from a torch file (see `load_torch_file`), unwrapping `{"state_dict": ...}` wrappers."""
+    obj = load_torch_file(path)
     while isinstance(obj, dict) and len(obj) == 1 and next(iter(obj)) in ("state_dict", "model", "module"):
         obj = next(iter(obj.values()))
     if not isinstance(obj, dict) or not all(isinstance(value, torch.Tensor) for value in obj.values()):
@@ -128,6 +143,14 @@ def read_tensors(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
     yield from _torch_load(path).items()
 
 
+def _is_plain_relative(name: object) -> bool:
+    """True for a non-empty relative path with no '..' (symlinks inside the folder, as the HF cache makes, are fine)."""
+    if not isinstance(name, str) or not name or "\\" in name:
+        return False
+    path = PurePosixPath(name)
+    return not path.is_absolute() and ".." not in path.parts
+
+
 def hf_weight_files(folder: Path) -> list[Path]:
     """The weight files of a Hugging Face folder, shards in index order."""
     for name in _HF_WEIGHT_FILES:
@@ -141,6 +164,13 @@ def hf_weight_files(folder: Path) -> list[Path]:
         if not isinstance(weight_map, dict):
             raise CheckpointError(f"{candidate} is not a shard index (expected a 'weight_map' object). {fix}")
         shards = list(dict.fromkeys(weight_map.values()))
+        # A shard is a file of this folder: an index naming '../x' or '/abs/x' must not make zsbench read elsewhere.
+        outside = [str(shard) for shard in shards if not _is_plain_relative(shard)]
+        if outside:
+            raise CheckpointError(
+                f"{candidate} lists shards outside {folder}: {', '.join(outside)}. Expected file names relative to the "
+                f"checkpoint folder (e.g. model-00001-of-00002.safetensors); zsbench reads no other file. {fix}"
+            )
         missing = [shard for shard in shards if not (folder / shard).is_file()]
         if missing:
             raise CheckpointError(f"{candidate} lists shards that are not in {folder}: {', '.join(missing)}.")
@@ -148,6 +178,10 @@ def hf_weight_files(folder: Path) -> list[Path]:
     raise CheckpointError(
         f"{folder} holds no weights: expected one of {', '.join(_HF_WEIGHT_FILES)}. Layout:\n{HF_LAYOUT}"
     )
+
+
+def _dtype_name(tensor: torch.Tensor) -> str:
+    return str(tensor.dtype).removeprefix("torch.")
 
 
 def _summarise(keys: list[str], limit: int = 12) -> str:
@@ -166,12 +200,14 @@ def load_weights(
     """Loads `tensors` into `model` (built on the meta device) strictly, converting each as it is read.
 
     Raises:
-        CheckpointError: listing missing, unexpected and mis-shaped keys.
+        CheckpointError: listing missing, unexpected, mis-shaped and mis-typed keys.
     """
-    expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    state = model.state_dict()
+    expected = {key: tuple(value.shape) for key, value in state.items()}
     loaded: dict[str, torch.Tensor] = {}
     unexpected: list[str] = []
     mismatched: list[str] = []
+    mistyped: list[str] = []
     mismatched_native: set[str] = set()
     for key, tensor in tensors:
         if is_dropped_key(key):
@@ -182,6 +218,10 @@ def load_weights(
         elif tuple(tensor.shape) != expected[native]:
             mismatched.append(f"{key} {list(tensor.shape)} (model: {list(expected[native])})")
             mismatched_native.add(native)
+        elif tensor.is_floating_point() != state[native].is_floating_point():
+            # An integer tensor in place of a weight would be loaded as integers and fail (or compute nonsense) later.
+            mistyped.append(f"{key} {_dtype_name(tensor)} (model: {_dtype_name(state[native])})")
+            mismatched_native.add(native)
         else:
             target_dtype = dtype if tensor.is_floating_point() else tensor.dtype
             loaded[native] = tensor.to(device=device, dtype=target_dtype)
@@ -189,7 +229,7 @@ def load_weights(
     missing = sorted(
         native_to_pth(key) if rename_pth else key for key in set(expected) - set(loaded) - mismatched_native
     )
-    if missing or unexpected or mismatched:
+    if missing or unexpected or mismatched or mistyped:
         lines = [f"{source} does not fit the model (loading is strict):"]
         if missing:
             lines.append(f"  missing keys: {_summarise(missing)}")
@@ -197,6 +237,8 @@ def load_weights(
             lines.append(f"  unexpected keys: {_summarise(sorted(unexpected))}")
         if mismatched:
             lines.append(f"  mis-shaped keys: {_summarise(mismatched)}")
+        if mistyped:
+            lines.append(f"  mis-typed keys (integer vs floating point): {_summarise(mistyped)}")
         lines.append(
             "Check that the model name matches the checkpoint format (.pth: internvl_c_*; Hugging Face "
             "folder: *_hf) and that the configuration (config.json or --model_config) describes this checkpoint."

@@ -19,6 +19,10 @@ from zsbench.jsonfiles import read_json_object
 
 # Maximum token count of the InternVL tokenizer wrapper (`max_length=80`); not in config.json.
 CONTEXT_LENGTH = 80
+# Top-level sizes of config.json (absent or null: the dataclass default).
+_TOP_LEVEL_INTS = ("clip_embed_dim", "attn_pool_num_heads", "num_query_token", "cross_attention_frequency", "force_image_size")
+# Python types a JSON value may have for each annotated field type.
+_JSON_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,)}
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,12 @@ class InternVLConfig:
                 )
         vision = _build(VisionConfig, data["vision_config"], f"{source}: vision_config")
         text = _build(TextConfig, data["qllama_config"], f"{source}: qllama_config")
+        top = {name: data[name] for name in _TOP_LEVEL_INTS if data.get(name) is not None}
+        qllama_frequency = data["qllama_config"].get("cross_attention_frequency")
+        if "cross_attention_frequency" not in top and qllama_frequency is not None:
+            top["cross_attention_frequency"] = qllama_frequency
+        for name, value in top.items():
+            _check_field(name, value, "int", source, positive=True)
         if vision.hidden_act != "gelu" or text.hidden_act != "silu":
             raise ConfigError(
                 f"{source}: expected hidden_act 'gelu' (vision) and 'silu' (text), found "
@@ -110,18 +120,8 @@ class InternVLConfig:
                 f"text encoder (num_key_value_heads={qllama.get('num_key_value_heads')}, "
                 f"rope_scaling={qllama.get('rope_scaling')})."
             )
-        config = cls(
-            vision=vision,
-            text=text,
-            clip_embed_dim=int(data.get("clip_embed_dim", 768)),
-            attn_pool_num_heads=int(data.get("attn_pool_num_heads", 16)),
-            num_query_token=int(data.get("num_query_token", 96)),
-            # InternVLConfig copies the top-level value into qllama_config; either may be present.
-            cross_attention_frequency=int(
-                data.get("cross_attention_frequency", qllama.get("cross_attention_frequency", 2))
-            ),
-            force_image_size=data.get("force_image_size"),
-        )
+        # InternVLConfig copies cross_attention_frequency into qllama_config; either may be present.
+        config = cls(vision=vision, text=text, **top)
         config.validate(source)
         return config
 
@@ -167,21 +167,34 @@ class InternVLConfig:
         }
 
 
-def _build(cls: type, data: dict[str, Any], source: str) -> Any:
-    """Instantiates a config dataclass from the fields of `data` it knows; sizes are required."""
+def _check_field(name: str, value: Any, annotation: str, source: str, positive: bool) -> None:
+    """Raises `ConfigError` naming `name` when `value` is not of the JSON type `annotation` says
+    (an int field refuses "96", 96.0 and true) or, for sizes (`positive`), is below 1."""
+    kind = annotation.split(" | ")[0]
+    allowed = _JSON_TYPES[kind]
+    if isinstance(value, bool) and bool not in allowed or not isinstance(value, allowed):
+        raise ConfigError(f"{source}: {name} must be {'an' if kind == 'int' else 'a'} {kind}, found {value!r} ({type(value).__name__}). Fix the config file.")
+    if positive and value < 1:
+        raise ConfigError(f"{source}: {name} must be at least 1, found {value}. Fix the config file.")
+
+
+def _build(cls: type, data: Any, source: str) -> Any:
+    """Instantiates a config dataclass from the fields of `data` it knows, checking each value's type;
+    sizes are required and must be at least 1."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source} must be an object of sizes, found {json.dumps(data)}. Pass the config.json of an InternVL checkpoint.")
     fields = cls.__dataclass_fields__
     required = [name for name, field in fields.items() if field.default is MISSING]
-    missing = [name for name in required if name not in data]
+    missing = [name for name in required if data.get(name) is None]
     if missing:
         raise ConfigError(
             f"{source} lacks {', '.join(missing)}: every size must come from the configuration "
             "(zsbench never falls back to a default width or depth)."
         )
     values = {name: data[name] for name in fields if name in data and data[name] is not None}
-    try:
-        return cls(**values)
-    except TypeError as err:
-        raise ConfigError(f"{source}: {err}") from err
+    for name, value in values.items():
+        _check_field(name, value, str(fields[name].type), source, positive=name in required)
+    return cls(**values)
 
 
 def load_config_file(path: Path) -> InternVLConfig:

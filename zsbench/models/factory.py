@@ -68,9 +68,20 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def parse_device(device: str | torch.device) -> torch.device:
+    """`device` as a torch device, if it is cpu or cuda[:N] (whether or not this machine has it)."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise BackendUnavailableError(f"--device {device} is not a device: expected cpu, cuda or cuda:N.") from err
+    if parsed.type not in ("cpu", "cuda"):
+        raise BackendUnavailableError(f"--device {device}: zsbench runs on cpu or cuda (cuda:N), not {parsed.type}.")
+    return parsed
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
-    """Checks that `device` exists on this machine."""
-    device = torch.device(device)
+    """Checks that `device` is cpu or cuda[:N] and exists on this machine."""
+    device = parse_device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise BackendUnavailableError(
             "--device cuda was requested but torch sees no CUDA GPU. Use --device cpu, or install a CUDA build of torch."

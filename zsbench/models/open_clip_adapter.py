@@ -1,4 +1,9 @@
-"""`--model_type open_clip`: an open_clip architecture with a local checkpoint file (no hub download)."""
+"""`--model_type open_clip`: an open_clip architecture with a local checkpoint file (no hub download).
+
+Architectures with a Hugging Face text tower (roberta-ViT-B-32, xlm-roberta-*, mt5-*, nllb-clip-*)
+read that tower's config and tokenizer through transformers: they must be in the local Hugging
+Face cache (HF_HOME), since the hub's offline switches are on (`zsbench.offline`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from zsbench.errors import CheckpointError, UnknownNameError
+from zsbench.errors import CheckpointError, ConfigError, UnknownNameError
+from zsbench.models.checkpoints import load_torch_file
+from zsbench.offline import forbid_hub_downloads
 
 
 def list_open_clip_models() -> list[str]:
@@ -26,6 +33,7 @@ def load_open_clip(
     Returns:
         (model, eval transform, tokenizer) in CLIP_benchmark's convention.
     """
+    forbid_hub_downloads()
     import open_clip
 
     if model_name not in open_clip.list_models():
@@ -35,6 +43,10 @@ def load_open_clip(
             f"open_clip checkpoint {pretrained} is not a file. zsbench never downloads weights: pass "
             "--pretrained PATH to a local checkpoint (a state dict saved by torch.save or safetensors)."
         )
+    if pretrained.suffix != ".safetensors":
+        # A pickle with code or a truncated file is refused here, with zsbench's message (memory-mapped: cheap).
+        load_torch_file(pretrained)
+    hf_tower = open_clip.get_model_config(model_name).get("text_cfg", {}).get("hf_model_name")
     try:
         model, _, transform = open_clip.create_model_and_transforms(
             model_name,
@@ -45,6 +57,13 @@ def load_open_clip(
             # Towers with Hugging Face text models would otherwise fetch their own weights.
             pretrained_text=False,
         )
+        tokenizer = open_clip.get_tokenizer(model_name)
+    except OSError as err:  # transformers' from_pretrained, offline, when the tower's files are not local
+        raise ConfigError(
+            f"open_clip model {model_name} builds its text tower from the Hugging Face model {hf_tower!r}, whose "
+            "config and tokenizer are not on this machine: zsbench never downloads them (the hub is offline). "
+            f"Put them in the local Hugging Face cache (HF_HOME) first, or use a model without a Hugging Face text tower. Details: {err}"
+        ) from err
     except RuntimeError as err:  # open_clip's strict load_state_dict reports key mismatches so
         raise CheckpointError(f"{pretrained} does not fit open_clip model {model_name}: {err}") from err
-    return model.eval().requires_grad_(False), transform, open_clip.get_tokenizer(model_name)
+    return model.eval().requires_grad_(False), transform, tokenizer
