@@ -410,6 +410,13 @@ def test_results_and_manifests_honour_the_umask(tmp_path: Path, tiny_hf_folder: 
 
 # 11. Ctrl-C exits 130; --skip-bad-images says how many it skipped.
 
+def _sigint_as_in_a_terminal() -> None:
+    # A CI runner may start the tests with SIGINT ignored (as shells do for background jobs); the
+    # child inherits that and Python then installs no KeyboardInterrupt handler. A user's Ctrl-C
+    # reaches a foreground process whose SIGINT has its default action, so the child gets that.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_sigint_exits_130_and_writes_no_result(tmp_path: Path, tiny_hf_folder: Path) -> None:
     write_class_folders(tmp_path / "fer" / "test", FER_CLASSES, per_class=1)
     fifo = tmp_path / "fer" / "test" / "angry" / "0000.jpg"
@@ -417,7 +424,7 @@ def test_sigint_exits_130_and_writes_no_result(tmp_path: Path, tiny_hf_folder: P
     os.mkfifo(fifo)  # reading this image blocks until the test lets it: the run is interrupted mid-dataset
     child = zsbench_process("eval", "--model_type", "internvl", "--model", MODEL, "--pretrained", str(tiny_hf_folder),
                             "--dataset", "fer2013", "--dataset_root", str(tmp_path / "fer"), "--output", str(tmp_path / "r.json"),
-                            "--num_workers", "0", "--quiet", "--device", "cpu")
+                            "--num_workers", "0", "--quiet", "--device", "cpu", preexec_fn=_sigint_as_in_a_terminal)
     writer = None
     deadline = time.monotonic() + 240
     while writer is None:  # opening the write end succeeds once zsbench has opened the image for reading

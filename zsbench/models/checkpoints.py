@@ -103,15 +103,23 @@ def load_torch_file(path: Path) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError as err:
+        if "GLOBAL" not in str(err):  # no pickled class named: the bytes are no torch file at all
+            raise _unreadable(path, err) from err
         raise CheckpointError(
             f"{path} holds pickled objects other than tensors and was not loaded (zsbench reads "
             f"checkpoints with weights_only=True). Re-save it as a plain state dict. Details: {err}"
         ) from err
     except Exception as err:  # noqa: BLE001 - on bytes that are no pickle, torch's unpickler fails with any type
-        raise CheckpointError(
-            f"{path} is not a readable PyTorch checkpoint (expected a state dict saved by torch.save; "
-            f"a truncated or half-copied file fails like this, so copy it again): {err}"
-        ) from err
+        raise _unreadable(path, err) from err
+
+
+def _unreadable(path: Path, err: Exception) -> CheckpointError:
+    # torch's message for stray bytes is advice about weights_only, which would mislead here.
+    detail = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+    return CheckpointError(
+        f"{path} is not a readable PyTorch checkpoint (expected a state dict saved by torch.save; "
+        f"a truncated or half-copied file fails like this, so copy it again). Details: {detail}"
+    )
 
 
 def _torch_load(path: Path) -> dict[str, torch.Tensor]:
