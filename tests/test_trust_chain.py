@@ -4,7 +4,7 @@ never end in a score, a traceback or a lost result.
 Every case runs `zsbench` (click's CliRunner, or a subprocess where a signal, a resource limit, a mount or
 the network is involved) on fixtures generated here, and asserts the exit code, the specific message, and
 that no result file is left (or the previous one, byte for byte). Items 1-2 of the issue (artifact digests,
-parity reports) belong to the runtime layer and are tested with it.
+parity reports) need real exports and engines, and are tested beside them in tests/export/test_artifact_trust.py.
 """
 
 from __future__ import annotations

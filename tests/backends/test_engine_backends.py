@@ -108,9 +108,9 @@ def test_parity_gate_refuses_failed_or_missing_parity(workdir: Path) -> None:
     ref = ModelRef("internvl", "internvl_c_retrieval_hf", "ckpt")
     loaded = load_backend("onnx", ref, torch.device("cpu"), "fp16")
     folder = Path(loaded.encoder.folder)  # type: ignore[attr-defined]
-    manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["parity_passed"] = False
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    report = json.loads((folder / "parity.json").read_text())
+    report["status"] = "failed"
+    (folder / "parity.json").write_text(json.dumps(report))
     with pytest.raises(ParityError, match="failed"):
         load_backend("onnx", ref, torch.device("cpu"), "fp16")
     (folder / "parity.json").unlink()

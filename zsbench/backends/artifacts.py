@@ -8,8 +8,9 @@ looked up first, then any sub-folder holding an export of this model, checkpoint
 folders (default: engines/), matching engines built from the export in use.
 
 An export is used only if its manifest names the requested model, precision and the
-checkpoint as it is on disk now (fingerprint), and -- unless the parity gate is off -- only
-if its parity check ran and passed. A missing export is made on the spot (in the folder of
+checkpoint as it is on disk now (fingerprint), its graph files have the SHA-256 digests the
+manifest records, and -- unless the parity gate is off -- its parity.json shows a passed check
+of those very files and that checkpoint. A missing export is made on the spot (in the folder of
 exports), with a message saying so and how long it took.
 """
 
@@ -25,6 +26,7 @@ import torch
 
 from zsbench.errors import BackendUnavailableError, ExportError, ParityError
 from zsbench.models.ref import ModelRef
+from zsbench.runtime.trust import check_verdict, verify_files
 
 if TYPE_CHECKING:
     from zsbench.export import ExportManifest
@@ -90,11 +92,13 @@ def find_or_export(ref: ModelRef, precision: str, device: torch.device, options:
     """The export folder and manifest of `ref` in `precision` under `options.export_root`, exported if missing.
 
     Raises:
-        ExportError: the folder holds another model, precision or checkpoint.
-        ParityError: the export's parity check failed or never ran (and the gate is on).
+        ExportError: the folder holds another model, precision or checkpoint, or a graph file that is not
+            the one its manifest records (`zsbench.runtime.trust.verify_files`).
+        ParityError: the gate is on and parity.json does not show a passed check of these very files and
+            this checkpoint (`zsbench.runtime.trust.check_verdict`).
     """
     from zsbench.export import ExportConfig, export_model, load_export_manifest
-    from zsbench.artifact_paths import MANIFEST, PARITY
+    from zsbench.artifact_paths import MANIFEST
     from zsbench.export.onnx_export import default_opset
     from zsbench.export.pipeline import default_export_dir
 
@@ -132,12 +136,10 @@ def find_or_export(ref: ModelRef, precision: str, device: torch.device, options:
             f"{ref.pretrained} --precision {precision} --force` re-exports it at opset {default_opset(precision)}, "
             "which ONNX Runtime runs faster."
         )
-    if options.parity_gate and not manifest.parity_passed:
-        ran = (folder / PARITY).is_file()
-        raise ParityError(
-            f"{folder}: its parity check against PyTorch {'failed (see parity.json)' if ran else 'never ran'}. "
-            f"Re-check it with `zsbench parity --artifact {folder}`, or pass --no-parity-gate to use it anyway."
-        )
+    verify_files(folder, manifest.file_digests(), ExportError, manifest.reexport_fix(folder))
+    if options.parity_gate:
+        check_verdict(folder, manifest.file_digests(), manifest.checkpoint.digest,
+                      f"Re-check it with `zsbench parity --artifact {folder}`, or pass --no-parity-gate to use it anyway.")
     return folder, manifest
 
 

@@ -3,11 +3,13 @@
 
 Engines already in the engine folder are reused with the settings they were built with
 (profiles, workspace, flavor: `EngineConfig.as_built`); they are rebuilt (with a message)
-only when stale for this GPU, this TensorRT or the export's graphs, and refused when their
-parity check against PyTorch failed, unless the parity gate is off.
+only when stale for this GPU, this TensorRT or the export's graphs, and refused unless their
+parity.json shows a passed check of these very engine files (or the parity gate is off).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 
@@ -15,6 +17,7 @@ from zsbench.backends.artifacts import BackendOptions, artifact_folder, find_or_
 from zsbench.backends.base import LoadedModel
 from zsbench.errors import BackendUnavailableError, EngineError, ParityError
 from zsbench.models.ref import ModelRef
+from zsbench.runtime.trust import check_verdict
 
 
 def load_trt(ref: ModelRef, device: torch.device, precision: str, options: BackendOptions) -> LoadedModel:
@@ -50,13 +53,11 @@ def load_trt(ref: ModelRef, device: torch.device, precision: str, options: Backe
         if options.parity_gate:
             raise
         result = None
-    if options.parity_gate and result is not None and not result.parity:
-        raise ParityError(
-            f"{engines}: the engines' parity check against PyTorch {result.parity.status}. "
-            "Pass --no-parity-gate to use them anyway.",
-            result.parity,
-        )
     # Engines that failed parity were kept (marked failed); with the gate off they are used as built.
     engine_manifest = result.manifest if result is not None else load_engine_manifest(engines)
+    if options.parity_gate:
+        check_verdict(engines, engine_manifest.engine_sha256, manifest.checkpoint.digest,
+                      f"Check them with `zsbench parity --artifact {folder} --backend trt --engines {engines}`, "
+                      "or pass --no-parity-gate to use them anyway.")
     transform, tokenizer = preprocessing(manifest, ref)
     return LoadedModel(TrtEncoder(engines, engine_manifest, device), transform, tokenizer)

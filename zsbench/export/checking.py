@@ -125,4 +125,4 @@ def engine_parity(export: ExportManifest, engine_folder: Path, engines: EngineMa
         reference, candidate, probes, thresholds or ParityThresholds.for_precision(export.precision),
         artifact=label or str(engine_folder), backend=backend, precision=export.precision,
         reference_name=f"torch {torch.__version__} fp32 on {device} (TF32 off)", probe_config=probe_config,
-    )
+    ).about(engines.engine_sha256, export.checkpoint.digest)

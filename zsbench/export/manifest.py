@@ -28,7 +28,7 @@ from zsbench.jsonfiles import read_json_object
 from zsbench.models.ref import ModelRef
 
 __all__ = ["MANIFEST", "PARITY", "ExportManifest", "GraphSpec", "IOSpec", "load_export_manifest", "package_version", "read_json"]
-FORMAT = "zsbench-onnx-export/2"  # 2: graph_policy (fp16 islands and fusion rewrites)
+FORMAT = "zsbench-onnx-export/3"  # 2: graph_policy (fp16 islands and fusion rewrites); 3: SHA-256 of every graph file
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class GraphSpec:
     outputs: tuple[IOSpec, ...]
     fingerprint: Fingerprint
     weight_bytes: int
+    sha256: dict[str, str]  # file name -> SHA-256 of the graph and its external data, checked before they run
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +67,7 @@ class GraphSpec:
             "outputs": [io.to_dict() for io in self.outputs],
             "fingerprint": self.fingerprint.to_dict(),
             "weight_bytes": self.weight_bytes,
+            "sha256": self.sha256,
         }
 
     @classmethod
@@ -77,6 +79,7 @@ class GraphSpec:
             outputs=tuple(IOSpec.from_dict(io) for io in data["outputs"]),
             fingerprint=Fingerprint.from_dict(data["fingerprint"]),
             weight_bytes=int(data["weight_bytes"]),
+            sha256={str(name): str(digest) for name, digest in data["sha256"].items()},
         )
 
 
@@ -104,13 +107,22 @@ class ExportManifest:
     versions: dict[str, str | None]
     export_device: str
     export_seconds: float
-    parity_passed: bool
+    parity_passed: bool  # for the eye: the parity gate trusts parity.json about these files (zsbench.runtime.trust)
     format: str = FORMAT
     extra: dict[str, Any] = field(default_factory=dict)
 
     def identity(self) -> tuple[str, str, str, str]:
         """What makes two exports "the same model": type, name, checkpoint digest, precision."""
         return (self.model_type, self.model_name, self.checkpoint.digest, self.precision)
+
+    def file_digests(self) -> dict[str, str]:
+        """SHA-256 of every graph file the export holds (name -> digest), as recorded when written."""
+        return {name: digest for graph in self.graphs.values() for name, digest in graph.sha256.items()}
+
+    def reexport_fix(self, folder: Path) -> str:
+        """The sentence that tells a user how to replace this export in `folder`."""
+        return (f"Re-export it with `zsbench export --model {self.model_name} --pretrained {self.pretrained} "
+                f"--precision {self.precision} --out {folder} --force`.")
 
     def model_ref(self) -> ModelRef:
         """The model and checkpoint the export was made from, as recorded (absolute paths)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -98,6 +98,8 @@ class ParityReport:
     graphs: tuple[GraphParity, ...]
     status: Status
     reason: str = ""
+    files: dict[str, str] = field(default_factory=dict)  # file name -> SHA-256 of what was checked
+    checkpoint: str = ""  # fingerprint digest of the checkpoint the reference model was loaded from
 
     def __bool__(self) -> bool:
         return self.status == "passed"
@@ -131,6 +133,11 @@ class ParityReport:
                 lines.extend(f"    top-1 changed: {c}" for c in g.top1_changed[:WORST_SHOWN])
         return "\n".join(lines)
 
+    def about(self, files: dict[str, str], checkpoint: str) -> ParityReport:
+        """This report, naming the files it checked (name -> SHA-256) and the checkpoint's digest, which
+        the parity gate requires to match what it loads (`zsbench.runtime.trust.check_verdict`)."""
+        return replace(self, files=dict(files), checkpoint=checkpoint)
+
     def raise_if_failed(self) -> None:
         """Raises `ParityError(message, report)` unless the report passed (or was not run)."""
         if self.status == "failed":
@@ -148,6 +155,8 @@ class ParityReport:
             "status": self.status,
             "passed": self.passed,
             "reason": self.reason,
+            "files": self.files,
+            "checkpoint": self.checkpoint,
         }
 
     @classmethod
@@ -162,6 +171,8 @@ class ParityReport:
             graphs=tuple(GraphParity.from_dict(g) for g in data["graphs"].values()),
             status=data["status"],
             reason=data.get("reason", ""),
+            files=dict(data.get("files") or {}),
+            checkpoint=str(data.get("checkpoint") or ""),
         )
 
     @classmethod

@@ -36,6 +36,7 @@ from zsbench.export.probes import ProbeConfig
 from zsbench.export.staging import staged_folder
 from zsbench.jsonfiles import read_json_object, write_json_atomic
 from zsbench.models import InternVL, ModelRef, default_device
+from zsbench.runtime.trust import file_digests
 
 ExportPrecision = Literal["fp32", "fp16"]
 Log = Callable[[str], None]
@@ -183,6 +184,8 @@ def export_model(config: ExportConfig, log: Log = lambda message: None) -> Expor
         probes, reference = compute_reference(exported.pop if exported else lambda: ref.load(device, "fp32"), config.probes, device)
         report = onnx_parity(probes, reference, {graph: staging / spec.file for graph, spec in graphs.items()}, folder,
                               device, config.precision, config.probes, config.thresholds)
+        report = report.about({name: digest for spec in graphs.values() for name, digest in spec.sha256.items()},
+                              fingerprint.digest)
         manifest = ExportManifest(
             model_type=ref.model_type,
             model_name=ref.model,
@@ -252,8 +255,11 @@ def check_artifact_parity(
     else:
         log(f"Loading {manifest.model_name} in fp32 from {manifest.pretrained}")
         probes, reference = compute_reference(lambda: load_reference_model(manifest, torch_device), probe_config, torch_device)
+        # The report names the files as checked now; eval also requires them to be the files the
+        # manifest recorded, so a graph edited after the export never runs, whatever its parity.
+        checked = file_digests(artifact, list(manifest.file_digests()))
         report = onnx_parity(probes, reference, graph_files(manifest, artifact), artifact, torch_device, manifest.precision,
-                              probe_config, thresholds)
+                              probe_config, thresholds).about(checked, manifest.checkpoint.digest)
         write_json_atomic(artifact / PARITY, report.to_dict())
         write_json_atomic(artifact / MANIFEST, replace(manifest, parity_passed=report.passed).to_dict(artifact))
     return report

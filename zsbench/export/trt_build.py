@@ -23,9 +23,8 @@ from pathlib import Path
 import torch
 
 from zsbench.artifact_paths import MANIFEST, PARITY
-from zsbench.errors import BackendUnavailableError, EngineError
+from zsbench.errors import BackendUnavailableError, EngineError, ParityError
 from zsbench.export.checking import engine_parity
-from zsbench.export.fingerprint import fingerprint_files
 from zsbench.export.manifest import ExportManifest, load_export_manifest, package_version
 from zsbench.export.parity import ParityReport
 from zsbench.export.probes import ProbeConfig
@@ -38,8 +37,10 @@ from zsbench.runtime.engine_manifest import (
     ShapeProfile,
     load_engine_manifest,
     read_engine_json,
+    rebuild_fix,
     stale_reasons,
 )
+from zsbench.runtime.trust import check_verdict, sha256_file, verify_files
 from zsbench.runtime.flavor import (
     BuildTarget,
     FlavorRequest,
@@ -133,18 +134,13 @@ def graph_profiles(export: ExportManifest, config: EngineConfig) -> dict[str, tu
 
 
 def current_onnx_digests(export: ExportManifest, artifact: Path) -> dict[str, str]:
-    """Each graph's fingerprint as it is on disk now, checked against the export's manifest."""
-    digests = {}
-    for graph, spec in export.graphs.items():
-        paths = [artifact / spec.file] + ([artifact / spec.external_data] if (artifact / spec.external_data).exists() else [])
-        digest = fingerprint_files(paths).digest
-        if digest != spec.fingerprint.digest:
-            raise EngineError(
-                f"{artifact / spec.file} differs from what its manifest records (modified after export?). "
-                "Re-export with `zsbench export --force`."
-            )
-        digests[graph] = digest
-    return digests
+    """Each graph's fingerprint, once every graph file is checked against the SHA-256 the manifest records.
+
+    Raises:
+        EngineError: a graph file was replaced or damaged after the export.
+    """
+    verify_files(artifact, export.file_digests(), EngineError, export.reexport_fix(artifact))
+    return {graph: spec.fingerprint.digest for graph, spec in export.graphs.items()}
 
 
 def _build_one(onnx_path: Path, opset: int, profiles: tuple[ShapeProfile, ...], flavor: TrtFlavor, target: BuildTarget,
@@ -205,8 +201,11 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
             f"{artifact} is an {export.precision} export; FP16 engines are built from the fp16 graphs. "
             f"Run `zsbench export --precision fp16 ...` and build from that folder."
         )
-    if not export.parity_passed:
-        raise EngineError(f"{artifact} failed its ONNX parity check (see its parity.json); fix the export before building engines.")
+    try:
+        verify_files(artifact, export.file_digests(), EngineError, export.reexport_fix(artifact))
+        check_verdict(artifact, export.file_digests(), export.checkpoint.digest, "Fix the export before building engines.")
+    except ParityError as err:
+        raise EngineError(f"Engines are built only from graphs proven equal to PyTorch: {err}") from err
     target = gpu_target(config.device)
     flavor = select_trt_flavor(config.flavor, target)
     folder = config.out or default_engine_dir(artifact)
@@ -242,6 +241,7 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
         except EngineError as err:
             reasons = [str(err)]
         if not reasons:
+            verify_files(folder, built.engine_sha256, EngineError, rebuild_fix(built.artifact, folder))
             log(f"Reusing the engines in {folder} ({built.flavor} {built.trt_version}, {built.device}); they match.")
             report = ParityReport.from_dict(_read_parity(folder, built))
             if report.status == "not run" and not target.ahead_of_time:
@@ -262,6 +262,7 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
                        wanted.workspace_bytes, timing_cache, staging / engine_file)
             seconds[graph] = round(time.perf_counter() - start, 2)
             log(f"  {engine_file}: {(staging / engine_file).stat().st_size / 2**20:.1f} MiB, {seconds[graph]} s")
+        wanted = replace(wanted, engine_sha256={name: sha256_file(staging / name) for name in ENGINE_FILES.values()})
         report = _engine_parity_after_build(export, staging, folder, wanted, config, log)
         manifest = replace(wanted, build_seconds=seconds, parity_status=report.status, parity_reason=report.reason)
         write_json_atomic(staging / PARITY, report.to_dict())
@@ -283,7 +284,7 @@ def _engine_parity_after_build(export: ExportManifest, staging: Path, folder: Pa
     if wanted.target.ahead_of_time:
         return ParityReport.not_run(str(folder), backend, export.precision,
                                     "no GPU here: the engines were built ahead of time; run `zsbench parity --backend trt` on a GPU",
-                                    config.probes)
+                                    config.probes).about(wanted.engine_sha256, export.checkpoint.digest)
     return engine_parity(export, staging, wanted, _device(config), config.probes, None, label=str(folder), log=log)
 
 

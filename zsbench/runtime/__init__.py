@@ -6,6 +6,7 @@ and `backends/` (which finds them for eval), so both drive the same encoders.
     trt.py              TrtEncoder / TrtEngineRunner: engines with TensorRT or TensorRT-RTX
     flavor.py           which TensorRT library for which GPU (`choose_flavor`)
     engine_manifest.py  what an engine folder holds, and when its engines are stale
+    trust.py            the digests and the parity verdict an artifact must show before it runs
 
 Nothing here builds anything (that is `export/`), and importing this package imports neither
 onnxruntime nor TensorRT: each is imported when an encoder is opened.

@@ -3,7 +3,8 @@
     manifest.json     EngineManifest: TensorRT flavor and version, GPU and compute capability
                       (or "none/ahead-of-time" for TensorRT-RTX without a GPU), optimization
                       profiles, workspace, the fingerprint of each ONNX graph, engine parity
-    parity.json       ParityReport of the engines against PyTorch fp32 (or "not run: no GPU")
+    parity.json       ParityReport of the engines against PyTorch fp32 (or "not run: no GPU"),
+                      naming the SHA-256 of the engines it checked
     vision.engine     FP16, strongly typed TensorRT engine of vision.onnx
     text.engine       the same for text.onnx
     *.runtime.cache   TensorRT-RTX only: the kernels it compiled for this GPU on first use
@@ -27,8 +28,9 @@ from zsbench.artifact_paths import MANIFEST, recorded_path, stored_path
 from zsbench.errors import EngineError
 from zsbench.jsonfiles import read_json_object
 from zsbench.runtime.flavor import BuildTarget, rtx_supports
+from zsbench.runtime.trust import verify_files
 
-ENGINE_FORMAT = "zsbench-trt-engines/1"
+ENGINE_FORMAT = "zsbench-trt-engines/2"  # 2: SHA-256 of each engine file
 ENGINE_FILES = {"vision": "vision.engine", "text": "text.engine"}
 RUNTIME_CACHE_SUFFIX = ".runtime.cache"  # vision.engine -> vision.engine.runtime.cache
 
@@ -74,8 +76,9 @@ class EngineManifest:
     engines: dict[str, str]
     timing_cache: str | None
     build_seconds: dict[str, float]
-    parity_status: str
+    parity_status: str  # for the eye and for rebuilds: the parity gate trusts parity.json about these engines
     parity_reason: str = ""
+    engine_sha256: dict[str, str] = field(default_factory=dict)  # engine file -> SHA-256, checked before it runs
     format: str = ENGINE_FORMAT
     versions: dict[str, str | None] = field(default_factory=dict)
 
@@ -160,10 +163,11 @@ def stale_reasons(
 
 
 def check_engines_usable(built: EngineManifest, folder: Path, flavor: str, trt_version: str, target: BuildTarget) -> None:
-    """The runner's gate, run before an engine is deserialised: `stale_reasons` without a build request.
+    """The runner's gate, run before an engine is deserialised: `stale_reasons` without a build request,
+    then each engine file against the SHA-256 the manifest records.
 
     Raises:
-        EngineError: naming what differs (the card, the library) and the command that rebuilds them.
+        EngineError: naming what differs (the card, the library, a replaced file) and the command that rebuilds them.
     """
     reasons = stale_reasons(built, folder, flavor, trt_version, target)
     if reasons:
@@ -171,3 +175,10 @@ def check_engines_usable(built: EngineManifest, folder: Path, flavor: str, trt_v
             f"The engines in {folder} cannot run here: {'; '.join(reasons)}. "
             f"Rebuild them with `zsbench engine build {built.artifact} --out {folder}`."
         )
+    verify_files(folder, built.engine_sha256, EngineError, rebuild_fix(built.artifact, folder))
+
+
+def rebuild_fix(artifact: str, folder: Path) -> str:
+    """The sentence that tells a user how to replace the engines in `folder`."""
+    return f"Rebuild them with `zsbench engine build {artifact} --out {folder} --force`."
+
