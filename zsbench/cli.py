@@ -194,6 +194,17 @@ def build_command(paths: tuple[Path, ...], output: Path, compare_paper: bool) ->
     click.echo(f"{count} result(s) -> {output}")
 
 
+@main.command("report")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for report.md and its PNG figures.")
+def report_command(paths: tuple[Path, ...], out: Path) -> None:
+    """Draw a report (report.md + PNG figures) from result JSONs and `zsbench bench --output` files; other JSONs are skipped with a warning."""
+    from zsbench.report import write_report
+
+    written = write_report(list(paths), out, log=_log_to_stderr)
+    click.echo(f"{len(written)} file(s) -> {out}: {', '.join(path.name for path in written)}")
+
+
 @main.command("datasets")
 @click.option("--layout", "layout_name", default=None, metavar="NAME", help="Draw the on-disk layout one dataset expects.")
 def datasets_command(layout_name: str | None) -> None:
