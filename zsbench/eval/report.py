@@ -157,7 +157,7 @@ def _markdown_table(rows: list[dict[str, Any]]) -> list[str]:
         header.append(f"{metric_label(metric)} %")
         cells_of.append(lambda row, m=metric: _percent(row.get(m)))
         if f"paper_{metric}" in present:
-            header += ["paper", "Δ pts"]
+            header += [f"{metric_label(metric)} paper", f"{metric_label(metric)} Δ pts"]
             cells_of.append(lambda row, m=metric: _percent(row.get(f"paper_{m}")))
             cells_of.append(lambda row, m=metric: _percent(row.get(f"delta_{m}"), signed=True))
     header += ["images/s", "texts/s"]
