@@ -210,6 +210,7 @@ def report_command(paths: tuple[Path, ...], out: Path) -> None:
 def datasets_command(layout_name: str | None) -> None:
     """List the dataset names `--dataset` accepts, with their task and on-disk format."""
     from zsbench.data import dataset_entry, dataset_layout, list_datasets
+    from zsbench.data.collections import list_collections
 
     if layout_name is not None:
         click.echo(dataset_layout(layout_name))
@@ -219,6 +220,7 @@ def datasets_command(layout_name: str | None) -> None:
         entry = dataset_entry(name)
         click.echo(f"  {name:<30} {entry.task:<24} {entry.loader}")
     click.echo(f"  {'wds/<name>':<30} {'(from dataset_type.txt)':<24} wds")
+    click.echo(f"Collections (expand to their datasets): {', '.join(list_collections())}.")
     click.echo("`zsbench datasets --layout NAME` draws the folder --dataset_root should name.")
 
 

@@ -101,3 +101,9 @@ def test_test_split_and_a_different_split_conflict() -> None:
     result = CliRunner().invoke(main, ["eval", *INTERNVL, "--dataset", "cifar10", "--split", "train", "--test_split", "val", "--dry-run"])
     assert result.exit_code == 1
     assert "pass only one" in result.output
+
+
+def test_datasets_command_lists_the_collections() -> None:
+    result = CliRunner().invoke(main, ["datasets"])
+    assert result.exit_code == 0, result.output
+    assert "Collections (expand to their datasets): imagenet_robustness, internvl_paper, retrieval, vtab, vtab+." in result.output
