@@ -215,8 +215,8 @@ def read_rows(path: Path) -> tuple[dict[str, Any], list[BenchRow]]:
     data = read_json_object(path, ResultError, "a `zsbench bench --output` file", "Re-run the bench that writes it.")
     fields = set(BenchRow.__dataclass_fields__)
     rows = data.get("rows")
-    if not isinstance(rows, list) or not all(isinstance(row, dict) and set(row) == fields for row in rows):
-        raise ResultError(f"{path} is not a `zsbench bench --output` file: expected a rows list of {', '.join(sorted(fields))}.")
+    if not isinstance(rows, list) or not rows or not all(isinstance(row, dict) and set(row) == fields for row in rows):
+        raise ResultError(f"{path} is not a `zsbench bench --output` file: expected a non-empty rows list of {', '.join(sorted(fields))}.")
     info = {key: value for key, value in data.items() if key != "rows"}
     return info, [BenchRow(**row) for row in rows]
 

@@ -85,9 +85,14 @@ def test_report_writes_markdown_with_its_figures(inputs: Path, tmp_path: Path) -
 
 def test_report_of_bench_files_alone_and_of_nothing_usable(inputs: Path, tmp_path: Path) -> None:
     runner = CliRunner()
-    outcome = runner.invoke(main, ["report", str(inputs / "bench" / "demo.json"), "--out", str(tmp_path / "bench")])
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "demo.json").write_bytes((inputs / "bench" / "demo.json").read_bytes())
+    write_json_atomic(tmp_path / "other" / "empty.json", {"model": {}, "device": "cpu", "rows": []})
+    outcome = runner.invoke(main, ["report", str(inputs / "bench" / "demo.json"), str(tmp_path / "other"), "--out", str(tmp_path / "bench")])
     assert outcome.exit_code == 0, outcome.output
-    assert sorted(path.name for path in (tmp_path / "bench").iterdir()) == ["bench-demo.png", "report.md"]
+    # Two bench files of the same name get two figures; one without rows is skipped, saying why.
+    assert sorted(path.name for path in (tmp_path / "bench").iterdir()) == ["bench-demo-1.png", "bench-demo.png", "report.md"]
+    assert "empty.json is not a `zsbench bench --output` file" in outcome.stderr
 
     outcome = runner.invoke(main, ["report", str(inputs / "notes.json"), "--out", str(tmp_path / "none")])
     assert outcome.exit_code == 1

@@ -88,6 +88,41 @@ def _bench_title(info: dict[str, Any]) -> str:
     return f"zsbench bench: {model.get('model', '?')} ({Path(str(model.get('pretrained', '?'))).name}) on {info.get('device', '?')}"
 
 
+def _result_sections(results: list[tuple[Path, dict[str, Any]]], figures: dict[str, bytes]) -> list[str]:
+    """The accuracy and throughput figures (added to `figures`) and the results table, as Markdown lines."""
+    sections = []
+    accuracy = accuracy_entries(results)
+    if accuracy:  # results whose metrics include none of the headline ones get the table only
+        figures["accuracy.png"] = accuracy_figure(accuracy)
+        sections += [
+            "", "## Accuracy against the paper", "",
+            "![Zero-shot accuracy per dataset against the InternVL paper](accuracy.png)", "",
+            "One bar per backend and precision, grey for the paper's number where it has one; the labels give "
+            "the value in percent and the difference to the paper in points. Best first.",
+        ]
+    figures["throughput.png"] = throughput_figure(throughput_entries(results))
+    return sections + [
+        "", "## Throughput per dataset", "",
+        "![Encoder throughput per dataset and backend](throughput.png)", "",
+        "The encoders' own rates inside each evaluation (first calls included); `zsbench bench` measures steady rates.",
+        "", "## Results", "", to_markdown(build_rows(results, compare_paper=True)).rstrip(),
+    ]
+
+
+def _bench_section(path: Path, info: dict[str, Any], rows: list[BenchRow], figures: dict[str, bytes]) -> list[str]:
+    """One bench run's figure (added to `figures` as bench-<file name>.png, numbered when two files
+    share a name) and its table, as Markdown lines."""
+    name = f"bench-{path.stem}.png"
+    if name in figures:
+        name = f"bench-{path.stem}-{len(figures)}.png"
+    figures[name] = bench_figure(_bench_title(info), rows)
+    return [
+        "", f"## Throughput against batch size ({path})", "", f"![{_bench_title(info)}]({name})", "",
+        "Top: items per second; bottom: the fraction of the machine's matrix-multiply rate (measured in the same "
+        "run, in the row's precision) that the encoder reaches.", "", "```", format_table(rows), "```",
+    ]
+
+
 def write_report(paths: list[Path], out: Path, log: Log) -> list[Path]:
     """Writes `out/report.md` and its figures for the JSONs under `paths`; returns the files written.
 
@@ -98,29 +133,10 @@ def write_report(paths: list[Path], out: Path, log: Log) -> list[Path]:
     figures: dict[str, bytes] = {}
     sections = ["# zsbench report", "", f"{len(inputs.results)} result(s) and {len(inputs.benches)} bench run(s), from {', '.join(map(str, paths))}."]
     if inputs.results:
-        figures["accuracy.png"] = accuracy_figure(accuracy_entries(inputs.results))
-        figures["throughput.png"] = throughput_figure(throughput_entries(inputs.results))
-        sections += [
-            "", "## Accuracy against the paper", "",
-            "![Zero-shot accuracy per dataset against the InternVL paper](accuracy.png)", "",
-            "One bar per backend and precision, grey for the paper's number where it has one; the labels give "
-            "the value in percent and the difference to the paper in points. Best first.",
-            "", "## Throughput per dataset", "",
-            "![Encoder throughput per dataset and backend](throughput.png)", "",
-            "The encoders' own rates inside each evaluation (first calls included); `zsbench bench` measures steady rates.",
-            "", "## Results", "", to_markdown(build_rows(inputs.results, compare_paper=True)).rstrip(),
-        ]
+        sections += _result_sections(inputs.results, figures)
     for path, info, rows in inputs.benches:
-        name = f"bench-{path.stem}.png"
-        figures[name] = bench_figure(_bench_title(info), rows)
-        sections += [
-            "", f"## Throughput against batch size ({path.name})", "", f"![{_bench_title(info)}]({name})", "",
-            "Top: items per second; bottom: the fraction of the machine's matrix-multiply rate (measured in the same "
-            "run, in the row's precision) that the encoder reaches.", "", "```", format_table(rows), "```",
-        ]
-    written = []
+        sections += _bench_section(path, info, rows, figures)
     for name, png in figures.items():
         write_bytes_atomic(out / name, png)
-        written.append(out / name)
     write_text_atomic(out / "report.md", "\n".join(sections) + "\n")
-    return [out / "report.md", *written]
+    return [out / "report.md", *(out / name for name in figures)]
