@@ -35,13 +35,15 @@ class VariadicOptionsCommand(click.Command):
     CLIP_benchmark's list flags use argparse's ``nargs="+"``; click repeats the flag instead
     (``--dataset a --dataset b``). Both spellings are accepted: the values that follow such an
     option are rewritten into repeated flags before click parses them. CLIP_benchmark flags that
-    zsbench does not implement (linear probe, captioning) are refused first, in one line.
+    zsbench does not implement (linear probe, captioning) are refused first, in one line, and
+    `--normalize True|False` becomes `--normalize` / `--no-normalize`.
     """
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        from zsbench.eval.clip_benchmark_flags import reject_unsupported_flags
+        from zsbench.eval.clip_benchmark_flags import reject_unsupported_flags, translate_boolean_values
 
         reject_unsupported_flags(args)
+        args = translate_boolean_values(args)
         variadic = {opt for param in self.params if isinstance(param, click.Option) and param.multiple for opt in param.opts}
         expanded: list[str] = []
         current, consumed = None, 0

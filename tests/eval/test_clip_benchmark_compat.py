@@ -91,10 +91,16 @@ def test_unsupported_clip_benchmark_flags_fail_in_one_line(args: list[str], mess
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_no_normalize_is_refused_with_the_reason() -> None:
-    result = CliRunner().invoke(main, ["eval", *INTERNVL, "--dataset", "cifar10", "--no-normalize", "--dry-run"])
+@pytest.mark.parametrize("spelling", [["--no-normalize"], ["--normalize", "False"], ["--normalize", "false"]])
+def test_no_normalize_is_refused_with_the_reason(spelling: list[str]) -> None:
+    result = CliRunner().invoke(main, ["eval", *INTERNVL, "--dataset", "cifar10", *spelling, "--dry-run"])
     assert result.exit_code == 1
     assert "only to linear-probe features" in result.output
+
+
+def test_normalize_true_as_clip_benchmark_spells_it() -> None:
+    (plan,) = dry_run("--normalize", "True", "--dataset", "cifar10")
+    assert plan["dataset"] == "cifar10"
 
 
 def test_test_split_and_a_different_split_conflict() -> None:

@@ -1,4 +1,5 @@
-"""CLIP_benchmark eval flags that zsbench deliberately does not implement, refused in one line.
+"""CLIP_benchmark eval command lines as zsbench reads them: flags zsbench deliberately does not
+implement are refused in one line, and CLIP_benchmark's valued boolean flag is translated.
 
 zsbench runs zero-shot classification and retrieval only. A CLIP_benchmark command line that asks
 for a linear probe, few-shot training or captioning fails before anything runs, saying so, instead
@@ -45,3 +46,24 @@ def reject_unsupported_flags(args: list[str]) -> None:
                     f"--task {value} ({UNSUPPORTED_TASKS[value]}) is not supported: {SUPPORTED}. "
                     "Use --task zeroshot_classification, zeroshot_retrieval or auto."
                 )
+
+
+# CLIP_benchmark declares --normalize with argparse's type=bool, so its users write `--normalize True`.
+BOOLEAN_FLAGS = ("--normalize",)
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+def translate_boolean_values(args: list[str]) -> list[str]:
+    """`--normalize True|False` (CLIP_benchmark's spelling) as `--normalize` / `--no-normalize`.
+
+    The value is read as the user meant it: argparse's type=bool would read "False" as True.
+    """
+    translated: list[str] = []
+    for token in args:
+        previous = translated[-1] if translated else None
+        if previous in BOOLEAN_FLAGS and token.lower() in (*_TRUE, *_FALSE):
+            if token.lower() in _FALSE:
+                translated[-1] = "--no-" + previous.removeprefix("--")
+            continue
+        translated.append(token)
+    return translated
