@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +67,7 @@ def accuracy_entries(results: list[tuple[Path, dict[str, Any]]]) -> list[Accurac
         reference = paper_metrics(result)
         for metric in HEADLINE_METRICS:
             value = result["metrics"].get(metric)
-            if isinstance(value, (int, float)):
+            if isinstance(value, (int, float)) and math.isfinite(value):
                 label = f"{_label(result)} · {metric_label(metric)}"
                 measured.setdefault(label, {})[_series(result)] = value
                 paper[label] = reference.get(metric)
