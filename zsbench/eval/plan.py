@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from zsbench.backends import ModelRef
-from zsbench.errors import ZsbenchError
+from zsbench.errors import UnsupportedFlagError, ZsbenchError
 
 TASKS = ("zeroshot_classification", "zeroshot_retrieval")
 DEFAULT_OUTPUT = "{dataset}_{pretrained}_{model}_{language}_{task}.json"
@@ -194,7 +194,7 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
             f"--task {options.task} is not supported: zsbench runs {', '.join(TASKS)} (or auto, from the dataset)."
         )
     if not options.normalize:
-        raise ZsbenchError(
+        raise UnsupportedFlagError(
             "--no-normalize is not supported: CLIP_benchmark applies --normalize only to linear-probe features, which zsbench "
             "does not compute; zero-shot scores are cosine similarities of normalised embeddings. Drop the flag."
         )
