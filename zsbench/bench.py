@@ -203,6 +203,24 @@ def write_rows(path: Path, rows: list[BenchRow], config: BenchConfig) -> None:
     write_json_atomic(path, {"model": config.model.to_dict(), "device": config.device, "rows": [asdict(row) for row in rows], "env": environment()})
 
 
+def read_rows(path: Path) -> tuple[dict[str, Any], list[BenchRow]]:
+    """Reads a `--output` file of `zsbench bench`: (its model, device and env; its rows).
+
+    Raises:
+        ResultError: the file is not JSON, or not a bench output.
+    """
+    from zsbench.errors import ResultError
+    from zsbench.jsonfiles import read_json_object
+
+    data = read_json_object(path, ResultError, "a `zsbench bench --output` file", "Re-run the bench that writes it.")
+    fields = set(BenchRow.__dataclass_fields__)
+    rows = data.get("rows")
+    if not isinstance(rows, list) or not rows or not all(isinstance(row, dict) and set(row) == fields for row in rows):
+        raise ResultError(f"{path} is not a `zsbench bench --output` file: expected a non-empty rows list of {', '.join(sorted(fields))}.")
+    info = {key: value for key, value in data.items() if key != "rows"}
+    return info, [BenchRow(**row) for row in rows]
+
+
 def create_random_checkpoint(config_file: Path, folder: Path, seed: int = 0) -> Path:
     """A Hugging Face InternVL folder with seeded random weights and a tokenizer, for benchmarking sizes
     that have no published weights (the speed of a network does not depend on its weight values)."""

@@ -34,10 +34,16 @@ class VariadicOptionsCommand(click.Command):
 
     CLIP_benchmark's list flags use argparse's ``nargs="+"``; click repeats the flag instead
     (``--dataset a --dataset b``). Both spellings are accepted: the values that follow such an
-    option are rewritten into repeated flags before click parses them.
+    option are rewritten into repeated flags before click parses them. CLIP_benchmark flags that
+    zsbench does not implement (linear probe, captioning) are refused first, in one line, and
+    `--normalize True|False` becomes `--normalize` / `--no-normalize`.
     """
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        from zsbench.eval.clip_benchmark_flags import reject_unsupported_flags, translate_boolean_values
+
+        reject_unsupported_flags(args)
+        args = translate_boolean_values(args)
         variadic = {opt for param in self.params if isinstance(param, click.Option) and param.multiple for opt in param.opts}
         expanded: list[str] = []
         current, consumed = None, 0
@@ -150,6 +156,11 @@ def info_command(
               help="onnx/trt: an export folder (e.g. `zsbench export --out`'s), or a folder of exports named <model>-<checkpoint>-<precision>.")
 @click.option("--engine_dir", "--engine-dir", "engine_dir", default="engines", show_default=True,
               help="trt: an engine folder (e.g. `zsbench engine build --out`'s), or a folder of engine folders named after their export.")
+@click.option("--test_split", default=None, help="CLIP_benchmark's other name for --split.")
+@click.option("--normalize/--no-normalize", default=True, show_default=True,
+              help="CLIP_benchmark's linear-probe feature normalisation; zero-shot embeddings are always normalised.")
+@click.option("--model_cache_dir", default=None, help="Folder searched for --pretrained when that path does not exist (local weights only, never a download).")
+@click.option("--feature_root", default=None, help="CLIP_benchmark's feature folder: caches image features there (the image-feature cache).")
 @click.option("--dry-run", "dry_run", is_flag=True, help="Print the resolved plan (one JSON per evaluation) and exit.")
 def eval_command(**kwargs: Any) -> None:
     """Evaluate models on datasets (CLIP_benchmark's flags), writing one result JSON per evaluation."""
@@ -169,14 +180,31 @@ def eval_command(**kwargs: Any) -> None:
 
 @main.command("build")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--output", default="benchmark.csv", show_default=True, type=click.Path(path_type=Path), help="table.csv or table.md")
-@click.option("--compare-paper", "compare_paper", is_flag=True, help="Add the InternVL paper's numbers and the difference.")
+@click.option("--output", default="benchmark.csv", show_default=True, type=click.Path(path_type=Path, allow_dash=True),
+              help="table.csv, table.md, or - for Markdown on stdout.")
+@click.option("--compare-paper", "compare_paper", is_flag=True, help="Add the InternVL paper's number and the difference beside each metric.")
 def build_command(paths: tuple[Path, ...], output: Path, compare_paper: bool) -> None:
-    """Aggregate result JSONs (files or folders) into one table, like `clip_benchmark build`."""
-    from zsbench.eval.report import build_table
+    """Aggregate result JSONs (files or folders) into one table, like `clip_benchmark build`; other JSONs are skipped with a warning."""
+    from zsbench.eval.report import build_table, render_table
 
-    count = build_table(list(paths), output, compare_paper)
+    if str(output) == "-":
+        text, count = render_table(list(paths), "md", compare_paper, log=_log_to_stderr)
+        click.echo(text, nl=False)
+        click.echo(f"{count} result(s)", err=True)
+        return
+    count = build_table(list(paths), output, compare_paper, log=_log_to_stderr)
     click.echo(f"{count} result(s) -> {output}")
+
+
+@main.command("report")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for report.md and its PNG figures.")
+def report_command(paths: tuple[Path, ...], out: Path) -> None:
+    """Draw a report (report.md + PNG figures) from result JSONs and `zsbench bench --output` files; other JSONs are skipped with a warning."""
+    from zsbench.report import write_report
+
+    written = write_report(list(paths), out, log=_log_to_stderr)
+    click.echo(f"{len(written)} file(s) -> {out}: {', '.join(path.name for path in written)}")
 
 
 @main.command("datasets")
@@ -184,6 +212,7 @@ def build_command(paths: tuple[Path, ...], output: Path, compare_paper: bool) ->
 def datasets_command(layout_name: str | None) -> None:
     """List the dataset names `--dataset` accepts, with their task and on-disk format."""
     from zsbench.data import dataset_entry, dataset_layout, list_datasets
+    from zsbench.data.collections import list_collections
 
     if layout_name is not None:
         click.echo(dataset_layout(layout_name))
@@ -193,6 +222,7 @@ def datasets_command(layout_name: str | None) -> None:
         entry = dataset_entry(name)
         click.echo(f"  {name:<30} {entry.task:<24} {entry.loader}")
     click.echo(f"  {'wds/<name>':<30} {'(from dataset_type.txt)':<24} wds")
+    click.echo(f"Collections (expand to their datasets): {', '.join(list_collections())}.")
     click.echo("`zsbench datasets --layout NAME` draws the folder --dataset_root should name.")
 
 

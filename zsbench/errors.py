@@ -80,3 +80,7 @@ class BackendUnavailableError(ZsbenchError):
 
 class ResultError(ZsbenchError):
     """A result file that cannot be read or written."""
+
+
+class UnsupportedFlagError(ZsbenchError):
+    """A CLIP_benchmark flag or task that zsbench deliberately does not implement (linear probe, captioning, ...)."""

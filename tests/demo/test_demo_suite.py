@@ -66,3 +66,24 @@ def test_onnx_fp16_stays_within_half_a_point(demo_run: dict, model: str, dataset
     fp16 = json.loads(output.read_text())["metrics"]
     for name, value in demo_run["results"][("torch", model)]["metrics"].items():
         assert abs(fp16[name] - value) <= 0.005, name
+
+
+def test_report_of_the_demo_and_a_bench_run(demo_run: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`zsbench report` on the demo's own results and a real (short) `zsbench bench --output`."""
+    from PIL import Image
+
+    cwd = demo_run["workdir"]
+    monkeypatch.chdir(cwd)
+    runner = CliRunner()
+    bench = runner.invoke(main, ["bench", "--model", "internvl_c_retrieval_hf", "--pretrained", "pretrained/zsbench-demo",
+                                 "--backends", "torch", "--precisions", "fp32", "--batch_sizes", "1,4",
+                                 "--min_seconds", "0.05", "--rounds", "1", "--output", "bench.json"])
+    assert bench.exit_code == 0, bench.output
+    outcome = runner.invoke(main, ["report", "results/demo", "bench.json", "--out", "report"])
+    assert outcome.exit_code == 0, outcome.output
+    markdown = (cwd / "report" / "report.md").read_text()
+    assert "8 result(s) and 1 bench run(s)" in markdown
+    for name in ("accuracy.png", "throughput.png", "bench-bench.png"):
+        assert f"]({name})" in markdown
+        with Image.open(cwd / "report" / name) as image:
+            assert image.format == "PNG" and image.size[0] == 1000

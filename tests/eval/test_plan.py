@@ -71,7 +71,8 @@ def test_auto_task_and_device_precision_defaults() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--task", "linear_probe"], "Invalid value for '--task'"),
+        (["--task", "zeroshot_segmentation"], "Invalid value for '--task'"),
+        (["--task", "linear_probe"], "--task linear_probe (linear-probe evaluation) is not supported"),
         (["--no_amp", "--precision", "bf16"], "--no_amp forces fp32"),
         (["--model_type", "internvl", "--model", "internvl_x", "--pretrained", "p"], "Unknown InternVL model 'internvl_x'"),
         (["--dataset", "cifar11"], "Unknown dataset 'cifar11'. Did you mean: cifar10"),

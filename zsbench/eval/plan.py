@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from zsbench.backends import ModelRef
-from zsbench.errors import ZsbenchError
+from zsbench.errors import UnsupportedFlagError, ZsbenchError
 
 TASKS = ("zeroshot_classification", "zeroshot_retrieval")
 DEFAULT_OUTPUT = "{dataset}_{pretrained}_{model}_{language}_{task}.json"
@@ -48,6 +48,11 @@ class EvalOptions:
     no_parity_gate: bool = False
     export_dir: str = "export"  # onnx/trt: an export folder, or a folder of exports
     engine_dir: str = "engines"  # trt: an engine folder, or a folder of engine folders
+    # CLIP_benchmark's remaining eval flags (issue 14).
+    normalize: bool = True  # CLIP_benchmark normalises only linear-probe features; zero-shot always compares unit vectors
+    model_cache_dir: str | None = None  # a folder searched for --pretrained when that path does not exist; never a download
+    cache_dir: str | None = None  # image-feature cache folder (--feature_root); used by the feature cache where it exists
+    cache_features: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,8 @@ class EvalRun:
             "device": self.options.device,
             "precision": self.options.precision,
             "batch_size": self.options.batch_size,
+            "cache_features": self.options.cache_features,
+            "cache_dir": self.options.cache_dir,
         }
 
 
@@ -116,11 +123,23 @@ def expand_models(options: EvalOptions) -> list[tuple[str, str]]:
 
 
 def expand_datasets(names: tuple[str, ...]) -> list[str]:
-    """Dataset names; an entry that is a file holds one name per line."""
+    """Dataset names; an entry that is a file holds one name per line, and a collection
+    (`vtab`, `vtab+`, `imagenet_robustness`, `retrieval`, `internvl_paper`) stands for its datasets."""
+    from zsbench.data.collections import expand_collections
+
     datasets: list[str] = []
     for name in names:
         datasets.extend(_read_list_file(Path(name)) if Path(name).is_file() else [name])
-    return datasets
+    return expand_collections(datasets)
+
+
+def find_pretrained(pretrained: str, model_cache_dir: str | None) -> str:
+    """`pretrained` itself when it exists (or no `--model_cache_dir` is given), else its path inside
+    `--model_cache_dir` when that exists there: a search path for local weights, never a download."""
+    if model_cache_dir is None or Path(pretrained).exists():
+        return pretrained
+    cached = Path(model_cache_dir) / pretrained
+    return str(cached) if cached.exists() else pretrained
 
 
 def pretrained_slug(pretrained: str) -> str:
@@ -174,10 +193,16 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
         raise ZsbenchError(
             f"--task {options.task} is not supported: zsbench runs {', '.join(TASKS)} (or auto, from the dataset)."
         )
+    if not options.normalize:
+        raise UnsupportedFlagError(
+            "--no-normalize is not supported: CLIP_benchmark applies --normalize only to linear-probe features, which zsbench "
+            "does not compute; zero-shot scores are cosine similarities of normalised embeddings. Drop the flag."
+        )
     runs = []
     for (model, pretrained), dataset, language in itertools.product(
         expand_models(options), expand_datasets(options.datasets), options.languages
     ):
+        pretrained = find_pretrained(pretrained, options.model_cache_dir)
         name = dataset.removeprefix("wds/")
         root = fill_template("--dataset_root", options.dataset_root, {"dataset": name, "dataset_cleaned": name.replace("/", "-")})
         task = default_task(dataset, Path(root)) if options.task == "auto" else options.task
@@ -223,11 +248,23 @@ def eval_options_from_cli(
     precision: str | None,
     no_amp: bool,
     quiet: bool,
+    test_split: str | None,
+    feature_root: str | None,
     **options: Any,
 ) -> EvalOptions:
-    """Builds the typed options from `zsbench eval`'s parsed flags."""
+    """Builds the typed options from `zsbench eval`'s parsed flags.
+
+    `--test_split` is CLIP_benchmark's second name for `--split`; `--feature_root` (CLIP_benchmark's
+    feature folder) turns on the image-feature cache in that folder.
+    """
     del quiet  # a display setting, not part of what is evaluated
     device, precision = resolve_device_and_precision(device, precision, no_amp)
+    if test_split is not None:
+        if options["split"] not in ("test", test_split):
+            raise ZsbenchError(f"--split {options['split']} and --test_split {test_split} name the same setting; pass only one.")
+        options["split"] = test_split
+    if feature_root is not None:
+        options.update(cache_dir=feature_root, cache_features=True)
     return EvalOptions(
         models=tuple(models),
         datasets=tuple(datasets),

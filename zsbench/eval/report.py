@@ -1,23 +1,32 @@
-"""`zsbench build`: result JSONs -> one CSV or Markdown table, optionally beside the paper's numbers."""
+"""`zsbench build`: result JSONs -> one CSV or Markdown table, one column per metric, optionally
+with the InternVL paper's number and the difference beside each metric."""
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from zsbench.errors import ResultError
 from zsbench.eval.results import read_result
+from zsbench.jsonfiles import write_text_atomic
 
+IDENTITY_COLUMNS = ("model", "pretrained", "dataset", "language", "task", "backend", "precision", "device")
 THROUGHPUT_COLUMNS = ("images_per_second", "texts_per_second", "wall_seconds")
+# Rows sort by what a reader scans for first: the task, then the dataset, then who ran it how.
+SORT_COLUMNS = ("task", "dataset", "language", "model", "backend", "precision")
+TableFormat = Literal["csv", "md"]
+Log = Callable[[str], None]
 
 
 def collect_result_files(paths: list[Path]) -> list[Path]:
-    """Result files from files and folders (folders are searched recursively for *.json)."""
+    """JSON files from files and folders (folders are searched recursively for *.json)."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -27,8 +36,26 @@ def collect_result_files(paths: list[Path]) -> list[Path]:
         else:
             raise ResultError(f"{path} does not exist: pass result files or folders holding them.")
     if not files:
-        raise ResultError(f"No result files found in {', '.join(map(str, paths))}.")
+        raise ResultError(f"No JSON files found in {', '.join(map(str, paths))}: expected result files of `zsbench eval`.")
     return files
+
+
+def read_results(files: list[Path], log: Log) -> list[tuple[Path, dict[str, Any]]]:
+    """The results among `files`; any other JSON (a bench output, a manifest, a stray file) is
+    skipped with one warning line, so one foreign file in a results folder never stops a build.
+
+    Raises:
+        ResultError: none of the files is a result.
+    """
+    results = []
+    for path in files:
+        try:
+            results.append((path, read_result(path)))
+        except ResultError as err:
+            log(f"warning: skipped {err}")
+    if not results:
+        raise ResultError(f"None of the {len(files)} JSON file(s) is a result of `zsbench eval`; pass result files or their folders.")
+    return results
 
 
 def model_family(model: str) -> str:
@@ -39,6 +66,7 @@ def model_family(model: str) -> str:
     return model
 
 
+@functools.cache
 def paper_results() -> dict[tuple[str, str, str, str], dict[str, float]]:
     """The InternVL paper's published metrics, keyed by (model family, dataset, language, task)."""
     text = (resources.files("zsbench.eval") / "paper_results.json").read_text(encoding="utf-8")
@@ -50,37 +78,62 @@ def paper_results() -> dict[tuple[str, str, str, str], dict[str, float]]:
     return table
 
 
-def build_rows(files: list[Path], compare_paper: bool) -> list[dict[str, Any]]:
-    """One row per result: identity, every metric, throughput, and (optionally) paper value and difference."""
-    paper = paper_results() if compare_paper else {}
+def paper_metrics(result: dict[str, Any]) -> dict[str, float]:
+    """The paper's metrics for the run of `result` ({} when the paper has none)."""
+    return paper_results().get((model_family(result["model"]), result["dataset"], result["language"], result["task"]), {})
+
+
+def build_rows(results: list[tuple[Path, dict[str, Any]]], compare_paper: bool) -> list[dict[str, Any]]:
+    """One row per result, sorted: identity, each metric followed by its paper value and difference
+    (with `compare_paper`, where the paper has the metric), throughput, and the file."""
     rows = []
-    for path in files:
-        result = read_result(path)
-        row: dict[str, Any] = {
-            key: result.get(key) for key in ("model", "pretrained", "dataset", "language", "task", "backend", "precision", "device")
-        }
-        row["model_fullname"] = f"{result['model']} {result['pretrained']}"
-        row.update(result["metrics"])
+    for path, result in results:
+        row: dict[str, Any] = {key: result.get(key) for key in IDENTITY_COLUMNS}
+        reference = paper_metrics(result) if compare_paper else {}
+        for metric, value in result["metrics"].items():
+            row[metric] = value
+            if metric in reference:
+                row[f"paper_{metric}"] = reference[metric]
+                row[f"delta_{metric}"] = value - reference[metric] if isinstance(value, (int, float)) else None
         row.update({key: (result.get("throughput") or {}).get(key) for key in THROUGHPUT_COLUMNS})
-        if compare_paper:
-            reference = paper.get((model_family(result["model"]), result["dataset"], result["language"], result["task"]), {})
-            for metric, value in reference.items():
-                row[f"paper_{metric}"] = value
-                measured = result["metrics"].get(metric)
-                row[f"delta_{metric}"] = measured - value if isinstance(measured, (int, float)) else None
         row["file"] = str(path)
         rows.append(row)
-    return rows
+    return sorted(rows, key=lambda row: tuple(str(row[key] or "") for key in SORT_COLUMNS))
+
+
+def metric_names(rows: list[dict[str, Any]]) -> list[str]:
+    """The metrics of `rows`, in first-seen order."""
+    skip = {*IDENTITY_COLUMNS, *THROUGHPUT_COLUMNS, "file"}
+    return list(dict.fromkeys(key for row in rows for key in row if key not in skip and not key.startswith(("paper_", "delta_"))))
+
+
+def table_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """Identity, then each metric with its paper value and difference beside it (where any row has
+    them), then throughput and the file."""
+    present = {key for row in rows for key in row}
+    metrics = [
+        column for metric in metric_names(rows)
+        for column in (metric, f"paper_{metric}", f"delta_{metric}") if column in present
+    ]
+    return [*IDENTITY_COLUMNS, *metrics, *THROUGHPUT_COLUMNS, "file"]
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
-    """CSV with the union of all columns, in first-seen order."""
-    columns = list(dict.fromkeys(column for row in rows for column in row))
+    """CSV, one column per metric (fractions, as in the result files), sortable in any spreadsheet."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer = csv.DictWriter(buffer, fieldnames=table_columns(rows), restval="")
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
+
+
+def metric_label(metric: str) -> str:
+    """A short column title: `image_retrieval_recall@5` -> `image R@5`."""
+    for tower in ("image", "text"):
+        prefix = f"{tower}_retrieval_recall@"
+        if metric.startswith(prefix):
+            return f"{tower} R@{metric.removeprefix(prefix)}"
+    return metric
 
 
 def _percent(value: Any, signed: bool = False) -> str:
@@ -93,40 +146,53 @@ def _rate(value: Any) -> str:
     return f"{value:.1f}" if isinstance(value, (int, float)) else "-"
 
 
-def metric_names(row: dict[str, Any]) -> list[str]:
-    """The metrics of a row, in their result-file order."""
-    skip = {"model", "pretrained", "dataset", "language", "task", "backend", "precision", "device", "model_fullname", "file", *THROUGHPUT_COLUMNS}
-    return [key for key in row if key not in skip and not key.startswith(("paper_", "delta_"))]
-
-
-def to_markdown(rows: list[dict[str, Any]], compare_paper: bool) -> str:
-    """A Markdown table: metrics in percent, throughput in items per second, paper differences in points."""
-    header = ["model", "pretrained", "dataset", "lang", "task", "backend", "precision", "metrics (%)"]
-    if compare_paper:
-        header.append("vs paper (points)")
+def _markdown_table(rows: list[dict[str, Any]]) -> list[str]:
+    present = {key for row in rows for key in row}
+    header = ["model", "pretrained", "dataset", "lang", "backend", "precision"]
+    cells_of: list[Callable[[dict[str, Any]], str]] = [
+        lambda row: str(row["model"]), lambda row: Path(str(row["pretrained"])).name, lambda row: str(row["dataset"]),
+        lambda row: str(row["language"]), lambda row: str(row["backend"] or "-"), lambda row: str(row["precision"] or "-"),
+    ]
+    for metric in metric_names(rows):
+        header.append(f"{metric_label(metric)} %")
+        cells_of.append(lambda row, m=metric: _percent(row.get(m)))
+        if f"paper_{metric}" in present:
+            header += [f"{metric_label(metric)} paper", f"{metric_label(metric)} Δ pts"]
+            cells_of.append(lambda row, m=metric: _percent(row.get(f"paper_{m}")))
+            cells_of.append(lambda row, m=metric: _percent(row.get(f"delta_{m}"), signed=True))
     header += ["images/s", "texts/s"]
+    cells_of += [lambda row: _rate(row["images_per_second"]), lambda row: _rate(row["texts_per_second"])]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        names = metric_names(row)
-        cells = [
-            row["model"], Path(str(row["pretrained"])).name, row["dataset"], row["language"],
-            row["task"].removeprefix("zeroshot_"), row["backend"] or "-", row["precision"] or "-",
-            ", ".join(f"{name} {_percent(row[name])}" for name in names),
-        ]
-        if compare_paper:
-            deltas = [f"{name} {_percent(row[f'delta_{name}'], signed=True)}" for name in names if f"delta_{name}" in row]
-            cells.append(", ".join(deltas) or "no paper number")
-        cells += [_rate(row["images_per_second"]), _rate(row["texts_per_second"])]
-        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
-    return "\n".join(lines) + "\n"
+    lines += ["| " + " | ".join(cell(row) for cell in cells_of) + " |" for row in rows]
+    return lines
 
 
-def build_table(paths: list[Path], output: Path, compare_paper: bool) -> int:
-    """Writes the table for the results under `paths` to `output` (.csv or .md); returns the row count."""
+def to_markdown(rows: list[dict[str, Any]]) -> str:
+    """One Markdown table per task, one column per metric (percent), the paper's number and the
+    difference in points beside each metric that has one, throughput in items per second."""
+    sections = []
+    for task in dict.fromkeys(row["task"] for row in rows):
+        chosen = [row for row in rows if row["task"] == task]
+        sections.append("\n".join([f"**{task}**", "", *_markdown_table(chosen)]))
+    return "\n\n".join(sections) + "\n"
+
+
+def render_table(paths: list[Path], table_format: TableFormat, compare_paper: bool, log: Log) -> tuple[str, int]:
+    """The table of the results under `paths` as text, and its row count; other JSONs are skipped
+    with a warning through `log`."""
+    rows = build_rows(read_results(collect_result_files(paths), log), compare_paper)
+    return (to_csv(rows) if table_format == "csv" else to_markdown(rows)), len(rows)
+
+
+def table_format_of(output: Path) -> TableFormat:
+    """csv or md, from `--output`'s suffix."""
     if output.suffix not in (".csv", ".md"):
-        raise ResultError(f"--output {output} must end in .csv or .md.")
-    rows = build_rows(collect_result_files(paths), compare_paper)
-    text = to_csv(rows) if output.suffix == ".csv" else to_markdown(rows, compare_paper)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
-    return len(rows)
+        raise ResultError(f"--output {output} must end in .csv or .md (or be - for Markdown on stdout).")
+    return "csv" if output.suffix == ".csv" else "md"
+
+
+def build_table(paths: list[Path], output: Path, compare_paper: bool, log: Log) -> int:
+    """Writes the table of the results under `paths` to `output` (.csv or .md) atomically; returns the row count."""
+    text, count = render_table(paths, table_format_of(output), compare_paper, log)
+    write_text_atomic(output, text)
+    return count

@@ -1,0 +1,100 @@
+"""`zsbench report`: report.md with its PNG figures, from result files written by zsbench's own
+result writer and a bench file written by `zsbench bench`'s writer; stray JSONs are skipped."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from zsbench.backends import ModelRef
+from zsbench.bench import BenchConfig, BenchRow, write_rows
+from zsbench.cli import main
+from zsbench.eval.results import write_result
+from zsbench.jsonfiles import write_json_atomic
+from zsbench.report.figures import BENCH_HEIGHT_INCHES, DPI, WIDTH_INCHES, figure_height
+
+DEMO = "pretrained/zsbench-demo"
+CLASSIFICATION = {"acc1": 0.9605, "acc5": 1.0, "mean_per_class_recall": 0.9593}
+RETRIEVAL = {f"{tower}_retrieval_recall@{k}": 0.5 + k / 40 for tower in ("image", "text") for k in (1, 5, 10)}
+
+
+def eval_result(dataset: str, model: str, task: str, metrics: dict, backend: str, images_per_second: float) -> dict:
+    return {
+        "dataset": dataset, "model": model, "pretrained": DEMO, "task": task, "metrics": metrics, "language": "en",
+        "backend": backend, "precision": "fp32", "device": "cpu", "batch_size": 128,
+        "throughput": {"images_per_second": images_per_second, "texts_per_second": 9000.0, "wall_seconds": 2.0},
+    }
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> Path:
+    """The demo's eight results (C and G, classification and retrieval, torch and onnx), an
+    ImageNet-1K result the paper has a number for, a `zsbench bench` file and a stray JSON."""
+    folder = tmp_path / "results"
+    for backend, speed in (("torch", 900.0), ("onnx", 1500.0)):
+        for family in ("c", "g"):
+            write_result(folder / backend / f"cls_{family}.json", eval_result(
+                "wds/shapes_classification", f"internvl_{family}_classification_hf", "zeroshot_classification", CLASSIFICATION, backend, speed))
+            write_result(folder / backend / f"ret_{family}.json", eval_result(
+                "wds/shapes_retrieval", f"internvl_{family}_retrieval_hf", "zeroshot_retrieval", RETRIEVAL, backend, speed))
+    write_result(folder / "imagenet.json", eval_result(
+        "imagenet1k", "internvl_c_classification", "zeroshot_classification", {"acc1": 0.8, "acc5": 0.95, "mean_per_class_recall": 0.8}, "torch", 50.0))
+    rows = [
+        BenchRow(backend, precision, batch, images_per_s=100.0 * batch ** 0.5, texts_per_s=400.0 * batch ** 0.5,
+                 images_vs_torch_fp32=1.0, texts_vs_torch_fp32=1.0, image_matmul_fraction=0.05 * batch ** 0.3,
+                 text_matmul_fraction=0.02 * batch ** 0.3, runtime="")
+        for backend in ("torch", "onnx") for precision in ("fp32", "fp16") for batch in (1, 8, 64)
+    ]
+    write_rows(folder / "bench" / "demo.json", rows, BenchConfig(ModelRef("internvl", "internvl_c_retrieval_hf", DEMO)))
+    write_json_atomic(folder / "notes.json", {"hello": "world"})
+    return folder
+
+
+def test_report_writes_markdown_with_its_figures(inputs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    outcome = CliRunner().invoke(main, ["report", str(inputs), "--out", str(out)])
+    assert outcome.exit_code == 0, outcome.output
+    warnings = [line for line in outcome.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "notes.json" in warnings[0]
+    assert sorted(path.name for path in out.iterdir()) == ["accuracy.png", "bench-demo.png", "report.md", "throughput.png"]
+
+    markdown = (out / "report.md").read_text()
+    assert re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown) == ["accuracy.png", "throughput.png", "bench-demo.png"]
+    assert "9 result(s) and 1 bench run(s)" in markdown
+    table_header = next(line for line in markdown.splitlines() if line.startswith("| model") and "acc1 %" in line)
+    assert "| acc1 % | acc1 paper | acc1 Δ pts | acc5 % |" in table_header
+    assert "| 80.00 | 83.18 | -3.18 |" in markdown  # the ImageNet-1K row beside the paper's InternVL-C number
+    assert "backend precision batch" in markdown  # the bench table under its figure
+
+    width = round(WIDTH_INCHES * DPI)
+    # accuracy: 7 entries (2 classification acc1, 4 retrieval R@1 image/text, ImageNet acc1) x 3 series
+    # (torch fp32, onnx fp32, paper); throughput: 5 entries x 2 series; bench: a fixed 2 x 2 grid.
+    expected = {"accuracy.png": figure_height(7 * 3), "throughput.png": figure_height(5 * 2), "bench-demo.png": BENCH_HEIGHT_INCHES}
+    for name, height in expected.items():
+        with Image.open(out / name) as image:
+            image.verify()  # a complete, valid PNG
+        with Image.open(out / name) as image:
+            assert image.format == "PNG"
+            assert image.size[0] == width and abs(image.size[1] - height * DPI) <= 1, (name, image.size)
+            assert len(image.getcolors(maxcolors=1 << 16) or range(1 << 16)) > 10  # drawn, not blank
+
+
+def test_report_of_bench_files_alone_and_of_nothing_usable(inputs: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "demo.json").write_bytes((inputs / "bench" / "demo.json").read_bytes())
+    write_json_atomic(tmp_path / "other" / "empty.json", {"model": {}, "device": "cpu", "rows": []})
+    outcome = runner.invoke(main, ["report", str(inputs / "bench" / "demo.json"), str(tmp_path / "other"), "--out", str(tmp_path / "bench")])
+    assert outcome.exit_code == 0, outcome.output
+    # Two bench files of the same name get two figures; one without rows is skipped, saying why.
+    assert sorted(path.name for path in (tmp_path / "bench").iterdir()) == ["bench-demo-1.png", "bench-demo.png", "report.md"]
+    assert "empty.json is not a `zsbench bench --output` file" in outcome.stderr
+
+    outcome = runner.invoke(main, ["report", str(inputs / "notes.json"), "--out", str(tmp_path / "none")])
+    assert outcome.exit_code == 1
+    assert "No result of `zsbench eval` nor output of `zsbench bench`" in outcome.output
+    assert not (tmp_path / "none").exists()

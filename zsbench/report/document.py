@@ -1,0 +1,143 @@
+"""`zsbench report`: result JSONs of `zsbench eval` and `--output` files of `zsbench bench` ->
+`report.md` with its PNG figures embedded, all in one folder, each file written atomically."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from zsbench.bench import BenchRow, format_table, read_rows
+from zsbench.errors import ResultError
+from zsbench.eval.report import build_rows, collect_result_files, metric_label, model_family, paper_metrics, to_markdown
+from zsbench.eval.results import read_result
+from zsbench.jsonfiles import read_json_object, write_bytes_atomic, write_text_atomic
+from zsbench.report.figures import AccuracyEntry, ThroughputEntry, accuracy_figure, bench_figure, throughput_figure
+
+Log = Callable[[str], None]
+# The metrics a figure shows per result: top-1 (mAP for multi-label) and retrieval R@1 both ways.
+HEADLINE_METRICS = ("acc1", "mean_average_precision", "image_retrieval_recall@1", "text_retrieval_recall@1")
+
+
+@dataclass
+class ReportInputs:
+    """What a report is drawn from: results (path, dict) and bench runs (path, info, rows)."""
+
+    results: list[tuple[Path, dict[str, Any]]] = field(default_factory=list)
+    benches: list[tuple[Path, dict[str, Any], list[BenchRow]]] = field(default_factory=list)
+
+
+def load_inputs(paths: list[Path], log: Log) -> ReportInputs:
+    """Sorts the JSONs under `paths` into results and bench outputs; any other JSON is skipped
+    with one warning line.
+
+    Raises:
+        ResultError: a path does not exist, or no file is a result or a bench output.
+    """
+    inputs = ReportInputs()
+    for path in collect_result_files(paths):
+        try:
+            if "rows" in read_json_object(path, ResultError, "a result or bench JSON", "Re-run the command that writes it."):
+                inputs.benches.append((path, *read_rows(path)))
+            else:
+                inputs.results.append((path, read_result(path)))
+        except ResultError as err:
+            log(f"warning: skipped {err}")
+    if not inputs.results and not inputs.benches:
+        raise ResultError(f"No result of `zsbench eval` nor output of `zsbench bench` under {', '.join(map(str, paths))}.")
+    return inputs
+
+
+def _series(result: dict[str, Any]) -> str:
+    return f"{result.get('backend') or '?'} {result.get('precision') or '?'}"
+
+
+def _label(result: dict[str, Any]) -> str:
+    language = "" if result["language"] == "en" else f" [{result['language']}]"
+    return f"{result['dataset']}{language} · {model_family(result['model'])}"
+
+
+def accuracy_entries(results: list[tuple[Path, dict[str, Any]]]) -> list[AccuracyEntry]:
+    """One entry per (dataset, language, model family, headline metric), a measured value per series."""
+    measured: dict[str, dict[str, float]] = {}
+    paper: dict[str, float | None] = {}
+    for _, result in results:
+        reference = paper_metrics(result)
+        for metric in HEADLINE_METRICS:
+            value = result["metrics"].get(metric)
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                label = f"{_label(result)} · {metric_label(metric)}"
+                measured.setdefault(label, {})[_series(result)] = value
+                paper[label] = reference.get(metric)
+    return [AccuracyEntry(label, values, paper[label]) for label, values in measured.items()]
+
+
+def throughput_entries(results: list[tuple[Path, dict[str, Any]]]) -> list[ThroughputEntry]:
+    """One entry per (dataset, language, model family), (images/s, texts/s) per series."""
+    rates: dict[str, dict[str, tuple[float | None, float | None]]] = {}
+    for _, result in results:
+        throughput = result.get("throughput") or {}
+        label = _label(result)
+        rates.setdefault(label, {})[_series(result)] = (throughput.get("images_per_second"), throughput.get("texts_per_second"))
+    return [ThroughputEntry(label, values) for label, values in rates.items()]
+
+
+def _bench_title(info: dict[str, Any]) -> str:
+    model = info.get("model") or {}
+    return f"zsbench bench: {model.get('model', '?')} ({Path(str(model.get('pretrained', '?'))).name}) on {info.get('device', '?')}"
+
+
+def _result_sections(results: list[tuple[Path, dict[str, Any]]], figures: dict[str, bytes]) -> list[str]:
+    """The accuracy and throughput figures (added to `figures`) and the results table, as Markdown lines."""
+    sections = []
+    accuracy = accuracy_entries(results)
+    if accuracy:  # results whose metrics include none of the headline ones get the table only
+        figures["accuracy.png"] = accuracy_figure(accuracy)
+        sections += [
+            "", "## Accuracy against the paper", "",
+            "![Zero-shot accuracy per dataset against the InternVL paper](accuracy.png)", "",
+            "One bar per backend and precision, grey for the paper's number where it has one; the labels give "
+            "the value in percent and the difference to the paper in points. Best first.",
+        ]
+    figures["throughput.png"] = throughput_figure(throughput_entries(results))
+    return sections + [
+        "", "## Throughput per dataset", "",
+        "![Encoder throughput per dataset and backend](throughput.png)", "",
+        "The encoders' own rates inside each evaluation (first calls included); `zsbench bench` measures steady rates.",
+        "", "## Results", "", to_markdown(build_rows(results, compare_paper=True)).rstrip(),
+    ]
+
+
+def _bench_section(path: Path, info: dict[str, Any], rows: list[BenchRow], figures: dict[str, bytes]) -> list[str]:
+    """One bench run's figure (added to `figures` as bench-<file name>.png, numbered when two files
+    share a name) and its table, as Markdown lines."""
+    name = f"bench-{path.stem}.png"
+    if name in figures:
+        name = f"bench-{path.stem}-{len(figures)}.png"
+    figures[name] = bench_figure(_bench_title(info), rows)
+    return [
+        "", f"## Throughput against batch size ({path})", "", f"![{_bench_title(info)}]({name})", "",
+        "Top: items per second; bottom: the fraction of the machine's matrix-multiply rate (measured in the same "
+        "run, in the row's precision) that the encoder reaches.", "", "```", format_table(rows), "```",
+    ]
+
+
+def write_report(paths: list[Path], out: Path, log: Log) -> list[Path]:
+    """Writes `out/report.md` and its figures for the JSONs under `paths`; returns the files written.
+
+    Figures: `accuracy.png` and `throughput.png` when there are results, `bench-<name>.png` per
+    bench output (named after its file).
+    """
+    inputs = load_inputs(paths, log)
+    figures: dict[str, bytes] = {}
+    sections = ["# zsbench report", "", f"{len(inputs.results)} result(s) and {len(inputs.benches)} bench run(s), from {', '.join(map(str, paths))}."]
+    if inputs.results:
+        sections += _result_sections(inputs.results, figures)
+    for path, info, rows in inputs.benches:
+        sections += _bench_section(path, info, rows, figures)
+    for name, png in figures.items():
+        write_bytes_atomic(out / name, png)
+    write_text_atomic(out / "report.md", "\n".join(sections) + "\n")
+    return [out / "report.md", *(out / name for name in figures)]
