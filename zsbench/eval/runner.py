@@ -21,6 +21,7 @@ from zsbench.eval.encoding import LoaderClock
 from zsbench.eval.plan import EvalRun
 from zsbench.eval.results import check_output_path, environment, why_not_reusable, write_result
 from zsbench.eval.retrieval import evaluate_retrieval
+from zsbench.types import resolve_device
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,7 @@ def run_evaluations(runs: list[EvalRun], quiet: bool, log: Callable[[str], None]
             loaded = None  # release the previous model before loading the next
             backend_options = BackendOptions(parity_gate=not options.no_parity_gate, export_root=Path(options.export_dir),
                                              engine_root=Path(options.engine_dir), log=log)
-            loaded = load_backend(options.backend, run.model, torch.device(options.device), options.precision, backend_options)
+            loaded = load_backend(options.backend, run.model, resolve_device(options.device), options.precision, backend_options)
             loaded_key = key
         assert loaded is not None
         result = evaluate_run(run, datasets[index], loaded, quiet)
