@@ -230,6 +230,7 @@ def _parameter(config_class: type, field: dataclasses.Field, spec: CliSpec) -> c
     if spec.show is not None and default not in (None, NO_DEFAULT):
         default = tuple(spec.show(item) for item in default) if multiple else spec.show(default)
     is_flag = _unwrap_optional(annotation) is bool
+    shown = isinstance(spec.show_default, str) or (spec.show_default and not is_flag and not required and default is not None)
     return click.Option(
         [*option_names(name, spec.aliases), name],
         type=None if is_flag else click_type,
@@ -237,7 +238,7 @@ def _parameter(config_class: type, field: dataclasses.Field, spec: CliSpec) -> c
         multiple=multiple,
         required=required,
         default=None if required else default,
-        show_default=spec.show_default if not is_flag and not required and default is not None else False,
+        show_default=spec.show_default if shown else False,
         help=spec.help,
         metavar=spec.metavar,
         callback=callback,

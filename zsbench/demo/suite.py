@@ -51,7 +51,7 @@ class DemoConfig:
                                         help="Which of the demo's models to evaluate.")
     device: Device = cli_field("auto", help="auto (cuda when present, else cpu), cpu, cuda or cuda:N.")
     batch_size: int = cli_field(128, min=1, help="Images per batch.")
-    num_workers: int = cli_field(default_num_workers(), min=0, help="DataLoader worker processes [2, at most the cores here].")
+    num_workers: int = cli_field(default_num_workers(), min=0, help="DataLoader worker processes (4, or the cores here if fewer).")
 
 
 def demo_checkpoint_candidates() -> list[Path]:

@@ -50,7 +50,7 @@ class EvalOptions:
         help="Result file; may use {dataset} {pretrained} {pretrained_full_path} {model} {language} {task} {backend} {precision}.",
     )
     batch_size: int = cli_field(64, help="Images per batch.", min=1)
-    num_workers: int = cli_field(default_num_workers(), help="DataLoader worker processes [4, at most the cores here].", min=0)
+    num_workers: int = cli_field(default_num_workers(), help="DataLoader worker processes (4, or the cores here if fewer).", min=0)
     recall_k: tuple[int, ...] = cli_field((1, 5, 10), help="k of Recall@k for retrieval.", min=1)
     seed: int = cli_field(0, help="Random seed.")
     skip_existing: bool = cli_field(False, help="Skip runs whose output already holds a finished result.")
