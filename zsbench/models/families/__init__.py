@@ -75,7 +75,7 @@ def require_exportable(model_type: str, what: str) -> ModelFamily:
     if not family.exports:
         exporting = [name for name in MODEL_FAMILIES.names() if MODEL_FAMILIES.get(name).exports]
         raise NotExportableError(
-            f"{what} handles model_type {', '.join(exporting)} only, found {model_type!r}: its models are not exported "
+            f"{what} handles model_type {', '.join(map(repr, exporting))} only, found {model_type!r}: its models are not exported "
             "to ONNX. Evaluate them with --backend torch."
         )
     return family
