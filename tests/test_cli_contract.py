@@ -46,14 +46,18 @@ OPTIONS = [
 
 
 def sample_value(option: click.Option) -> str:
-    """A value `option` accepts."""
+    """A value `option` accepts (a comma list or MIN:OPT:MAX profile: its default, which its callback parses)."""
+    if option.callback is not None and isinstance(option.default, str):
+        return option.default
+    if option.callback is not None and isinstance(option.default, tuple):
+        return option.default[0]
     if isinstance(option.type, click.Choice):
         return str(option.type.choices[0])
     if isinstance(option.type, (click.types.IntParamType, click.IntRange)):
         return str(max(getattr(option.type, "min", None) or 1, 1))
     if isinstance(option.type, (click.types.FloatParamType, click.FloatRange)):
         return "1.5"
-    return "1:2:3" if option.name in ("batch_profiles", "text_length") else "value"
+    return "value"
 
 
 def long_spellings(option: click.Option) -> list[str]:
@@ -125,7 +129,7 @@ def test_choices_are_the_registries_names() -> None:
         (["eval", "--backend", "onnx", "--model_type", "internvl", "--model", "internvl_c_retrieval_hf", "--precision", "bf16"],
          "Unknown precision of exported graphs (bf16 runs on --backend torch) 'bf16'"),
         (["eval", "--model_type", "internvl", "--model", "internvl_c_retreival_hf"], "Did you mean: internvl_c_retrieval_hf"),
-        (["eval", "--device", "tpu"], "--device tpu: zsbench runs on auto, cpu or cuda (cuda:N), not tpu."),
+        (["eval", "--device", "mps"], "--device mps: zsbench runs on auto, cpu or cuda (cuda:N), not mps."),
         (["bench", "--model", "m", "--pretrained", "p", "--backends", "torch,tensorrt"], "unknown backend 'tensorrt'"),
         (["info", "--model_type", "ja_clip", "--model", "m", "--pretrained", "p"], "is not supported by zsbench"),
         (["export", "--model_type", "open_clip", "--model", "ViT-B-32", "--pretrained", "p"], "zsbench export handles model_type 'internvl' only"),
