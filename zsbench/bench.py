@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from zsbench.backends import Encoder, LoadedModel, ModelRef, load_backend
+from zsbench.backends import BACKENDS, Encoder, LoadedModel, ModelRef, load_backend
 from zsbench.runtime.encoder import synchronize
-from zsbench.errors import ZsbenchError
+from zsbench.errors import UnknownNameError, ZsbenchError
 from zsbench.models import DTYPES
 from zsbench.choices import BACKEND_CHOICES, PRECISION_CHOICES
 from zsbench.models.families import get_family
@@ -115,6 +115,9 @@ def run_bench(config: BenchConfig, log: Log) -> list[BenchRow]:
     `rounds` rounds and each keeps its best round, so a slow spell of the machine hits every
     backend alike instead of one row.
     """
+    for backend in config.backends:  # a misspelt backend is an error, not a "skip"
+        if backend not in BACKENDS:
+            raise UnknownNameError("backend", backend, BACKENDS.names())
     if config.threads:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)

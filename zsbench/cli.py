@@ -20,7 +20,7 @@ from zsbench.console import Console
 from zsbench.errors import ZsbenchError
 from zsbench.models.ref import ModelRef
 from zsbench.options import Choices, ConfigCommand, cli_field, cli_group, config_command, option_names
-from zsbench.types import Device
+from zsbench.types import Device, ExportedBackend
 
 if TYPE_CHECKING:
     from zsbench.bench import BenchConfig
@@ -226,7 +226,7 @@ class ParityOptions:
     """`zsbench parity`."""
 
     artifact: Path = cli_field(help="Export folder (export/<name>).")
-    backend: str = cli_field("onnx", choices=EXPORTED_BACKEND_CHOICES,
+    backend: ExportedBackend = cli_field("onnx", choices=EXPORTED_BACKEND_CHOICES,
                              help="onnx: the graphs with ONNX Runtime; trt: the engines (needs a GPU).")
     engine_dir: Path | None = cli_field(None, aliases=("engines",), show_default="engines/<export name>", help="Engine folder.")
     device: Device = cli_field("auto", help="Where the PyTorch fp32 reference runs: auto, cpu, cuda or cuda:N.")
@@ -237,8 +237,7 @@ def parity_command(options: ParityOptions, console: Console) -> None:
     """Re-check an export's graphs (or engines) against PyTorch fp32; exit 1 if they fail."""
     from zsbench.export import check_artifact_parity
 
-    backend = "trt" if options.backend == "trt" else "onnx"
-    report = check_artifact_parity(options.artifact, backend, options.device, options.engine_dir, log=console.log)
+    report = check_artifact_parity(options.artifact, options.backend, options.device, options.engine_dir, log=console.log)
     report.raise_if_failed()
     console.result(report.summary())
 

@@ -9,6 +9,8 @@ parity check against PyTorch failed, unless the parity gate is off.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from zsbench.backends.artifacts import BackendOptions, artifact_folder, find_or_export, preprocessing

@@ -12,11 +12,9 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
-import torch
 
 from zsbench.errors import ExportError
 from zsbench.export.fingerprint import fingerprint_checkpoint
@@ -39,7 +37,7 @@ from zsbench.models import InternVL, ModelRef
 from zsbench.models.families import require_exportable
 from zsbench.choices import EXPORT_PRECISION_CHOICES
 from zsbench.options import cli_field, cli_group
-from zsbench.types import Device, ExportPrecision, export_precision, resolve_device, resolve_precision
+from zsbench.types import Device, ExportedBackend, ExportPrecision, export_precision, resolve_device, resolve_precision
 
 Log = Callable[[str], None]
 # Every format version of zsbench's export manifests starts with this ("zsbench-onnx-export/").
@@ -227,7 +225,7 @@ def recorded_parity_settings(artifact: Path) -> tuple[ProbeConfig, ParityThresho
 
 def check_artifact_parity(
     artifact: Path,
-    backend: Literal["onnx", "trt"] = "onnx",
+    backend: ExportedBackend = "onnx",
     device: str = "auto",
     engines: Path | None = None,
     log: Log = lambda message: None,

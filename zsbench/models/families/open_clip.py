@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zsbench.models.families import LoadedClip, ModelFamily
@@ -32,8 +33,6 @@ def _loader_name(model_name: str) -> str:
 
 
 def _load(ref: ModelRef, device: torch.device, precision: Precision) -> LoadedClip:
-    from pathlib import Path
-
     from zsbench.models.open_clip_adapter import load_open_clip
 
     return load_open_clip(ref.model, Path(ref.pretrained), device, precision)
