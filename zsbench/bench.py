@@ -22,7 +22,7 @@ from zsbench.models import DTYPES
 from zsbench.choices import BACKEND_CHOICES, PRECISION_CHOICES
 from zsbench.models.families import get_family
 from zsbench.options import cli_field, cli_group
-from zsbench.types import Device, resolve_device
+from zsbench.types import Backend, Device, resolve_device
 
 Log = Callable[[str], None]
 
@@ -32,7 +32,7 @@ class BenchConfig:
     """What to measure: one model on several backends, precisions and batch sizes."""
 
     model: ModelRef = cli_group()
-    backends: tuple[str, ...] = cli_field(("torch", "onnx", "trt"), comma_list=True, choices=BACKEND_CHOICES, help="Comma-separated backends.")
+    backends: tuple[Backend, ...] = cli_field(("torch", "onnx", "trt"), comma_list=True, choices=BACKEND_CHOICES, help="Comma-separated backends.")
     precisions: tuple[str, ...] = cli_field(("fp32", "fp16"), comma_list=True, choices=PRECISION_CHOICES, help="Comma-separated precisions.")
     batch_sizes: tuple[int, ...] = cli_field((1, 8, 32), comma_list=True, help="Comma-separated batch sizes.")
     text_length: int = cli_field(20, min=3, max=80, help="Tokens per text (a typical prompt, BOS and EOS included).")

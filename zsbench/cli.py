@@ -133,6 +133,8 @@ def eval_command(options: EvalOptions, console: Console, dry_run: bool) -> None:
         return
     from zsbench.eval.runner import run_evaluations
 
+    for run in runs:
+        console.detail(f"plan: {json.dumps(run.to_plan_dict())}")
     outcomes = run_evaluations(runs, quiet=console.quiet, log=console.result, progress=console.log)
     done = sum(outcome.status == "done" for outcome in outcomes)
     console.result(f"{done} evaluation(s) run, {len(outcomes) - done} skipped.")

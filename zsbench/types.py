@@ -12,18 +12,20 @@ from zsbench.errors import BackendUnavailableError, UnknownNameError, ZsbenchErr
 if TYPE_CHECKING:
     import torch
 
-Backend = Literal["torch", "onnx", "trt"]
+# A name registered in `zsbench.backends.BACKENDS` (checked when the command line is parsed): a registry,
+# not a Literal, so that adding a backend is one module and one registration.
+Backend = str
 # The backends that run exported graphs: exportable model families only, in an export precision.
 ExportedBackend = Literal["onnx", "trt"]
 Precision = Literal["fp32", "fp16", "bf16"]
 # Exported graphs and engines exist in these two; bf16 runs on torch only.
 ExportPrecision = Literal["fp32", "fp16"]
 Task = Literal["zeroshot_classification", "zeroshot_retrieval"]
-ModelType = Literal["internvl", "open_clip"]
+# A name registered in `zsbench.models.families.MODEL_FAMILIES` (a registry, for the same reason as `Backend`).
+ModelType = str
 # A device as the user writes it: "auto" (the GPU when torch sees one), "cpu", "cuda" or "cuda:N".
 Device = str
 
-BACKEND_NAMES: tuple[Backend, ...] = get_args(Backend)
 EXPORTED_BACKENDS: tuple[ExportedBackend, ...] = get_args(ExportedBackend)
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 EXPORT_PRECISIONS: tuple[ExportPrecision, ...] = get_args(ExportPrecision)

@@ -4,8 +4,8 @@ To add a backend, write its `Encoder` subclass (in `zsbench/runtime/` when it ru
 artifacts, so the export's parity check can drive the same class) and a loader
 `backends/<runtime>.py`: `(ModelRef, device, precision, options) -> LoadedModel`, which finds
 the artifacts and applies the gates. Register the loader below by a ``"module:function"``
-string (the runtime is imported only when the backend is chosen) and add its name to
-`zsbench.types.Backend`: `--backend` and `bench --backends` take their choices from `BACKENDS`.
+string (the runtime is imported only when the backend is chosen): `--backend`, `bench --backends`
+and `demo --backends` take their choices from `BACKENDS`.
 """
 
 from __future__ import annotations

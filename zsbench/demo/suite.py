@@ -20,7 +20,7 @@ from zsbench.choices import BACKEND_CHOICES
 from zsbench.errors import CheckpointError
 from zsbench.eval.plan import EvalOptions, default_num_workers, plan_runs
 from zsbench.options import Choices, cli_field
-from zsbench.types import Device
+from zsbench.types import Backend, Device
 
 # (model name, demo dataset folder): InternVL-C and -G on both tasks.
 DEMO_RUNS = (
@@ -45,7 +45,7 @@ class DemoConfig:
         None, show_default=f"${DEMO_CHECKPOINT_ENV}, else ./pretrained/{DEMO_CHECKPOINT_NAME}, else the one beside the zsbench package",
         help="The demo checkpoint.",
     )
-    backends: tuple[str, ...] = cli_field(("torch", "onnx"), comma_list=True, choices=BACKEND_CHOICES,
+    backends: tuple[Backend, ...] = cli_field(("torch", "onnx"), comma_list=True, choices=BACKEND_CHOICES,
                                           help="Backends to run the suite on (onnx exports and checks the graphs first).")
     models: tuple[str, ...] = cli_field(DEMO_MODELS, comma_list=True, choices=Choices("demo model", lambda: DEMO_MODELS),
                                         help="Which of the demo's models to evaluate.")

@@ -14,7 +14,7 @@ from zsbench.choices import BACKEND_CHOICES, MODEL_TYPE_CHOICES, PRECISION_CHOIC
 from zsbench.errors import ZsbenchError
 from zsbench.models.families import get_family, require_exportable
 from zsbench.options import cli_field
-from zsbench.types import TASKS, Device, export_precision, resolve_device, resolve_precision
+from zsbench.types import TASKS, Backend, Device, ModelType, export_precision, resolve_device, resolve_precision
 
 DEFAULT_OUTPUT = "{dataset}_{pretrained}_{model}_{language}_{task}.json"
 
@@ -31,7 +31,7 @@ class EvalOptions:
     Each field is a command-line option (`zsbench.options`): to add a flag, add a field.
     """
 
-    model_type: str = cli_field("open_clip", help="Model family (see `zsbench models`).", choices=MODEL_TYPE_CHOICES)
+    model_type: ModelType = cli_field("open_clip", help="Model family (see `zsbench models`).", choices=MODEL_TYPE_CHOICES)
     models: tuple[str, ...] = cli_field(("ViT-B-32-quickgelu",), flag="model", help="Model name(s).")
     pretrained: tuple[str, ...] = cli_field(
         ("laion400m_e32",), help="Checkpoint(s): .pth file, HF folder (or a hub id in the local HF cache), or open_clip file."
@@ -60,7 +60,7 @@ class EvalOptions:
     dump_classnames: bool = cli_field(False, help="Write the class names into the result JSON.")
     dump_templates: bool = cli_field(False, help="Write the templates into the result JSON.")
     no_amp: bool = cli_field(False, help="Force fp32 (CLIP_benchmark's flag).")
-    backend: str = cli_field(
+    backend: Backend = cli_field(
         "torch", choices=BACKEND_CHOICES,
         help="torch, onnx (exported graphs, ONNX Runtime) or trt (TensorRT engines); onnx/trt find or make their artifacts in export/ and engines/.",
     )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from zsbench.choices import MODEL_TYPE_CHOICES
 from zsbench.options import cli_field
+from zsbench.types import ModelType
 
 if TYPE_CHECKING:
     import torch
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 class ModelRef:
     """A model as the command line names it (`--model_type --model --pretrained --tokenizer --model_config`)."""
 
-    model_type: str = cli_field(help="Model family (see `zsbench models`).", choices=MODEL_TYPE_CHOICES, cli_default="internvl")
+    model_type: ModelType = cli_field(help="Model family (see `zsbench models`).", choices=MODEL_TYPE_CHOICES, cli_default="internvl")
     model: str = cli_field(help="Model name (see `zsbench models`).")
     pretrained: str = cli_field(
         help="Checkpoint: .pth file, Hugging Face folder (or a hub id in the local Hugging Face cache), or open_clip file."

@@ -1,8 +1,8 @@
 """Model families (`--model_type`): each one module that says how to list, load, describe and size its models.
 
 To add a family: write `families/<name>.py` defining `FAMILY = ModelFamily(...)` (import torch and the
-family's library inside its functions, so `zsbench --help` and `zsbench models` stay fast), add its name
-to `zsbench.types.ModelType`, and register it below by a ``"module:FAMILY"`` string.
+family's library inside its functions, so `zsbench --help` and `zsbench models` stay fast), and register
+it below by a ``"module:FAMILY"`` string.
 """
 
 from __future__ import annotations
