@@ -102,9 +102,10 @@ def find_or_export(ref: ModelRef, precision: str, device: torch.device, options:
 
     require_exportable(ref.model_type, "The onnx and trt backends")
     precision = export_precision(precision)
-    pretrained = ref.checkpoint()
     identity = checkpoint_identity(ref, precision)
-    folder = artifact_folder(options.export_root, default_export_dir(ref.model, pretrained, precision).name, _is_export_of(identity))
+    # Named after --pretrained as given (a hub id's name, not its snapshot's hash), as `zsbench export` names it.
+    default_name = default_export_dir(ref.model, Path(ref.pretrained), precision).name
+    folder = artifact_folder(options.export_root, default_name, _is_export_of(identity))
     if not (folder / MANIFEST).is_file():
         options.log(f"No {precision} export of {ref.model} in {folder}: exporting it now.")
         start = time.perf_counter()

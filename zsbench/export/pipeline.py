@@ -68,7 +68,8 @@ class ExportConfig:
 
     def output_folder(self, precision: ExportPrecision) -> Path:
         """`out`, or the default folder of this model in `precision` (the resolved one)."""
-        return self.out if self.out is not None else default_export_dir(self.model.model, self.model.checkpoint(), precision)
+        # Named after --pretrained as given (a hub id's name, not its snapshot's hash), as the onnx/trt backends look it up.
+        return self.out if self.out is not None else default_export_dir(self.model.model, Path(self.model.pretrained), precision)
 
 
 @dataclass(frozen=True)
