@@ -128,7 +128,7 @@ def test_choices_are_the_registries_names() -> None:
         (["eval", "--backend", "onnxx"], "unknown backend 'onnxx'. Did you mean: onnx?"),
         (["eval", "--backend", "onnx", "--model_type", "open_clip"], "--backend onnx handles model_type 'internvl' only, found 'open_clip'"),
         (["eval", "--backend", "onnx", "--model_type", "internvl", "--model", "internvl_c_retrieval_hf", "--precision", "bf16"],
-         "Unknown precision of exported graphs (bf16 runs on --backend torch) 'bf16'"),
+         "--precision bf16: exported graphs and engines are fp32 or fp16; bf16 runs on --backend torch."),
         (["eval", "--model_type", "internvl", "--model", "internvl_c_retreival_hf"], "Did you mean: internvl_c_retrieval_hf"),
         (["eval", "--device", "mps"], "--device mps: zsbench runs on auto, cpu or cuda (cuda:N), not mps."),
         (["bench", "--model", "m", "--pretrained", "p", "--backends", "torch,tensorrt"], "unknown backend 'tensorrt'"),
@@ -233,3 +233,26 @@ def test_demo_runs_from_an_empty_folder(tmp_path: Path) -> None:
     result = json.loads(results[0].read_text())
     assert result["model"] == "internvl_c_classification_hf" and result["metrics"]["acc1"] > 0.5
     assert "DataLoader" not in done.stderr
+
+
+@pytest.mark.slow
+def test_quiet_hides_dataloader_worker_warnings(tmp_path: Path, tiny_hf_folder: Path) -> None:
+    """More workers than cores makes torch's DataLoader warn; --quiet keeps only the result line."""
+    from tests.data.fixtures import write_cifar
+
+    write_cifar(tmp_path / "cifar", count=6)
+    workers = str(len(os.sched_getaffinity(0)) + 1)
+    outputs = {}
+    for verbosity in ([], ["--quiet"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "zsbench", "eval", "--model_type", "internvl", "--model", "internvl_c_classification_hf",
+             "--pretrained", str(tiny_hf_folder), "--dataset", "cifar10", "--dataset_root", str(tmp_path / "cifar"),
+             "--output", str(tmp_path / f"r{len(verbosity)}.json"), "--device", "cpu", "--batch_size", "2",
+             "--num_workers", workers, *verbosity],
+            env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        outputs[bool(verbosity)] = done
+    assert "worker processes in total" in outputs[False].stderr
+    assert "worker processes in total" not in outputs[True].stderr
+    assert "1 evaluation(s) run" in outputs[True].stdout

@@ -19,7 +19,7 @@ from zsbench.choices import EXPORTED_BACKEND_CHOICES, PRECISION_CHOICES
 from zsbench.console import Console
 from zsbench.errors import ZsbenchError
 from zsbench.models.ref import ModelRef
-from zsbench.options import Choices, ConfigCommand, cli_field, cli_group, config_command, option_names
+from zsbench.options import ConfigCommand, cli_field, cli_group, config_command, option_names
 from zsbench.types import Device, ExportedBackend
 
 if TYPE_CHECKING:
@@ -158,18 +158,11 @@ def build_command(options: BuildOptions, console: Console) -> None:
     console.result(f"{count} result(s) -> {options.output}")
 
 
-def _dataset_names() -> list[str]:
-    from zsbench.data import list_datasets
-
-    return list_datasets()
-
-
 @dataclass(frozen=True)
 class DatasetsOptions:
     """`zsbench datasets`."""
 
-    layout: str | None = cli_field(None, metavar="NAME", choices=Choices("dataset", _dataset_names),
-                                   help="Draw the on-disk layout one dataset expects.")
+    layout: str | None = cli_field(None, metavar="NAME", help="Draw the on-disk layout one dataset expects.")
 
 
 @config_command(main, "datasets", "zsbench.cli:DatasetsOptions")

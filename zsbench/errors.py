@@ -45,6 +45,10 @@ class NotExportableError(ZsbenchError):
     """A model type whose models are not exported to ONNX, asked of export or of an onnx/trt backend."""
 
 
+class UnsupportedPrecisionError(ZsbenchError):
+    """A precision that exported graphs and engines do not come in (bf16), asked of export or of an onnx/trt backend."""
+
+
 class ConfigError(ZsbenchError):
     """A model configuration that is malformed or describes another kind of model."""
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal, cast, get_args
 
-from zsbench.errors import BackendUnavailableError, UnknownNameError, ZsbenchError
+from zsbench.errors import BackendUnavailableError, UnknownNameError, UnsupportedPrecisionError, ZsbenchError
 
 if TYPE_CHECKING:
     import torch
@@ -77,9 +77,12 @@ def export_precision(precision: str) -> ExportPrecision:
     """`precision` if graphs and engines exist in it (fp32, fp16); bf16 runs on the torch backend only.
 
     Raises:
-        UnknownNameError: any other precision, from `zsbench export` and the onnx/trt backends alike.
+        UnsupportedPrecisionError: any other precision, from `zsbench export` and the onnx/trt backends alike.
     """
     for allowed in EXPORT_PRECISIONS:
         if precision == allowed:
             return allowed
-    raise UnknownNameError("precision of exported graphs (bf16 runs on --backend torch)", precision, EXPORT_PRECISIONS)
+    raise UnsupportedPrecisionError(
+        f"--precision {precision}: exported graphs and engines are {' or '.join(EXPORT_PRECISIONS)}; {precision} runs on "
+        f"--backend torch. Pass --precision {' or '.join(EXPORT_PRECISIONS)}, or use the torch backend."
+    )
