@@ -35,7 +35,8 @@ class UnsupportedModelTypeError(UnknownNameError):
 
     def __init__(self, model_type: str, supported: Iterable[str]) -> None:
         choices = sorted(supported)
-        close = difflib.get_close_matches(model_type, choices, n=3, cutoff=0.6)
+        # A high cutoff: CLIP_benchmark's ja_clip is another family, not a misspelt open_clip.
+        close = difflib.get_close_matches(model_type, choices, n=3, cutoff=0.8)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         self.message = f"--model_type {model_type} is not supported by zsbench; supported: {', '.join(choices)}.{hint}"
         ZsbenchError.__init__(self, self.message)
