@@ -22,7 +22,7 @@ from zsbench.models import DTYPES
 from zsbench.choices import BACKEND_CHOICES, PRECISION_CHOICES
 from zsbench.models.families import get_family
 from zsbench.options import cli_field, cli_group
-from zsbench.types import Backend, Device, resolve_device
+from zsbench.types import Backend, Device, Precision, resolve_device
 
 Log = Callable[[str], None]
 
@@ -33,7 +33,7 @@ class BenchConfig:
 
     model: ModelRef = cli_group()
     backends: tuple[Backend, ...] = cli_field(("torch", "onnx", "trt"), comma_list=True, choices=BACKEND_CHOICES, help="Comma-separated backends.")
-    precisions: tuple[str, ...] = cli_field(("fp32", "fp16"), comma_list=True, choices=PRECISION_CHOICES, help="Comma-separated precisions.")
+    precisions: tuple[Precision, ...] = cli_field(("fp32", "fp16"), comma_list=True, choices=PRECISION_CHOICES, help="Comma-separated precisions.")
     batch_sizes: tuple[int, ...] = cli_field((1, 8, 32), comma_list=True, help="Comma-separated batch sizes.")
     text_length: int = cli_field(20, min=3, max=80, help="Tokens per text (a typical prompt, BOS and EOS included).")
     device: Device = cli_field("auto", help="auto (cuda when present, else cpu), cpu, cuda or cuda:N.")

@@ -20,7 +20,7 @@ from zsbench.console import Console
 from zsbench.errors import ZsbenchError
 from zsbench.models.ref import ModelRef
 from zsbench.options import ConfigCommand, cli_field, cli_group, config_command, option_names
-from zsbench.types import Device, ExportedBackend
+from zsbench.types import Device, ExportedBackend, Precision
 
 if TYPE_CHECKING:
     from zsbench.bench import BenchConfig
@@ -104,7 +104,7 @@ class InfoOptions:
 
     model: ModelRef = cli_group()
     device: Device = cli_field("auto", help="auto (cuda when present, else cpu), cpu, cuda or cuda:N.")
-    precision: str | None = cli_field(None, choices=PRECISION_CHOICES, show_default="fp16 on a GPU, fp32 on a CPU",
+    precision: Precision | None = cli_field(None, choices=PRECISION_CHOICES, show_default="fp16 on a GPU, fp32 on a CPU",
                                       help="Weights' precision.")
 
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from zsbench.backends import BACKENDS, EXPORTED_BACKENDS, ModelRef
 from zsbench.choices import BACKEND_CHOICES, MODEL_TYPE_CHOICES, PRECISION_CHOICES, TASK_CHOICES
-from zsbench.errors import ZsbenchError
+from zsbench.errors import UnknownNameError, ZsbenchError
 from zsbench.models.families import get_family, require_exportable
 from zsbench.options import cli_field
-from zsbench.types import TASKS, Backend, Device, ModelType, export_precision, resolve_device, resolve_precision
+from zsbench.types import TASKS, Backend, Device, ModelType, Precision, export_precision, resolve_device, resolve_precision
 
 DEFAULT_OUTPUT = "{dataset}_{pretrained}_{model}_{language}_{task}.json"
 
@@ -65,7 +65,7 @@ class EvalOptions:
         help="torch, onnx (exported graphs, ONNX Runtime) or trt (TensorRT engines); onnx/trt find or make their artifacts in export/ and engines/.",
     )
     device: Device = cli_field("auto", help="auto (cuda when present, else cpu), cpu, cuda or cuda:N.")
-    precision: str | None = cli_field(None, choices=PRECISION_CHOICES, show_default="fp16 on a GPU, fp32 on a CPU",
+    precision: Precision | None = cli_field(None, choices=PRECISION_CHOICES, show_default="fp16 on a GPU, fp32 on a CPU",
                                       help="Weights and activations.")
     tokenizer: str | None = cli_field(None, help="Folder with tokenizer.model (InternVL .pth).")
     model_config: str | None = cli_field(None, help="InternVL config JSON (HF schema) for other sizes.")
@@ -87,7 +87,8 @@ class EvalOptions:
             UnknownNameError: an unknown backend or precision.
             NotExportableError: --backend onnx/trt with a model type that is not exported.
         """
-        BACKENDS.get(self.backend)  # an unknown backend fails here, before any dataset is opened
+        if self.backend not in BACKENDS:  # before any dataset is opened (and without importing the backend)
+            raise UnknownNameError("backend", self.backend, BACKENDS.names())
         device = resolve_device(self.device, require_present=False)
         precision = resolve_precision(self.precision, device, no_amp=self.no_amp)
         if self.backend in EXPORTED_BACKENDS:
