@@ -91,7 +91,7 @@ def load_clip(
     model_name: str,
     pretrained: str | Path,
     device: str | torch.device = "cpu",
-    precision: Precision = "fp32",
+    precision: Precision | None = "fp32",
     tokenizer_path: str | Path | None = None,
     model_config: str | Path | None = None,
 ) -> tuple[nn.Module, Callable, Callable]:
@@ -104,7 +104,8 @@ def load_clip(
         pretrained: the checkpoint: a `.pth` file, a Hugging Face folder (or a hub id in the local
             Hugging Face cache), or (open_clip) a state-dict file.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        precision: ``"fp32"``, ``"fp16"`` or ``"bf16"``; weights are loaded straight into it.
+        precision: ``"fp32"``, ``"fp16"`` or ``"bf16"``; weights are loaded straight into it. None: fp16 on
+            a GPU, fp32 on a CPU (`zsbench.types.resolve_precision`).
         tokenizer_path: folder with `tokenizer.model` (InternVL `.pth` checkpoints).
         model_config: JSON in the Hugging Face InternVL schema, for checkpoints of other sizes.
 
