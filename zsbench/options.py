@@ -281,17 +281,20 @@ def verbosity_options() -> list[click.Parameter]:
     ]
 
 
+def _borrowed_fields(config: str, names: Sequence[str]) -> tuple[type, list[dataclasses.Field]]:
+    config_class = import_config(config)
+    return config_class, [field for field in dataclasses.fields(config_class) if field.name in names]
+
+
 def borrowed_parameters(config: str, names: Sequence[str]) -> list[click.Parameter]:
     """The options of some fields of another config (`export --engine trt` takes `engine build`'s profile options)."""
-    config_class = import_config(config)
-    chosen = [field for field in dataclasses.fields(config_class) if field.name in names]
+    config_class, chosen = _borrowed_fields(config, names)
     return [_parameter(config_class, field, field.metadata["cli"]) for field in chosen]
 
 
 def take_borrowed(config: str, names: Sequence[str], values: dict[str, Any]) -> dict[str, Any]:
     """The borrowed fields' values, by field name (removed from `values`)."""
-    config_class = import_config(config)
-    chosen = [field for field in dataclasses.fields(config_class) if field.name in names]
+    _, chosen = _borrowed_fields(config, names)
     return {field.name: values.pop(field.metadata["cli"].flag or field.name) for field in chosen}
 
 
