@@ -256,3 +256,20 @@ def test_quiet_hides_dataloader_worker_warnings(tmp_path: Path, tiny_hf_folder: 
     assert "worker processes in total" in outputs[False].stderr
     assert "worker processes in total" not in outputs[True].stderr
     assert "1 evaluation(s) run" in outputs[True].stdout
+
+
+def test_a_flag_on_by_default_is_turned_off_by_no_in_both_spellings() -> None:
+    """How a field such as `normalize: bool = cli_field(True, ...)` reads on the command line."""
+    from dataclasses import dataclass
+
+    from zsbench.options import build_config, cli_field, config_parameters
+
+    @dataclass(frozen=True)
+    class Options:
+        skip_bad_images: bool = cli_field(True, help="Skip unreadable images.")
+
+    command = click.Command("x", params=config_parameters(Options))
+    for args, expected in [([], True), (["--no_skip_bad_images"], False), (["--no-skip-bad-images"], False),
+                           (["--skip-bad-images"], True)]:
+        ctx = command.make_context("x", args)
+        assert build_config(Options, dict(ctx.params)) == Options(expected)

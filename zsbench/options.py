@@ -231,8 +231,12 @@ def _parameter(config_class: type, field: dataclasses.Field, spec: CliSpec) -> c
         default = tuple(spec.show(item) for item in default) if multiple else spec.show(default)
     is_flag = _unwrap_optional(annotation) is bool
     shown = isinstance(spec.show_default, str) or (spec.show_default and not is_flag and not required and default is not None)
+    names = option_names(name, spec.aliases)
+    if is_flag and default is True:  # a flag that is on by default is turned off by --no_x / --no-x
+        names = [f"{opt}/--no{'_' if '_' in opt else '-'}{opt[2:]}" if opt.startswith("--") else opt for opt in names]
+        shown = True
     return click.Option(
-        [*option_names(name, spec.aliases), name],
+        [*names, name],
         type=None if is_flag else click_type,
         is_flag=is_flag,
         multiple=multiple,
