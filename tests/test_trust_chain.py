@@ -365,7 +365,7 @@ def test_legacy_non_zip_pth_of_tensors_loads(tmp_path: Path, tiny_pth_file: Path
 
 def test_device_tpu_is_refused_before_anything_is_read(tmp_path: Path) -> None:
     code, log = zsbench(*eval_args(tmp_path / "no-checkpoint", tmp_path / "no-data", tmp_path / "r.json", "--device", "tpu"))
-    assert code == 1 and "--device tpu is not a device: expected cpu, cuda or cuda:N." in log and "Traceback" not in log, log
+    assert code == 1 and "--device tpu is not a device: expected auto, cpu, cuda or cuda:N." in log and "Traceback" not in log, log
 
 
 def test_symbolic_link_loop_as_dataset_root(tmp_path: Path, tiny_hf_folder: Path) -> None:

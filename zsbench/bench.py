@@ -15,11 +15,14 @@ from typing import Any
 
 import torch
 
-from zsbench.backends import Encoder, LoadedModel, ModelRef, load_backend
+from zsbench.backends import BACKENDS, Encoder, LoadedModel, ModelRef, load_backend
 from zsbench.runtime.encoder import synchronize
-from zsbench.errors import ZsbenchError
+from zsbench.errors import UnknownNameError, ZsbenchError
 from zsbench.models import DTYPES
-from zsbench.models.factory import resolve_device
+from zsbench.choices import BACKEND_CHOICES, PRECISION_CHOICES
+from zsbench.models.families import get_family
+from zsbench.options import cli_field, cli_group
+from zsbench.types import Backend, Device, Precision, resolve_device
 
 Log = Callable[[str], None]
 
@@ -28,15 +31,15 @@ Log = Callable[[str], None]
 class BenchConfig:
     """What to measure: one model on several backends, precisions and batch sizes."""
 
-    model: ModelRef
-    backends: tuple[str, ...] = ("torch", "onnx", "trt")
-    precisions: tuple[str, ...] = ("fp32", "fp16")
-    batch_sizes: tuple[int, ...] = (1, 8, 32)
-    text_length: int = 20
-    device: str = "cpu"
-    min_seconds: float = 1.0
-    rounds: int = 3
-    threads: int | None = None
+    model: ModelRef = cli_group()
+    backends: tuple[Backend, ...] = cli_field(("torch", "onnx", "trt"), comma_list=True, choices=BACKEND_CHOICES, help="Comma-separated backends.")
+    precisions: tuple[Precision, ...] = cli_field(("fp32", "fp16"), comma_list=True, choices=PRECISION_CHOICES, help="Comma-separated precisions.")
+    batch_sizes: tuple[int, ...] = cli_field((1, 8, 32), comma_list=True, help="Comma-separated batch sizes.")
+    text_length: int = cli_field(20, min=3, max=80, help="Tokens per text (a typical prompt, BOS and EOS included).")
+    device: Device = cli_field("auto", help="auto (cuda when present, else cpu), cpu, cuda or cuda:N.")
+    min_seconds: float = cli_field(1.0, min=0.05, help="Measure each row for at least this long, over all rounds.")
+    rounds: int = cli_field(3, min=1, help="Interleaved rounds per batch size; each row keeps its best round.")
+    threads: int | None = cli_field(None, min=1, show_default="torch's choice", help="torch CPU threads.")
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,9 @@ def run_bench(config: BenchConfig, log: Log) -> list[BenchRow]:
     `rounds` rounds and each keeps its best round, so a slow spell of the machine hits every
     backend alike instead of one row.
     """
+    for backend in config.backends:  # a misspelt backend is an error, not a "skip"
+        if backend not in BACKENDS:
+            raise UnknownNameError("backend", backend, BACKENDS.names())
     if config.threads:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
@@ -125,7 +131,7 @@ def run_bench(config: BenchConfig, log: Log) -> list[BenchRow]:
     if ("torch", "fp32") not in encoders:
         encoders[("torch", "fp32")] = load_backend("torch", config.model, device, "fp32")
     model = encoders[("torch", "fp32")].encoder.model  # type: ignore[attr-defined]
-    image_size, vocab = _model_sizes(model)
+    image_size, vocab = get_family(config.model.model_type).input_size(model)
     flops_image, flops_text = count_flops(model, *synthetic_inputs(image_size, config.text_length, vocab, 1))
     log(f"model: {flops_image / 1e9:.3f} GFLOP per image, {flops_text / 1e9:.3f} GFLOP per {config.text_length}-token text")
     matmul = {precision: measure_matmul_rate(device, DTYPES[precision]) for precision in {p for _, p in encoders}}
@@ -166,16 +172,6 @@ def run_bench(config: BenchConfig, log: Log) -> list[BenchRow]:
 
 def _requested(config: BenchConfig) -> set[tuple[str, str]]:
     return {(backend, precision) for backend in config.backends for precision in config.precisions}
-
-
-def _model_sizes(model: torch.nn.Module) -> tuple[int, int]:
-    """Input resolution and vocabulary size of an InternVL or open_clip model."""
-    config = getattr(model, "config", None)
-    if config is not None:
-        return config.image_size, config.text.vocab_size
-    visual = model.visual  # type: ignore[attr-defined]
-    size = visual.image_size
-    return (size[0] if isinstance(size, tuple) else size), model.vocab_size  # type: ignore[attr-defined]
 
 
 def format_row(row: BenchRow) -> str:

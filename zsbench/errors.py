@@ -30,6 +30,26 @@ class UnknownNameError(ZsbenchError, KeyError):
         return self.message
 
 
+class UnsupportedModelTypeError(UnknownNameError):
+    """A `--model_type` zsbench has no family for (CLIP_benchmark's ja_clip, or a typo)."""
+
+    def __init__(self, model_type: str, supported: Iterable[str]) -> None:
+        choices = sorted(supported)
+        # A high cutoff: CLIP_benchmark's ja_clip is another family, not a misspelt open_clip.
+        close = difflib.get_close_matches(model_type, choices, n=3, cutoff=0.8)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        self.message = f"--model_type {model_type} is not supported by zsbench; supported: {', '.join(choices)}.{hint}"
+        ZsbenchError.__init__(self, self.message)
+
+
+class NotExportableError(ZsbenchError):
+    """A model type whose models are not exported to ONNX, asked of export or of an onnx/trt backend."""
+
+
+class UnsupportedPrecisionError(ZsbenchError):
+    """A precision that exported graphs and engines do not come in (bf16), asked of export or of an onnx/trt backend."""
+
+
 class ConfigError(ZsbenchError):
     """A model configuration that is malformed or describes another kind of model."""
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from tests.data.fixtures import write_cifar
 from zsbench.backends import BackendOptions, ModelRef, load_backend
 from zsbench.cli import main
-from zsbench.errors import BackendUnavailableError, ExportError, ParityError
+from zsbench.errors import BackendUnavailableError, ExportError, NotExportableError, ParityError, UnsupportedPrecisionError
 from zsbench.eval.plan import EvalOptions, plan_runs
 from zsbench.eval.runner import classification_logits, open_dataset
 
@@ -121,11 +121,11 @@ def test_parity_gate_refuses_failed_or_missing_parity(workdir: Path) -> None:
 
 def test_unsupported_combinations_say_why(workdir: Path) -> None:
     ref = ModelRef("internvl", "internvl_c_retrieval_hf", "ckpt")
-    with pytest.raises(BackendUnavailableError, match="not bf16"):
+    with pytest.raises(UnsupportedPrecisionError, match="bf16 runs on --backend torch"):
         load_backend("onnx", ref, torch.device("cpu"), "bf16")
     with pytest.raises(BackendUnavailableError, match="CUDA GPU"):
         load_backend("trt", ref, torch.device("cpu"), "fp16")
-    with pytest.raises(BackendUnavailableError, match="run on --backend torch"):
+    with pytest.raises(NotExportableError, match="Evaluate them with --backend torch"):
         load_backend("onnx", ModelRef("open_clip", "ViT-B-32", "x.pt"), torch.device("cpu"), "fp32")
 
 

@@ -24,9 +24,11 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from zsbench.errors import BackendUnavailableError, ExportError, ParityError
+from zsbench.errors import ExportError, ParityError
+from zsbench.models.families import require_exportable
 from zsbench.models.ref import ModelRef
 from zsbench.runtime.trust import check_verdict, verify_files
+from zsbench.types import export_precision
 
 if TYPE_CHECKING:
     from zsbench.export import ExportManifest
@@ -53,7 +55,7 @@ def checkpoint_identity(ref: ModelRef, precision: str) -> tuple[str, str, str, s
     from zsbench.models.factory import INTERNVL_MODELS, resolve_internvl_config
     from zsbench.models.tokenizer import find_tokenizer_file
 
-    pretrained = Path(ref.pretrained)
+    pretrained = ref.checkpoint()
     spec = INTERNVL_MODELS.get(ref.model)
     config = resolve_internvl_config(spec, pretrained, Path(ref.model_config) if ref.model_config else None)
     tokenizer = find_tokenizer_file(Path(ref.tokenizer) if ref.tokenizer else None, pretrained)
@@ -102,19 +104,16 @@ def find_or_export(ref: ModelRef, precision: str, device: torch.device, options:
     from zsbench.export.onnx_export import default_opset
     from zsbench.export.pipeline import default_export_dir
 
-    if ref.model_type != "internvl":
-        raise BackendUnavailableError(
-            f"The onnx and trt backends run exported InternVL graphs; {ref.model_type} models run on --backend torch."
-        )
-    if precision not in ("fp32", "fp16"):
-        raise BackendUnavailableError(f"Exported graphs are fp32 or fp16, not {precision}; use --precision fp32 or fp16.")
-    pretrained = Path(ref.pretrained)
+    require_exportable(ref.model_type, "The onnx and trt backends")
+    precision = export_precision(precision)
     identity = checkpoint_identity(ref, precision)
-    folder = artifact_folder(options.export_root, default_export_dir(ref.model, pretrained, precision).name, _is_export_of(identity))
+    # Named after --pretrained as given (a hub id's name, not its snapshot's hash), as `zsbench export` names it.
+    default_name = default_export_dir(ref.model, Path(ref.pretrained), precision).name
+    folder = artifact_folder(options.export_root, default_name, _is_export_of(identity))
     if not (folder / MANIFEST).is_file():
         options.log(f"No {precision} export of {ref.model} in {folder}: exporting it now.")
         start = time.perf_counter()
-        config = ExportConfig(ref, out=folder, precision=precision, device=str(device))  # type: ignore[arg-type]
+        config = ExportConfig(ref, out=folder, precision=precision, device=str(device))
         try:
             export_model(config, log=options.log)
         except ParityError:
@@ -154,6 +153,6 @@ def preprocessing(manifest: ExportManifest, ref: ModelRef) -> tuple[Callable, Ca
 
     transform = build_transform(PreprocessConfig.from_dict(manifest.preprocess))
     config = InternVLConfig.from_hf_dict(manifest.config, source=f"{manifest.model_name} export manifest")
-    tokenizer_file = find_tokenizer_file(Path(ref.tokenizer) if ref.tokenizer else None, Path(ref.pretrained))
+    tokenizer_file = find_tokenizer_file(Path(ref.tokenizer) if ref.tokenizer else None, ref.checkpoint())
     tokenizer = InternVLTokenizer(tokenizer_file, config.text, manifest.text["context_length"], manifest.text["prefix"])
     return transform, tokenizer

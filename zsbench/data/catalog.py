@@ -21,8 +21,8 @@ from typing import Literal
 
 from zsbench.data.types import SampleSource
 from zsbench.registry import Registry
+from zsbench.types import Task
 
-Task = Literal["zeroshot_classification", "zeroshot_retrieval"]
 Kind = Literal["classification", "multilabel", "retrieval"]
 
 CLASSIFICATION: Task = "zeroshot_classification"

@@ -11,12 +11,14 @@ import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Union
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
-import torch
 from PIL import Image
 
 from zsbench.errors import BadImageError
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -92,8 +94,8 @@ def load_picture(picture: Picture) -> Image.Image:
     return picture.load() if isinstance(picture, ImageRef) else picture
 
 
-class TransformedDataset(torch.utils.data.Dataset):
-    """Decodes and transforms the pictures of a `SampleSource`.
+class TransformedDataset:
+    """Decodes and transforms the pictures of a `SampleSource` (a map-style dataset for torch's DataLoader).
 
     With `skip_bad_images`, an unreadable image yields ``None`` (the collate function drops it
     and counts it); otherwise it raises `BadImageError` naming the file.
@@ -120,6 +122,8 @@ class TransformedDataset(torch.utils.data.Dataset):
 
 def collate_samples(batch: Sequence[tuple[int, torch.Tensor, Any] | None]) -> dict[str, Any]:
     """Stacks images; keeps targets as a list (ints, tensors or caption lists); counts skipped items."""
+    import torch  # here, so that listing datasets never loads torch
+
     kept = [item for item in batch if item is not None]
     return {
         "indices": [item[0] for item in kept],

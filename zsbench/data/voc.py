@@ -11,8 +11,6 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from zsbench.data.catalog import DatasetRequest, Loaded, register_dataset
 from zsbench.data.files import check_first_image, read_lines, require_dir, require_file
 from zsbench.data.types import ImageRef
@@ -108,6 +106,8 @@ def load_voc2007_multilabel(request: DatasetRequest) -> Loaded:
 
     Source: VOCtest_06-Nov-2007.tar from http://host.robots.ox.ac.uk/pascal/VOC/voc2007/, extracted into <root>.
     """
+    import torch  # here, so that listing datasets never loads torch
+
     classes, images = _read_voc(request.root, request.split)
     samples = []
     for image in images:

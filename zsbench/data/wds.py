@@ -13,15 +13,17 @@ import io
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from zsbench.data.catalog import DatasetRequest, Kind, Loaded, export_candidates, register_dataset
 from zsbench.data.files import read_lines, require_file
 from zsbench.data.types import ImageRef
 from zsbench.errors import DatasetLayoutError
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGE_FIELDS = ("webp", "png", "jpg", "jpeg")  # the first present is the sample's image
 LABEL_FIELDS: dict[Kind, str] = {"classification": "cls", "multilabel": "npy", "retrieval": "txt"}
@@ -60,6 +62,8 @@ def _parse_target(kind: Kind, raw: bytes) -> Any:
         return int(raw.decode("utf-8").strip())
     if kind == "retrieval":
         return raw.decode("utf-8").splitlines()  # as clip_benchmark: str.splitlines
+    import torch  # here, so that listing datasets never loads torch
+
     return torch.from_numpy(np.load(io.BytesIO(raw), allow_pickle=False).astype(np.float32))
 
 

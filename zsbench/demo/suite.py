@@ -9,17 +9,19 @@ evaluation and returns the results for the summary table.
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zsbench.demo.generate import generate_demo_data
-from zsbench.eval.plan import EvalOptions, plan_runs
-from zsbench.eval.runner import run_evaluations
+from zsbench.choices import BACKEND_CHOICES
+from zsbench.errors import CheckpointError
+from zsbench.eval.plan import EvalOptions, default_num_workers, plan_runs
+from zsbench.options import Choices, cli_field
+from zsbench.types import Backend, Device
 
-DEMO_CHECKPOINT = Path("pretrained/zsbench-demo")
 # (model name, demo dataset folder): InternVL-C and -G on both tasks.
 DEMO_RUNS = (
     ("internvl_c_classification_hf", "shapes_classification"),
@@ -27,20 +29,54 @@ DEMO_RUNS = (
     ("internvl_c_retrieval_hf", "shapes_retrieval"),
     ("internvl_g_retrieval_hf", "shapes_retrieval"),
 )
+DEMO_MODELS = tuple(dict.fromkeys(model for model, _ in DEMO_RUNS))
+# The committed checkpoint's folder name, and where it is looked for (see `find_demo_checkpoint`).
+DEMO_CHECKPOINT_NAME = "zsbench-demo"
+DEMO_CHECKPOINT_ENV = "ZSBENCH_DEMO_CHECKPOINT"
 
 
 @dataclass(frozen=True)
 class DemoConfig:
     """Where the demo reads and writes, and what it runs."""
 
-    data_dir: Path = Path("data/zsbench-demo")
-    output_dir: Path = Path("results/demo")
-    pretrained: Path = DEMO_CHECKPOINT
-    backends: tuple[str, ...] = ("torch", "onnx")
-    device: str = "cpu"
-    batch_size: int = 128
-    num_workers: int = 2
-    quiet: bool = False
+    data_dir: Path = cli_field(Path("data/zsbench-demo"), help="Where the demo datasets are generated (once).")
+    output_dir: Path = cli_field(Path("results/demo"), help="Where the result JSONs go (<backend>/<dataset>_<model>.json).")
+    pretrained: Path | None = cli_field(
+        None, show_default=f"${DEMO_CHECKPOINT_ENV}, else ./pretrained/{DEMO_CHECKPOINT_NAME}, else the one beside the zsbench package",
+        help="The demo checkpoint.",
+    )
+    backends: tuple[Backend, ...] = cli_field(("torch", "onnx"), comma_list=True, choices=BACKEND_CHOICES,
+                                          help="Backends to run the suite on (onnx exports and checks the graphs first).")
+    models: tuple[str, ...] = cli_field(DEMO_MODELS, comma_list=True, choices=Choices("demo model", lambda: DEMO_MODELS),
+                                        help="Which of the demo's models to evaluate.")
+    device: Device = cli_field("auto", help="auto (cuda when present, else cpu), cpu, cuda or cuda:N.")
+    batch_size: int = cli_field(128, min=1, help="Images per batch.")
+    num_workers: int = cli_field(default_num_workers(), min=0, help="DataLoader worker processes (4, or the cores here if fewer).")
+
+
+def demo_checkpoint_candidates() -> list[Path]:
+    """Where the demo checkpoint is looked for, in order: $ZSBENCH_DEMO_CHECKPOINT, ./pretrained/zsbench-demo,
+    and pretrained/zsbench-demo beside the installed package (a source checkout or editable install)."""
+    candidates = [Path(os.environ[DEMO_CHECKPOINT_ENV])] if os.environ.get(DEMO_CHECKPOINT_ENV) else []
+    package_root = Path(__file__).resolve().parents[2]
+    return [*candidates, Path("pretrained") / DEMO_CHECKPOINT_NAME, package_root / "pretrained" / DEMO_CHECKPOINT_NAME]
+
+
+def find_demo_checkpoint(pretrained: Path | None) -> Path:
+    """`pretrained`, or the first demo checkpoint on the search path (`demo_checkpoint_candidates`).
+
+    Raises:
+        CheckpointError: the one given is not a checkpoint folder, or none is found (naming the places looked at).
+    """
+    candidates = [pretrained] if pretrained is not None else demo_checkpoint_candidates()
+    for candidate in candidates:
+        if (candidate / "config.json").is_file():
+            return candidate
+    looked = ", ".join(str(candidate) for candidate in candidates)
+    raise CheckpointError(
+        f"No demo checkpoint (a folder with config.json, model.safetensors, tokenizer.model) at {looked}. "
+        f"Pass --pretrained PATH to the repository's pretrained/{DEMO_CHECKPOINT_NAME}, or set ${DEMO_CHECKPOINT_ENV} to it."
+    )
 
 
 def available_backends(requested: tuple[str, ...], log: Callable[[str], None]) -> tuple[str, ...]:
@@ -58,18 +94,25 @@ def available_backends(requested: tuple[str, ...], log: Callable[[str], None]) -
     return tuple(kept)
 
 
-def run_demo(config: DemoConfig, log: Callable[[str], None]) -> list[dict[str, Any]]:
-    """Runs the demo suite; returns the result dicts (also written under `config.output_dir`)."""
+def run_demo(config: DemoConfig, quiet: bool, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Runs the demo suite; returns the result dicts (also written under `config.output_dir`).
+
+    The checkpoint is found before any data is generated.
+    """
+    from zsbench.demo.generate import generate_demo_data
+    from zsbench.eval.runner import run_evaluations
+
+    checkpoint = find_demo_checkpoint(config.pretrained)
     start = time.perf_counter()
     folders = generate_demo_data(config.data_dir)
     log(f"demo data: {config.data_dir} ({time.perf_counter() - start:.1f}s)")
     results = []
     for backend in available_backends(config.backends, log):
-        for model, dataset in DEMO_RUNS:
+        for model, dataset in (run for run in DEMO_RUNS if run[0] in config.models):
             options = EvalOptions(
                 model_type="internvl",
                 models=(model,),
-                pretrained=(str(config.pretrained),),
+                pretrained=(str(checkpoint),),
                 datasets=(f"wds/{dataset}",),
                 dataset_root=str(folders[dataset]),
                 output=str(config.output_dir / backend / "{dataset}_{model}.json"),
@@ -77,9 +120,8 @@ def run_demo(config: DemoConfig, log: Callable[[str], None]) -> list[dict[str, A
                 num_workers=config.num_workers,
                 backend=backend,
                 device=config.device,
-                precision="fp32" if config.device == "cpu" else "fp16",
             )
-            results.extend(outcome.result for outcome in run_evaluations(plan_runs(options), config.quiet, log) if outcome.result)
+            results.extend(outcome.result for outcome in run_evaluations(plan_runs(options), quiet, log) if outcome.result)
     log(f"demo suite: {len(results)} evaluations in {time.perf_counter() - start:.1f}s")
     return results
 

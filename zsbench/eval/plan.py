@@ -3,56 +3,114 @@
 from __future__ import annotations
 
 import itertools
+import os
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from zsbench.backends import ModelRef
-from zsbench.errors import UnsupportedFlagError, ZsbenchError
+from zsbench.backends import BACKENDS, EXPORTED_BACKENDS, ModelRef
+from zsbench.choices import BACKEND_CHOICES, MODEL_TYPE_CHOICES, PRECISION_CHOICES, TASK_CHOICES
+from zsbench.errors import UnknownNameError, UnsupportedFlagError, ZsbenchError
+from zsbench.models.families import get_family, require_exportable
+from zsbench.options import cli_field
+from zsbench.types import TASKS, Backend, Device, ModelType, Precision, export_precision, resolve_device, resolve_precision
 
-TASKS = ("zeroshot_classification", "zeroshot_retrieval")
 DEFAULT_OUTPUT = "{dataset}_{pretrained}_{model}_{language}_{task}.json"
+
+
+def default_num_workers() -> int:
+    """DataLoader workers: 4 (CLIP_benchmark's default), or fewer on a machine with fewer cores."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
 class EvalOptions:
-    """`zsbench eval`'s options, with CLIP_benchmark's names and defaults (recall_k as InternVL's fork: 1 5 10)."""
+    """`zsbench eval`'s options, with CLIP_benchmark's names and defaults (recall_k as InternVL's fork: 1 5 10).
 
-    model_type: str = "open_clip"
-    models: tuple[str, ...] = ("ViT-B-32-quickgelu",)
-    pretrained: tuple[str, ...] = ("laion400m_e32",)
-    pretrained_model: tuple[str, ...] = ()
-    datasets: tuple[str, ...] = ("cifar10",)
-    dataset_root: str = "root"
-    languages: tuple[str, ...] = ("en",)
-    task: str = "auto"
-    output: str = DEFAULT_OUTPUT
-    split: str = "test"
-    annotation_file: str | None = None
-    custom_classname_file: str | None = None
-    custom_template_file: str | None = None
-    dump_classnames: bool = False
-    dump_templates: bool = False
-    batch_size: int = 64
-    num_workers: int = 4
-    recall_k: tuple[int, ...] = (1, 5, 10)
-    seed: int = 0
-    skip_existing: bool = False
-    skip_bad_images: bool = False
-    backend: str = "torch"
-    device: str = "cpu"
-    precision: str = "fp32"
-    tokenizer: str | None = None
-    model_config: str | None = None
-    no_parity_gate: bool = False
-    export_dir: str = "export"  # onnx/trt: an export folder, or a folder of exports
-    engine_dir: str = "engines"  # trt: an engine folder, or a folder of engine folders
-    # CLIP_benchmark's remaining eval flags (issue 14).
-    normalize: bool = True  # CLIP_benchmark normalises only linear-probe features; zero-shot always compares unit vectors
-    model_cache_dir: str | None = None  # a folder searched for --pretrained when that path does not exist; never a download
-    cache_dir: str | None = None  # image-feature cache folder (--feature_root); used by the feature cache where it exists
+    Each field is a command-line option (`zsbench.options`): to add a flag, add a field.
+    """
+
+    model_type: ModelType = cli_field("open_clip", help="Model family (see `zsbench models`).", choices=MODEL_TYPE_CHOICES)
+    models: tuple[str, ...] = cli_field(("ViT-B-32-quickgelu",), flag="model", help="Model name(s).")
+    pretrained: tuple[str, ...] = cli_field(
+        ("laion400m_e32",), help="Checkpoint(s): .pth file, HF folder (or a hub id in the local HF cache), or open_clip file."
+    )
+    pretrained_model: tuple[str, ...] = cli_field(
+        (), help="'model,pretrained' pair(s), or a file with one pair per line; overrides --model/--pretrained."
+    )
+    task: str = cli_field("auto", help="zeroshot_classification, zeroshot_retrieval, or auto (from the dataset).",
+                          choices=TASK_CHOICES)
+    datasets: tuple[str, ...] = cli_field(("cifar10",), flag="dataset", help="Dataset name(s), or a file with one name per line.")
+    dataset_root: str = cli_field("root", help="Dataset folder; may hold {dataset} or {dataset_cleaned}.")
+    split: str = cli_field("test", help="Dataset split.")
+    languages: tuple[str, ...] = cli_field(("en",), flag="language", help="Language(s) of class names, prompts and captions.")
+    output: str = cli_field(
+        DEFAULT_OUTPUT,
+        help="Result file; may use {dataset} {pretrained} {pretrained_full_path} {model} {language} {task} {backend} {precision}.",
+    )
+    batch_size: int = cli_field(64, help="Images per batch.", min=1)
+    num_workers: int = cli_field(default_num_workers(), help="DataLoader worker processes (4, or the cores here if fewer).", min=0)
+    recall_k: tuple[int, ...] = cli_field((1, 5, 10), help="k of Recall@k for retrieval.", min=1)
+    seed: int = cli_field(0, help="Random seed.")
+    skip_existing: bool = cli_field(False, help="Skip runs whose output already holds a finished result.")
+    annotation_file: str | None = cli_field(None, help="Caption file overriding a retrieval dataset's default.")
+    custom_classname_file: str | None = cli_field(None, help="JSON: dataset name -> class names.")
+    custom_template_file: str | None = cli_field(None, help="JSON: dataset name -> prompt templates.")
+    dump_classnames: bool = cli_field(False, help="Write the class names into the result JSON.")
+    dump_templates: bool = cli_field(False, help="Write the templates into the result JSON.")
+    no_amp: bool = cli_field(False, help="Force fp32 (CLIP_benchmark's flag).")
+    backend: Backend = cli_field(
+        "torch", choices=BACKEND_CHOICES,
+        help="torch, onnx (exported graphs, ONNX Runtime) or trt (TensorRT engines); onnx/trt find or make their artifacts in export/ and engines/.",
+    )
+    device: Device = cli_field("auto", help="auto (cuda when present, else cpu), cpu, cuda or cuda:N.")
+    precision: Precision | None = cli_field(None, choices=PRECISION_CHOICES, show_default="fp16 on a GPU, fp32 on a CPU",
+                                      help="Weights and activations.")
+    tokenizer: str | None = cli_field(None, help="Folder with tokenizer.model (InternVL .pth).")
+    model_config: str | None = cli_field(None, help="InternVL config JSON (HF schema) for other sizes.")
+    skip_bad_images: bool = cli_field(False, help="Skip unreadable images and count them, instead of failing.")
+    no_parity_gate: bool = cli_field(False, help="onnx/trt: use artifacts whose parity check failed or never ran.")
+    export_dir: str = cli_field(
+        "export", help="onnx/trt: an export folder (e.g. `zsbench export --output_dir`'s), or a folder of exports named <model>-<checkpoint>-<precision>."
+    )
+    engine_dir: str = cli_field(
+        "engines", help="trt: an engine folder (e.g. `zsbench engine build --output_dir`'s), or a folder of engine folders named after their export."
+    )
+    # CLIP_benchmark's remaining eval flags, with its meaning (issue 14).
+    test_split: str | None = cli_field(None, help="CLIP_benchmark's other name for --split.")
+    normalize: bool = cli_field(True, help="CLIP_benchmark's linear-probe feature normalisation; zero-shot embeddings are always normalised.")
+    model_cache_dir: str | None = cli_field(
+        None, help="Folder searched for --pretrained when that path does not exist (local weights only, never a download)."
+    )
+    feature_root: str | None = cli_field(None, help="CLIP_benchmark's feature folder: caches image features there (the image-feature cache).")
+    cache_dir: str | None = None  # image-feature cache folder (--feature_root)
     cache_features: bool = False
+
+    def resolved(self) -> EvalOptions:
+        """These options with `device` and `precision` resolved (`zsbench.types`), and the backend checked.
+
+        A device that is absent here is kept (a dry run plans for another machine); loading checks it.
+
+        Raises:
+            UnknownNameError: an unknown backend or precision.
+            NotExportableError: --backend onnx/trt with a model type that is not exported.
+        """
+        if self.backend not in BACKENDS:  # before any dataset is opened (and without importing the backend)
+            raise UnknownNameError("backend", self.backend, BACKENDS.names())
+        device = resolve_device(self.device, require_present=False)
+        precision = resolve_precision(self.precision, device, no_amp=self.no_amp)
+        if self.backend in EXPORTED_BACKENDS:
+            require_exportable(self.model_type, f"--backend {self.backend}")
+            precision = export_precision(precision)
+        options = replace(self, device=str(device), precision=precision)
+        if self.test_split is not None:
+            if self.split not in ("test", self.test_split):
+                raise ZsbenchError(f"--split {self.split} and --test_split {self.test_split} name the same setting; pass only one.")
+            options = replace(options, split=self.test_split, test_split=None)
+        if self.feature_root is not None:  # CLIP_benchmark's feature folder is the image-feature cache's folder
+            options = replace(options, cache_dir=self.feature_root, cache_features=True)
+        return options
 
 
 @dataclass(frozen=True)
@@ -76,7 +134,7 @@ class EvalRun:
             "model": self.model.model,
             "pretrained": self.model.pretrained,
             "model_type": self.model.model_type,
-            "model_loader": _model_loader_name(self.model),
+            "model_loader": get_family(self.model.model_type).loader_name(self.model.model),
             "dataset_loader": dataset_loader_name(self.dataset),
             "task": self.task,
             "language": self.language,
@@ -91,15 +149,6 @@ class EvalRun:
             "cache_features": self.options.cache_features,
             "cache_dir": self.options.cache_dir,
         }
-
-
-def _model_loader_name(model: ModelRef) -> str:
-    if model.model_type == "open_clip":
-        return "open_clip"
-    from zsbench.models import INTERNVL_MODELS
-
-    spec = INTERNVL_MODELS.get(model.model)
-    return f"internvl_{spec.checkpoint_format}/InternVL-{spec.image_head.upper()}/{spec.task}"
 
 
 def _read_list_file(path: Path) -> list[str]:
@@ -198,6 +247,8 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
             "--no-normalize is not supported: CLIP_benchmark applies --normalize only to linear-probe features, which zsbench "
             "does not compute; zero-shot scores are cosine similarities of normalised embeddings. Drop the flag."
         )
+    options = options.resolved()
+    family = get_family(options.model_type)
     runs = []
     for (model, pretrained), dataset, language in itertools.product(
         expand_models(options), expand_datasets(options.datasets), options.languages
@@ -219,61 +270,6 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
         }
         output = fill_template("--output", options.output, {key: path_component(value) for key, value in values.items()})
         ref = ModelRef(options.model_type, model, pretrained, options.tokenizer, options.model_config)
+        family.loader_name(model)  # an unknown model name fails here, before any dataset is opened
         runs.append(EvalRun(ref, dataset, root, language, task, output, options))
     return runs
-
-
-def resolve_device_and_precision(device: str | None, precision: str | None, no_amp: bool) -> tuple[str, str]:
-    """cuda when present (else cpu); fp16 on a GPU as the seed runs, fp32 on a CPU; `--no_amp` forces fp32."""
-    from zsbench.models import default_device
-    from zsbench.models.factory import parse_device
-
-    device = device or default_device()
-    parse_device(device)  # `--device tpu` fails before any dataset is read
-    if no_amp and precision not in (None, "fp32"):
-        raise ZsbenchError(f"--no_amp forces fp32 but --precision {precision} was also given; pass only one.")
-    if no_amp:
-        return device, "fp32"
-    return device, precision or ("fp16" if device.startswith("cuda") else "fp32")
-
-
-def eval_options_from_cli(
-    *,
-    models: tuple[str, ...],
-    datasets: tuple[str, ...],
-    languages: tuple[str, ...],
-    recall_k: tuple[int, ...],
-    tokenizer_path: str | None,
-    device: str | None,
-    precision: str | None,
-    no_amp: bool,
-    quiet: bool,
-    test_split: str | None,
-    feature_root: str | None,
-    **options: Any,
-) -> EvalOptions:
-    """Builds the typed options from `zsbench eval`'s parsed flags.
-
-    `--test_split` is CLIP_benchmark's second name for `--split`; `--feature_root` (CLIP_benchmark's
-    feature folder) turns on the image-feature cache in that folder.
-    """
-    del quiet  # a display setting, not part of what is evaluated
-    device, precision = resolve_device_and_precision(device, precision, no_amp)
-    if test_split is not None:
-        if options["split"] not in ("test", test_split):
-            raise ZsbenchError(f"--split {options['split']} and --test_split {test_split} name the same setting; pass only one.")
-        options["split"] = test_split
-    if feature_root is not None:
-        options.update(cache_dir=feature_root, cache_features=True)
-    return EvalOptions(
-        models=tuple(models),
-        datasets=tuple(datasets),
-        languages=tuple(languages),
-        recall_k=tuple(recall_k),
-        tokenizer=tokenizer_path,
-        device=device,
-        precision=precision,
-        pretrained=tuple(options.pop("pretrained")),
-        pretrained_model=tuple(options.pop("pretrained_model")),
-        **options,
-    )

@@ -21,6 +21,7 @@ from zsbench.eval.encoding import LoaderClock
 from zsbench.eval.plan import EvalRun
 from zsbench.eval.results import check_output_path, environment, why_not_reusable, write_result
 from zsbench.eval.retrieval import evaluate_retrieval
+from zsbench.types import resolve_device
 
 
 @dataclass(frozen=True)
@@ -153,10 +154,15 @@ def summary_line(result: dict[str, Any], output: str) -> str:
     return f"{result['dataset']} [{result['language']}] {result['task']}: {shown} | {speed}{skipped} | {rates['wall_seconds']:.1f}s -> {output}"
 
 
-def run_evaluations(runs: list[EvalRun], quiet: bool, log: Callable[[str], None]) -> list[RunOutcome]:
+def run_evaluations(
+    runs: list[EvalRun], quiet: bool, log: Callable[[str], None], progress: Callable[[str], None] | None = None
+) -> list[RunOutcome]:
     """Runs `runs` in order. Every dataset is opened before any model loads, so a wrong root fails
     in seconds; a model is loaded once for its consecutive runs; finished outputs are skipped with
-    `--skip_existing`, so an interrupted suite resumes where it stopped."""
+    `--skip_existing`, so an interrupted suite resumes where it stopped.
+
+    `log` gets what happened to each run (skipped, recomputed, its summary); `progress` (default: `log`)
+    how the backends find or make their artifacts; `quiet` hides the progress bars."""
     outcomes: dict[int, RunOutcome] = {}
     pending = []
     for index, run in enumerate(runs):
@@ -188,8 +194,8 @@ def run_evaluations(runs: list[EvalRun], quiet: bool, log: Callable[[str], None]
         if key != loaded_key:
             loaded = None  # release the previous model before loading the next
             backend_options = BackendOptions(parity_gate=not options.no_parity_gate, export_root=Path(options.export_dir),
-                                             engine_root=Path(options.engine_dir), log=log)
-            loaded = load_backend(options.backend, run.model, torch.device(options.device), options.precision, backend_options)
+                                             engine_root=Path(options.engine_dir), log=progress or log)
+            loaded = load_backend(options.backend, run.model, resolve_device(options.device), options.precision, backend_options)
             loaded_key = key
         assert loaded is not None
         result = evaluate_run(run, datasets[index], loaded, quiet)

@@ -12,11 +12,9 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
-import torch
 
 from zsbench.errors import ExportError
 from zsbench.export.fingerprint import fingerprint_checkpoint
@@ -35,10 +33,13 @@ from zsbench.export.parity import ParityReport, ParityThresholds
 from zsbench.export.probes import ProbeConfig
 from zsbench.export.staging import staged_folder
 from zsbench.jsonfiles import read_json_object, write_json_atomic
-from zsbench.models import InternVL, ModelRef, default_device
+from zsbench.models import InternVL, ModelRef
+from zsbench.models.families import require_exportable
+from zsbench.choices import EXPORT_PRECISION_CHOICES
+from zsbench.options import cli_field, cli_group
 from zsbench.runtime.trust import file_digests
+from zsbench.types import Device, ExportedBackend, ExportPrecision, export_precision, resolve_device, resolve_precision
 
-ExportPrecision = Literal["fp32", "fp16"]
 Log = Callable[[str], None]
 # Every format version of zsbench's export manifests starts with this ("zsbench-onnx-export/").
 EXPORT_FORMAT_FAMILY = FORMAT.partition("/")[0] + "/"
@@ -50,17 +51,26 @@ _VERSIONED = ("torch", "onnx", "onnxruntime", "onnxscript", "onnx-ir", "numpy", 
 class ExportConfig:
     """What `zsbench export` was asked: the model, where to write, precision, opset, parity probes."""
 
-    model: ModelRef
-    out: Path | None = None
-    precision: ExportPrecision = "fp16"
-    opset: int | None = None  # None: default_opset(precision)
-    force: bool = False
-    device: str = "auto"
-    probes: ProbeConfig = field(default_factory=ProbeConfig)
+    model: ModelRef = cli_group()
+    out: Path | None = cli_field(None, flag="output_dir", aliases=("out",), show_default="export/<model>-<checkpoint name>-<precision>",
+                                 help="Output folder.")
+    precision: ExportPrecision | None = cli_field(
+        None, choices=EXPORT_PRECISION_CHOICES, show_default="fp16 on a GPU, fp32 on a CPU (as `zsbench eval`)",
+        help="Precision of the graphs (TensorRT engines are built from fp16 ones).",
+    )
+    opset: int | None = cli_field(
+        None, show_default="23 for fp32 (ONNX Runtime's fused attention, RoPE and RMSNorm), 18 for fp16 (what TensorRT builds from)",
+        help="ONNX opset.", min=18,
+    )
+    force: bool = cli_field(False, help="Replace an output folder that holds another model's export.")
+    device: Device = cli_field("auto", help="auto (the GPU when present), cpu, cuda or cuda:N: where the model is traced and the fp32 reference runs.")
+    probes: ProbeConfig = cli_group(ProbeConfig)
     thresholds: ParityThresholds | None = None
 
-    def output_folder(self) -> Path:
-        return self.out if self.out is not None else default_export_dir(self.model.model, Path(self.model.pretrained), self.precision)
+    def output_folder(self, precision: ExportPrecision) -> Path:
+        """`out`, or the default folder of this model in `precision` (the resolved one)."""
+        # Named after --pretrained as given (a hub id's name, not its snapshot's hash), as the onnx/trt backends look it up.
+        return self.out if self.out is not None else default_export_dir(self.model.model, Path(self.model.pretrained), precision)
 
 
 @dataclass(frozen=True)
@@ -77,15 +87,6 @@ def default_export_dir(model_name: str, pretrained: Path, precision: str, root: 
     checkpoint = Path(pretrained)
     stem = checkpoint.name if checkpoint.is_dir() or not checkpoint.suffix else checkpoint.stem
     return root / re.sub(r"[^A-Za-z0-9._-]", "_", f"{model_name}-{stem}-{precision}")
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto``: the GPU when torch sees one (export and reference run there), else the CPU."""
-    if device == "auto":
-        return torch.device(default_device())
-    from zsbench.models.factory import resolve_device as check_device
-
-    return check_device(device)
 
 
 def package_versions() -> dict[str, str | None]:
@@ -147,49 +148,44 @@ def export_model(config: ExportConfig, log: Log = lambda message: None) -> Expor
         ParityError: a graph fails parity; the folder is still published, with `passed: false`.
     """
     ref = config.model
-    if ref.model_type != "internvl":
-        raise ExportError(
-            f"zsbench export handles model_type 'internvl' (InternVL-C/G), found {ref.model_type!r}. "
-            "Evaluate open_clip models with the torch backend."
-        )
-    if config.precision not in ("fp32", "fp16"):
-        raise ExportError(f"--precision {config.precision!r}: expected fp32 or fp16 (TensorRT engines are built from fp16 graphs).")
-    folder = config.output_folder()
-    wanted = f"{ref.model} ({config.precision}) from {ref.pretrained}"
+    require_exportable(ref.model_type, "zsbench export")
+    device = resolve_device(config.device)
+    precision = export_precision(resolve_precision(config.precision, device))
+    folder = config.output_folder(precision)
+    wanted = f"{ref.model} ({precision}) from {ref.pretrained}"
     # A folder holding another model or precision is refused before gigabytes of weights are read;
     # the checkpoint fingerprint is compared once the model is loaded.
-    _check_out_folder(folder, None, wanted, config.force, (ref.model_type, ref.model, config.precision))
-    device = resolve_device(config.device)
-    log(f"Loading {ref.model} from {ref.pretrained} ({config.precision}, {device})")
-    model, transform, tokenizer = ref.load(device, config.precision)
+    _check_out_folder(folder, None, wanted, config.force, (ref.model_type, ref.model, precision))
+    log(f"Loading {ref.model} from {ref.pretrained} ({precision}, {device})")
+    model, transform, tokenizer = ref.load(device, precision)
     assert isinstance(model, InternVL)
-    fingerprint = fingerprint_checkpoint(Path(ref.pretrained), tokenizer.model_file, model.config.to_hf_dict())
-    identity = (ref.model_type, ref.model, fingerprint.digest, config.precision)
+    fingerprint = fingerprint_checkpoint(ref.checkpoint(), tokenizer.model_file, model.config.to_hf_dict())
+    identity = (ref.model_type, ref.model, fingerprint.digest, precision)
     _check_out_folder(folder, identity, wanted, config.force)
 
-    opset = config.opset if config.opset is not None else default_opset(config.precision)
+    opset = config.opset if config.opset is not None else default_opset(precision)
     start = time.perf_counter()
     with staged_folder(folder) as staging:
         log(f"Exporting to {folder} (opset {opset})")
-        graphs, policy = export_graphs(model, staging, opset, config.precision, device, log)
+        graphs, policy = export_graphs(model, staging, opset, precision, device, log)
         export_seconds = time.perf_counter() - start
         model_config, preprocess = model.config.to_hf_dict(), transform_config(model, ref.model)
         # One copy of the weights at a time: an fp32 export's model is itself the reference (read from disk
         # once; `pop` leaves compute_reference its only holder, which frees it before ONNX Runtime runs),
         # an fp16 export's reference is loaded in fp32 once the fp16 model is gone.
-        exported = [(model, transform, tokenizer)] if config.precision == "fp32" else []
+        exported = [(model, transform, tokenizer)] if precision == "fp32" else []
         del model
         free_memory()
         log("Checking parity against PyTorch fp32 with ONNX Runtime")
         probes, reference = compute_reference(exported.pop if exported else lambda: ref.load(device, "fp32"), config.probes, device)
         report = onnx_parity(probes, reference, {graph: staging / spec.file for graph, spec in graphs.items()}, folder,
-                              device, config.precision, config.probes, config.thresholds)
+                              device, precision, config.probes, config.thresholds)
         report = report.about({name: digest for spec in graphs.values() for name, digest in spec.sha256.items()},
                               fingerprint.digest)
         manifest = ExportManifest(
             model_type=ref.model_type,
             model_name=ref.model,
-            pretrained=str(Path(ref.pretrained).resolve()),
+            pretrained=str(ref.checkpoint().resolve()),
             tokenizer=str(Path(ref.tokenizer).resolve()) if ref.tokenizer else None,
             model_config=str(Path(ref.model_config).resolve()) if ref.model_config else None,
             checkpoint=fingerprint,
@@ -197,7 +193,7 @@ def export_model(config: ExportConfig, log: Log = lambda message: None) -> Expor
             preprocess=preprocess,
             text={"context_length": tokenizer.context_length, "pad_id": tokenizer.pad_id, "bos_id": tokenizer.bos_id,
                   "eos_id": tokenizer.eos_id, "prefix": tokenizer.prefix, "tokenizer_file": str(tokenizer.model_file.resolve())},
-            precision=config.precision,
+            precision=precision,
             opset=opset,
             graphs=graphs,
             graph_policy=policy,
@@ -233,7 +229,7 @@ def recorded_parity_settings(artifact: Path) -> tuple[ProbeConfig, ParityThresho
 
 def check_artifact_parity(
     artifact: Path,
-    backend: Literal["onnx", "trt"] = "onnx",
+    backend: ExportedBackend = "onnx",
     device: str = "auto",
     engines: Path | None = None,
     log: Log = lambda message: None,

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFilter
 
+from zsbench.options import cli_field
+
 IMAGE_KINDS = ("gradient", "shapes", "noise", "checkerboard", "stripes", "blobs")
 
 
@@ -27,7 +29,7 @@ class ProbeConfig:
 
     200 images make the 0.995 top-1 agreement threshold meaningful (one flip allowed)."""
 
-    num_images: int = 200
+    num_images: int = cli_field(200, flag="parity_images", help="Synthetic probe images of the parity check.", min=1)
     num_classes: int = 50
     num_templates: int = 8
     image_batch_sizes: tuple[int, ...] = (1, 2, 5, 8, 16, 32)

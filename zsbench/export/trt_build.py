@@ -30,6 +30,7 @@ from zsbench.export.parity import ParityReport
 from zsbench.export.probes import ProbeConfig
 from zsbench.export.staging import staged_folder
 from zsbench.jsonfiles import write_json_atomic
+from zsbench.options import cli_field
 from zsbench.runtime.engine_manifest import (
     ENGINE_FILES,
     BuildRequest,
@@ -56,6 +57,24 @@ ENGINE_ROOT = Path("engines")
 Log = Callable[[str], None]
 
 
+def parse_profile(text: str) -> tuple[int, int, int]:
+    """'MIN:OPT:MAX' -> (min, opt, max).
+
+    Raises:
+        ValueError: not three non-negative integers separated by colons.
+    """
+    parts = text.split(":")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
+        raise ValueError(f"expected MIN:OPT:MAX such as 1:16:64, found {text!r}")
+    low, opt, high = (int(part) for part in parts)
+    return low, opt, high
+
+
+def format_profile(profile: tuple[int, int, int]) -> str:
+    """(min, opt, max) -> 'MIN:OPT:MAX'."""
+    return ":".join(map(str, profile))
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     """What `zsbench engine build` was asked.
@@ -65,14 +84,23 @@ class EngineConfig:
     profiles span `text_length` (min, opt, max), capped at the tokenizer's context length.
     """
 
-    artifact: Path
-    out: Path | None = None
-    flavor: FlavorRequest = "auto"
-    batch_profiles: tuple[tuple[int, int, int], ...] = ((1, 16, 64),)
-    text_length: tuple[int, int, int] = (1, 32, 80)
-    workspace_gib: float = 4.0
-    timing_cache: Path | None = None
-    force: bool = False
+    artifact: Path = cli_field(argument=True, help="The fp16 export folder to build from.")
+    out: Path | None = cli_field(None, flag="output_dir", aliases=("out",), show_default="engines/<export name>", help="Engine folder.")
+    flavor: FlavorRequest = cli_field(
+        "auto", flag="trt_flavor",
+        help="auto: by the GPU: TensorRT-RTX only on the cards it targets (compute capability 7.5, 8.6, 8.9, 12.x) when standard "
+             "TensorRT is not installed; standard TensorRT on every other card; without a GPU, TensorRT-RTX ahead of time.",
+    )
+    batch_profiles: tuple[tuple[int, int, int], ...] = cli_field(
+        ((1, 16, 64),), flag="batch", parse=parse_profile, show=format_profile,
+        help="Batch-size optimization profile MIN:OPT:MAX; repeat for several profiles.",
+    )
+    text_length: tuple[int, int, int] = cli_field(
+        (1, 32, 80), parse=parse_profile, show=format_profile, help="Token-length profile MIN:OPT:MAX (capped at the tokenizer's 80)."
+    )
+    workspace_gib: float = cli_field(4.0, flag="workspace", min=0.0625, help="Builder workspace limit, GiB.")
+    timing_cache: Path | None = cli_field(None, show_default="engines/timing.cache", help="Timing cache file (standard TensorRT).")
+    force: bool = cli_field(False, help="Rebuild even if matching engines exist.")
     probes: ProbeConfig = field(default_factory=ProbeConfig)
     device: torch.device | None = None  # the GPU to build for and check on (None: the current one)
 

@@ -1,27 +1,27 @@
-"""Native PyTorch InternVL-C / InternVL-G, checkpoint loaders, tokenizer, transforms, open_clip adapter."""
+"""Native PyTorch InternVL-C / InternVL-G, checkpoint loaders, tokenizer, transforms, open_clip adapter.
 
-from zsbench.models.config import InternVLConfig, builtin_config, list_builtin_configs, load_config_file
-from zsbench.models.factory import DTYPES, INTERNVL_MODELS, default_device, describe_model, list_models, load_clip
-from zsbench.models.internvl import InternVL, create_model
-from zsbench.models.ref import ModelRef
-from zsbench.models.tokenizer import InternVLTokenizer
-from zsbench.models.transform import PreprocessConfig, build_transform
+Attributes are imported on first use (`zsbench.lazy`): `zsbench models` lists the families'
+model names without loading torch.
+"""
 
-__all__ = [
-    "DTYPES",
-    "INTERNVL_MODELS",
-    "InternVL",
-    "InternVLConfig",
-    "InternVLTokenizer",
-    "ModelRef",
-    "PreprocessConfig",
-    "build_transform",
-    "default_device",
-    "builtin_config",
-    "create_model",
-    "describe_model",
-    "list_builtin_configs",
-    "list_models",
-    "load_clip",
-    "load_config_file",
-]
+from zsbench.lazy import lazy_attributes
+
+_EXPORTS = {
+    "DTYPES": "zsbench.models.factory",
+    "INTERNVL_MODELS": "zsbench.models.families.internvl",
+    "InternVL": "zsbench.models.internvl",
+    "InternVLConfig": "zsbench.models.config",
+    "InternVLTokenizer": "zsbench.models.tokenizer",
+    "ModelRef": "zsbench.models.ref",
+    "PreprocessConfig": "zsbench.models.transform",
+    "build_transform": "zsbench.models.transform",
+    "builtin_config": "zsbench.models.config",
+    "create_model": "zsbench.models.internvl",
+    "describe_model": "zsbench.models.factory",
+    "list_builtin_configs": "zsbench.models.config",
+    "list_models": "zsbench.models.factory",
+    "load_clip": "zsbench.models.factory",
+    "load_config_file": "zsbench.models.config",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_attributes(__name__, _EXPORTS)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 from torch import nn
@@ -11,11 +10,10 @@ from torch import nn
 from zsbench.errors import ConfigError
 from zsbench.models.attention_pool import AttentionPool
 from zsbench.models.config import CONTEXT_LENGTH, InternVLConfig
+from zsbench.models.families.internvl import CheckpointFormat, ImageHead
 from zsbench.models.internvit import InternViT
 from zsbench.models.qllama import QLLaMA
 
-CheckpointFormat = Literal["pth", "hf"]
-ImageHead = Literal["c", "g"]
 
 
 class InternVL(nn.Module):

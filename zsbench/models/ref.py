@@ -4,27 +4,43 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+from zsbench.choices import MODEL_TYPE_CHOICES
+from zsbench.options import cli_field
+from zsbench.types import ModelType
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from zsbench.types import Precision
 
 
 @dataclass(frozen=True)
 class ModelRef:
     """A model as the command line names it (`--model_type --model --pretrained --tokenizer --model_config`)."""
 
-    model_type: str
-    model: str
-    pretrained: str
-    tokenizer: str | None = None
-    model_config: str | None = None
+    model_type: ModelType = cli_field(help="Model family (see `zsbench models`).", choices=MODEL_TYPE_CHOICES, cli_default="internvl")
+    model: str = cli_field(help="Model name (see `zsbench models`).")
+    pretrained: str = cli_field(
+        help="Checkpoint: .pth file, Hugging Face folder (or a hub id in the local Hugging Face cache), or open_clip file."
+    )
+    tokenizer: str | None = cli_field(None, help="Folder with tokenizer.model (InternVL .pth).")
+    model_config: str | None = cli_field(None, help="InternVL config JSON (HF schema) for other sizes.")
 
     def to_dict(self) -> dict[str, str | None]:
         return asdict(self)
 
-    def load(self, device: str | torch.device, precision: str) -> tuple[nn.Module, Callable, Callable]:
-        """`load_clip` of this model: `(model, transform, tokenizer)` on `device` in `precision`."""
-        from zsbench.models.factory import load_clip
+    def checkpoint(self) -> Path:
+        """`pretrained` on disk: the path itself, or the cached snapshot of a Hugging Face hub id."""
+        from zsbench.models.hub import resolve_pretrained
 
-        return load_clip(self.model_type, self.model, self.pretrained, device, precision,  # type: ignore[arg-type]
-                         self.tokenizer, self.model_config)
+        return resolve_pretrained(self.pretrained)
+
+    def load(self, device: torch.device, precision: Precision) -> tuple[nn.Module, Callable, Callable]:
+        """This model's `(model, transform, tokenizer)` on `device` in `precision`, loaded by its family."""
+        from zsbench.models.families import get_family
+
+        return get_family(self.model_type).load(self, device, precision)

@@ -9,6 +9,8 @@ import torchvision.transforms as T
 from PIL import Image
 from torchvision.transforms import InterpolationMode
 
+from zsbench.errors import ConfigError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -35,7 +37,10 @@ class PreprocessConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PreprocessConfig:
         if data.get("interpolation", "bicubic") != "bicubic":
-            raise ValueError(f"zsbench's transforms are bicubic, found interpolation {data['interpolation']!r}")
+            raise ConfigError(
+                f"The preprocessing record asks for interpolation {data['interpolation']!r}; zsbench's transforms are bicubic. "
+                "Re-export the model with this zsbench (`zsbench export ... --force`)."
+            )
         return cls(int(data["image_size"]), data["resize_mode"], tuple(data["mean"]), tuple(data["std"]))  # type: ignore[arg-type]
 
 
