@@ -150,6 +150,17 @@ def info_command(
               help="onnx/trt: an export folder (e.g. `zsbench export --out`'s), or a folder of exports named <model>-<checkpoint>-<precision>.")
 @click.option("--engine_dir", "--engine-dir", "engine_dir", default="engines", show_default=True,
               help="trt: an engine folder (e.g. `zsbench engine build --out`'s), or a folder of engine folders named after their export.")
+@click.option("--cache_dir", "--cache-dir", "cache_dir", default=None,
+              help="Embedding cache folder (class embeddings; image features with --cache_features) "
+                   "[default: $ZSBENCH_CACHE_DIR, else ~/.cache/zsbench].")
+@click.option("--no-cache", "--no_cache", "no_cache", is_flag=True, help="Neither read nor write the embedding cache.")
+@click.option("--cache_features", "--cache-features", "cache_features", is_flag=True,
+              help="Also cache image embeddings per model, backend, precision, dataset, split and transform, "
+                   "so re-runs with other prompts or languages only encode texts.")
+@click.option("--save_clf", default=None, help="CLIP_benchmark's flag: the cache folder classifiers are saved in (as --cache_dir).")
+@click.option("--load_clfs", multiple=True, help="CLIP_benchmark's flag: the cache folder classifiers are loaded from (as --cache_dir).")
+@click.option("--distributed", is_flag=True,
+              help="CLIP_benchmark's flag, accepted: under torchrun every process evaluates its share of the images and prompts.")
 @click.option("--dry-run", "dry_run", is_flag=True, help="Print the resolved plan (one JSON per evaluation) and exit.")
 def eval_command(**kwargs: Any) -> None:
     """Evaluate models on datasets (CLIP_benchmark's flags), writing one result JSON per evaluation."""

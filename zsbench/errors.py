@@ -80,3 +80,7 @@ class BackendUnavailableError(ZsbenchError):
 
 class ResultError(ZsbenchError):
     """A result file that cannot be read or written."""
+
+
+class CacheError(ZsbenchError):
+    """An embedding cache folder that cannot be used (a file in its place, no permission to write)."""

@@ -1,4 +1,4 @@
-"""JSON files written atomically and read with errors that say what the file should have been."""
+"""JSON (and other) files written atomically and read with errors that say what the file should have been."""
 
 from __future__ import annotations
 
@@ -12,7 +12,12 @@ from zsbench.errors import ZsbenchError
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Writes `data` as JSON to `path` through a temp file and a rename: a reader (or a crash) never
+    """Writes `data` as JSON to `path` atomically (`write_bytes_atomic`)."""
+    write_bytes_atomic(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Writes `data` to `path` through a temp file and a rename: a reader (or a crash) never
     sees half a file, and a failed write leaves the previous file as it was.
 
     The file gets the permissions of any new file (0666 less the umask), so results and manifests
@@ -23,9 +28,8 @@ def write_json_atomic(path: Path, data: Any) -> None:
     temp = path.parent / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
     descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        with open(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2)
-            handle.write("\n")
+        with open(descriptor, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)

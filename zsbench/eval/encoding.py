@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from zsbench.backends import Encoder
-from zsbench.errors import NonFiniteError
+from zsbench.errors import NonFiniteError, ZsbenchError
+from zsbench.eval.distributed import SINGLE, RankGroup
 
 
 @dataclass
@@ -47,12 +48,16 @@ def encode_texts(
     batch_size: int,
     desc: str,
     quiet: bool,
+    group: RankGroup = SINGLE,
 ) -> torch.Tensor:
     """L2-normalised embeddings of `texts` (N, D), each text tokenised once.
 
-    Texts are batched in order of length so that padding to the longest in a batch stays
+    Each rank of `group` encodes its contiguous slice of `texts` and the slices are gathered in
+    order. Texts are batched in order of length so that padding to the longest in a batch stays
     short; the embeddings come back in the input order.
     """
+    texts = [texts[index] for index in group.shard(len(texts))]
+    check_shard_not_empty(len(texts), group, "texts")
     order = sorted(range(len(texts)), key=lambda index: len(texts[index]))
     chunks = []
     starts = range(0, len(order), batch_size)
@@ -61,7 +66,14 @@ def encode_texts(
         embeddings = check_finite(encoder.encode_text(tokenizer(batch)), encoder, "text", batch_index)
         chunks.append(F.normalize(embeddings, dim=-1))
     embeddings = torch.cat(chunks)
-    return embeddings[torch.tensor(order, device=embeddings.device).argsort()]
+    return group.gather_rows(embeddings[torch.tensor(order, device=embeddings.device).argsort()])
+
+
+def check_shard_not_empty(count: int, group: RankGroup, what: str) -> None:
+    """Refuses a rank with nothing to encode: its embeddings' width would be unknown to the gather."""
+    if count == 0:
+        raise ZsbenchError(f"Rank {group.rank} of {group.world_size} got no {what} to encode: there are fewer {what} "
+                           "than processes. Expected at least one per process; start torchrun with fewer processes.")
 
 
 def encode_image_batch(encoder: Encoder, images: torch.Tensor, batch_index: int) -> torch.Tensor:

@@ -48,6 +48,11 @@ class EvalOptions:
     no_parity_gate: bool = False
     export_dir: str = "export"  # onnx/trt: an export folder, or a folder of exports
     engine_dir: str = "engines"  # trt: an engine folder, or a folder of engine folders
+    # Scale-out and embedding caches (zsbench.eval.distributed, zsbench.eval.cache).
+    cache_dir: str | None = None  # None: zsbench.eval.cache.default_cache_dir()
+    no_cache: bool = False
+    cache_features: bool = False
+    distributed: bool = False  # CLIP_benchmark's flag; torchrun's environment decides the ranks
 
 
 @dataclass(frozen=True)
@@ -212,6 +217,19 @@ def resolve_device_and_precision(device: str | None, precision: str | None, no_a
     return device, precision or ("fp16" if device.startswith("cuda") else "fp32")
 
 
+def classifier_cache_dir(cache_dir: str | None, save_clf: str | None, load_clfs: tuple[str, ...]) -> str | None:
+    """`--cache_dir`, with CLIP_benchmark's `--save_clf PATH` / `--load_clfs PATH` mapped onto it: zsbench
+    saves and loads classifiers in its content-keyed cache, so each names the cache folder to use."""
+    named = {value for value in (cache_dir, save_clf, *load_clfs) if value}
+    if len(named) > 1:
+        raise ZsbenchError(
+            f"--cache_dir/--save_clf/--load_clfs name different folders ({', '.join(sorted(named))}). zsbench keeps "
+            "classifiers in one content-keyed cache folder (CLIP_benchmark's classifier ensembles are not supported); "
+            "pass one folder."
+        )
+    return named.pop() if named else None
+
+
 def eval_options_from_cli(
     *,
     models: tuple[str, ...],
@@ -228,6 +246,7 @@ def eval_options_from_cli(
     """Builds the typed options from `zsbench eval`'s parsed flags."""
     del quiet  # a display setting, not part of what is evaluated
     device, precision = resolve_device_and_precision(device, precision, no_amp)
+    options["cache_dir"] = classifier_cache_dir(options.pop("cache_dir"), options.pop("save_clf"), options.pop("load_clfs"))
     return EvalOptions(
         models=tuple(models),
         datasets=tuple(datasets),

@@ -1,0 +1,135 @@
+"""Evaluation across the processes `torchrun` starts: who this process is, its shard, and gathers in order.
+
+`torchrun --nproc_per_node N zsbench eval ...` (and multi-node torchrun) sets RANK, WORLD_SIZE
+and LOCAL_RANK in each process; zsbench joins torch.distributed's default process group (gloo
+on CPUs, nccl when the backend runs on CUDA) and every rank evaluates a contiguous slice of the
+images (and of the class prompts). Gathers concatenate the ranks' rows in rank order, so the
+gathered rows are in dataset order and the metrics equal those of one process. Without those
+variables (or with WORLD_SIZE=1) the `SINGLE` group turns every operation into a no-op.
+
+A rank that raises leaves the others blocked in (or failing at) their next collective; torchrun
+then stops them and reports the failing rank's error. Only rank 0 writes, after a barrier that
+every rank reaches only once its own part is done, so a failure never leaves a result behind.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import torch
+import torch.distributed as dist
+
+from zsbench.errors import ZsbenchError
+
+_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+
+
+@dataclass(frozen=True)
+class RankGroup:
+    """This process's place among the evaluating processes; `device` is where collectives run."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the one process that writes results and caches."""
+        return self.rank == 0
+
+    def shard(self, count: int) -> range:
+        """This rank's contiguous slice of `count` items; slices differ in size by at most one."""
+        return range(self.rank * count // self.world_size, (self.rank + 1) * count // self.world_size)
+
+    def gather_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        """Every rank's `rows` (shapes equal but for the first dimension), concatenated in rank order,
+        on every rank, on the device `rows` came from."""
+        if self.world_size == 1:
+            return rows
+        sent = rows.to(self.device).contiguous()
+        counts = [torch.zeros(1, dtype=torch.long, device=self.device) for _ in range(self.world_size)]
+        dist.all_gather(counts, torch.tensor([len(sent)], device=self.device))
+        sizes = [int(count.item()) for count in counts]
+        # all_gather needs equal shapes: pad every rank's rows to the longest, then trim.
+        padded = torch.zeros((max(sizes), *sent.shape[1:]), dtype=sent.dtype, device=self.device)
+        padded[: len(sent)] = sent
+        received = [torch.empty_like(padded) for _ in range(self.world_size)]
+        dist.all_gather(received, padded)
+        return torch.cat([part[:size] for part, size in zip(received, sizes)]).to(rows.device)
+
+    def any(self, flags: torch.Tensor) -> torch.Tensor:
+        """Element-wise OR of a bool tensor over the ranks (so every rank makes the same decision)."""
+        if self.world_size == 1:
+            return flags
+        combined = flags.to(self.device, torch.int32)
+        dist.all_reduce(combined, op=dist.ReduceOp.MAX)
+        return combined.bool().to(flags.device)
+
+    def all(self, flag: bool) -> bool:
+        """True when `flag` holds on every rank."""
+        return not bool(self.any(torch.tensor([not flag])).item())
+
+    def gather_values(self, values: list[float]) -> list[list[float]]:
+        """Every rank's `values` (same length on every rank), in rank order."""
+        rows = self.gather_rows(torch.tensor([values], dtype=torch.float64))
+        return rows.tolist()
+
+    def barrier(self) -> None:
+        """Returns once every rank got here (fails if one of them died on the way)."""
+        if self.world_size > 1:
+            dist.barrier()
+
+
+SINGLE = RankGroup()
+
+
+def _env_int(name: str) -> int:
+    value = os.environ[name]
+    try:
+        return int(value)
+    except ValueError as err:
+        raise ZsbenchError(f"The environment variable {name}={value!r} is not an integer; torchrun sets it. "
+                           "Start distributed runs with `torchrun --nproc_per_node N zsbench eval ...`.") from err
+
+
+def rank_from_env() -> tuple[int, int, int]:
+    """(rank, world_size, local_rank) as torchrun sets them; (0, 1, 0) outside torchrun."""
+    present = [name for name in _ENV if name in os.environ]
+    if not present:
+        return 0, 1, 0
+    if "WORLD_SIZE" not in os.environ or "RANK" not in os.environ:
+        raise ZsbenchError(f"Found {', '.join(present)} in the environment but not both RANK and WORLD_SIZE. "
+                           "Start distributed runs with torchrun, which sets RANK, WORLD_SIZE and LOCAL_RANK.")
+    rank, world_size = _env_int("RANK"), _env_int("WORLD_SIZE")
+    local_rank = _env_int("LOCAL_RANK") if "LOCAL_RANK" in os.environ else rank
+    if not 0 <= rank < world_size:
+        raise ZsbenchError(f"RANK={rank} is outside 0..WORLD_SIZE-1 (WORLD_SIZE={world_size}); start the run with torchrun.")
+    return rank, world_size, local_rank
+
+
+def rank_device(device: str, local_rank: int) -> str:
+    """The device of this rank: ``cuda`` becomes ``cuda:LOCAL_RANK`` (one GPU per process); others are kept."""
+    return f"cuda:{local_rank}" if device == "cuda" else device
+
+
+def join_group(device: str) -> RankGroup:
+    """This process's `RankGroup`, joining torch.distributed's default group when torchrun started
+    several processes (nccl when `device` is CUDA, else gloo). Returns `SINGLE` outside torchrun."""
+    rank, world_size, local_rank = rank_from_env()
+    if world_size == 1:
+        return SINGLE
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.cuda.set_device(local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    collective_device = torch.device(f"cuda:{local_rank}") if cuda else torch.device("cpu")
+    return RankGroup(rank, world_size, local_rank, collective_device)
+
+
+def leave_group(group: RankGroup) -> None:
+    """Leaves the default process group `join_group` joined (no-op for `SINGLE`)."""
+    if group.world_size > 1 and dist.is_initialized():
+        dist.destroy_process_group()
