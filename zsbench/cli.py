@@ -164,6 +164,7 @@ def info_command(
 @click.option("--dry-run", "dry_run", is_flag=True, help="Print the resolved plan (one JSON per evaluation) and exit.")
 def eval_command(**kwargs: Any) -> None:
     """Evaluate models on datasets (CLIP_benchmark's flags), writing one result JSON per evaluation."""
+    from zsbench.eval.distributed import rank_from_env
     from zsbench.eval.plan import eval_options_from_cli, plan_runs
     from zsbench.eval.runner import run_evaluations
 
@@ -175,7 +176,8 @@ def eval_command(**kwargs: Any) -> None:
         return
     outcomes = run_evaluations(runs, quiet=quiet, log=click.echo)
     done = sum(outcome.status == "done" for outcome in outcomes)
-    click.echo(f"{done} evaluation(s) run, {len(outcomes) - done} skipped.")
+    if rank_from_env()[0] == 0:  # under torchrun, rank 0 alone reports
+        click.echo(f"{done} evaluation(s) run, {len(outcomes) - done} skipped.")
 
 
 @main.command("build")

@@ -84,3 +84,7 @@ class ResultError(ZsbenchError):
 
 class CacheError(ZsbenchError):
     """An embedding cache folder that cannot be used (a file in its place, no permission to write)."""
+
+
+class DistributedError(ZsbenchError):
+    """A torchrun evaluation whose ranks cannot work together: another rank failed, or the setup is wrong."""

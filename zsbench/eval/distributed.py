@@ -14,15 +14,21 @@ every rank reaches only once its own part is done, so a failure never leaves a r
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
 
-from zsbench.errors import ZsbenchError
+from zsbench.errors import DistributedError
 
 _ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+# How long a rank that lost its peers waits before failing: torchrun then sees the rank that failed
+# first exit first, names it as the root cause and stops this one (it times failures to the second).
+PEER_FAILURE_GRACE_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -50,13 +56,15 @@ class RankGroup:
             return rows
         sent = rows.to(self.device).contiguous()
         counts = [torch.zeros(1, dtype=torch.long, device=self.device) for _ in range(self.world_size)]
-        dist.all_gather(counts, torch.tensor([len(sent)], device=self.device))
+        with self._collective("gathering embeddings"):
+            dist.all_gather(counts, torch.tensor([len(sent)], device=self.device))
         sizes = [int(count.item()) for count in counts]
         # all_gather needs equal shapes: pad every rank's rows to the longest, then trim.
         padded = torch.zeros((max(sizes), *sent.shape[1:]), dtype=sent.dtype, device=self.device)
         padded[: len(sent)] = sent
         received = [torch.empty_like(padded) for _ in range(self.world_size)]
-        dist.all_gather(received, padded)
+        with self._collective("gathering embeddings"):
+            dist.all_gather(received, padded)
         return torch.cat([part[:size] for part, size in zip(received, sizes)]).to(rows.device)
 
     def any(self, flags: torch.Tensor) -> torch.Tensor:
@@ -64,7 +72,8 @@ class RankGroup:
         if self.world_size == 1:
             return flags
         combined = flags.to(self.device, torch.int32)
-        dist.all_reduce(combined, op=dist.ReduceOp.MAX)
+        with self._collective("agreeing on what to compute"):
+            dist.all_reduce(combined, op=dist.ReduceOp.MAX)
         return combined.bool().to(flags.device)
 
     def all(self, flag: bool) -> bool:
@@ -79,7 +88,20 @@ class RankGroup:
     def barrier(self) -> None:
         """Returns once every rank got here (fails if one of them died on the way)."""
         if self.world_size > 1:
-            dist.barrier()
+            with self._collective("waiting for every rank to finish"):
+                dist.barrier()
+
+    @contextlib.contextmanager
+    def _collective(self, what: str) -> Iterator[None]:
+        """Turns the runtime's error when another rank died (connection closed, timeout) into one line."""
+        try:
+            yield
+        except RuntimeError as err:  # torch.distributed.DistBackendError and gloo's errors are RuntimeErrors
+            time.sleep(PEER_FAILURE_GRACE_S)
+            raise DistributedError(
+                f"Rank {self.rank} of {self.world_size} lost the other ranks while {what} ({str(err).splitlines()[0]}). "
+                "Another rank failed first: its error (torchrun's 'Root Cause') says why. No result was written."
+            ) from err
 
 
 SINGLE = RankGroup()
@@ -90,7 +112,7 @@ def _env_int(name: str) -> int:
     try:
         return int(value)
     except ValueError as err:
-        raise ZsbenchError(f"The environment variable {name}={value!r} is not an integer; torchrun sets it. "
+        raise DistributedError(f"The environment variable {name}={value!r} is not an integer; torchrun sets it. "
                            "Start distributed runs with `torchrun --nproc_per_node N zsbench eval ...`.") from err
 
 
@@ -100,12 +122,12 @@ def rank_from_env() -> tuple[int, int, int]:
     if not present:
         return 0, 1, 0
     if "WORLD_SIZE" not in os.environ or "RANK" not in os.environ:
-        raise ZsbenchError(f"Found {', '.join(present)} in the environment but not both RANK and WORLD_SIZE. "
+        raise DistributedError(f"Found {', '.join(present)} in the environment but not both RANK and WORLD_SIZE. "
                            "Start distributed runs with torchrun, which sets RANK, WORLD_SIZE and LOCAL_RANK.")
     rank, world_size = _env_int("RANK"), _env_int("WORLD_SIZE")
     local_rank = _env_int("LOCAL_RANK") if "LOCAL_RANK" in os.environ else rank
     if not 0 <= rank < world_size:
-        raise ZsbenchError(f"RANK={rank} is outside 0..WORLD_SIZE-1 (WORLD_SIZE={world_size}); start the run with torchrun.")
+        raise DistributedError(f"RANK={rank} is outside 0..WORLD_SIZE-1 (WORLD_SIZE={world_size}); start the run with torchrun.")
     return rank, world_size, local_rank
 
 
