@@ -147,7 +147,7 @@ def info_command(
 @click.option("--skip-bad-images", "skip_bad_images", is_flag=True, help="Skip unreadable images and count them, instead of failing.")
 @click.option("--no-parity-gate", "no_parity_gate", is_flag=True, help="onnx/trt: use artifacts whose parity check failed or never ran.")
 @click.option("--export_dir", "--export-dir", "export_dir", default="export", show_default=True,
-              help="onnx/trt: an export folder (e.g. `zsbench export --out`'s), or a folder of exports named <model>-<checkpoint>-<precision>.")
+              help="onnx/trt: an export folder (e.g. `zsbench export --out`'s), or a folder of exports named <graph>-<checkpoint>-<precision> (graph: the model name without its task).")
 @click.option("--engine_dir", "--engine-dir", "engine_dir", default="engines", show_default=True,
               help="trt: an engine folder (e.g. `zsbench engine build --out`'s), or a folder of engine folders named after their export.")
 @click.option("--cache_dir", "--cache-dir", "cache_dir", default=None,
@@ -265,7 +265,7 @@ def _build_engines(artifact: Path, out: Path | None, force: bool, probes: Any, *
 @main.command("export")
 @model_options
 @click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Output folder [default: export/<model>-<checkpoint name>-<precision>].")
+              help="Output folder [default: export/<graph>-<checkpoint name>-<precision>; graph: the model name without its task, e.g. internvl_c_hf].")
 @click.option("--precision", type=click.Choice(["fp16", "fp32"]), default="fp16", show_default=True)
 @click.option("--opset", type=click.IntRange(min=18), default=None,
               help="ONNX opset [default: 23 for fp32 (ONNX Runtime's fused attention, RoPE and RMSNorm), "
