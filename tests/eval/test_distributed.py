@@ -62,8 +62,19 @@ def test_two_ranks_give_the_single_process_metrics(demo_data: Path, tmp_path: Pa
             assert result["metrics"][key] == pytest.approx(value, abs=1e-6), key
         assert result["throughput"]["images"] == reference["throughput"]["images"] == images
         assert result["throughput"]["texts"] == reference["throughput"]["texts"]
-    # Rank 0 wrote the gathered image features, in dataset order, for the next run.
+    # Rank 0 wrote the gathered image features, in dataset order, for the next run; a second
+    # torchrun run is served by both caches, each rank reading its share, with the same metrics.
     assert len(list((isolated_embedding_cache / "images").glob("*.safetensors"))) == 2
+    again = torchrun(eval_args(demo_data, f"{tmp_path}/warm/{{dataset}}.json", "--cache_features"))
+    assert again.returncode == 0, again.stdout + again.stderr
+    for name, images in (("shapes_classification", 1001), ("shapes_retrieval", 201)):
+        reference = json.loads((tmp_path / "single" / f"{name}.json").read_text())
+        result = json.loads((tmp_path / "warm" / f"{name}.json").read_text())
+        assert result["throughput"]["images"] == 0 and result["throughput"]["cached_images"] == images
+        for key, value in reference["metrics"].items():
+            assert result["metrics"][key] == pytest.approx(value, abs=1e-6), key
+    classification = json.loads((tmp_path / "warm" / "shapes_classification.json").read_text())
+    assert classification["throughput"]["texts"] == 0 and classification["throughput"]["cached_texts"] > 0
 
 
 def test_a_rank_that_raises_fails_the_run_without_a_result(tmp_path: Path) -> None:

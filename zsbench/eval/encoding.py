@@ -53,11 +53,13 @@ def encode_texts(
     """L2-normalised embeddings of `texts` (N, D), each text tokenised once.
 
     Each rank of `group` encodes its contiguous slice of `texts` and the slices are gathered in
-    order. Texts are batched in order of length so that padding to the longest in a batch stays
-    short; the embeddings come back in the input order.
+    order (fewer texts than ranks: every rank encodes them all). Texts are batched in order of
+    length so that padding to the longest in a batch stays short; the embeddings come back in
+    the input order.
     """
-    texts = [texts[index] for index in group.shard(len(texts))]
-    check_shard_not_empty(len(texts), group, "texts")
+    sharded = len(texts) >= group.world_size
+    if sharded:
+        texts = [texts[index] for index in group.shard(len(texts))]
     order = sorted(range(len(texts)), key=lambda index: len(texts[index]))
     chunks = []
     starts = range(0, len(order), batch_size)
@@ -66,11 +68,12 @@ def encode_texts(
         embeddings = check_finite(encoder.encode_text(tokenizer(batch)), encoder, "text", batch_index)
         chunks.append(F.normalize(embeddings, dim=-1))
     embeddings = torch.cat(chunks)
-    return group.gather_rows(embeddings[torch.tensor(order, device=embeddings.device).argsort()])
+    embeddings = embeddings[torch.tensor(order, device=embeddings.device).argsort()]
+    return group.gather_rows(embeddings) if sharded else embeddings
 
 
 def check_shard_not_empty(count: int, group: RankGroup, what: str) -> None:
-    """Refuses a rank with nothing to encode: its embeddings' width would be unknown to the gather."""
+    """Refuses a rank with no images to encode: its embeddings' width would be unknown to the gather."""
     if count == 0:
         raise ZsbenchError(f"Rank {group.rank} of {group.world_size} got no {what} to encode: there are fewer {what} "
                            "than processes. Expected at least one per process; start torchrun with fewer processes.")

@@ -15,8 +15,8 @@ from typing import Any
 import torch
 
 from zsbench.backends import LoadedModel
-from zsbench.errors import BadImageError
 from zsbench.data.types import EvalDataset, TransformedDataset, collate_samples
+from zsbench.errors import BadImageError
 from zsbench.eval.cache import EmbeddingCache, encoder_fields, transform_description
 from zsbench.eval.distributed import RankGroup
 from zsbench.eval.encoding import LoaderClock, check_shard_not_empty, encode_image_batch, timed_batches

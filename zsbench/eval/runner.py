@@ -84,12 +84,12 @@ class EvalContext:
 
 
 def _classify(run: EvalRun, dataset: ClassificationDataset, loaded: LoadedModel, context: EvalContext,
-              images: ImageShard) -> tuple[torch.Tensor, torch.Tensor, int]:
+              images: ImageShard, quiet: bool) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Every rank's logits (N, C) and targets in dataset order, and the prompts served from the cache."""
     group = context.group
     fields = encoder_fields(run.model, loaded.encoder.describe()) if context.cache is not None else None
     classifier, cached_prompts = zero_shot_classifier(
-        loaded.encoder, loaded.tokenizer, dataset.classnames, dataset.templates, run.options.batch_size, True, group,
+        loaded.encoder, loaded.tokenizer, dataset.classnames, dataset.templates, run.options.batch_size, quiet, group,
         context.cache, fields,
     )
     logits = group.gather_rows(zero_shot_logits(classifier, images))
@@ -102,7 +102,7 @@ def classification_logits(run: EvalRun, dataset: ClassificationDataset, loaded: 
     are computed from, for comparing backends sample by sample (e.g. top-1 agreement)."""
     torch.manual_seed(run.options.seed)
     images = image_features(run, dataset, loaded, SINGLE, None, LoaderClock(), quiet=True)
-    logits, _, _ = _classify(run, dataset, loaded, EvalContext(), images)
+    logits, _, _ = _classify(run, dataset, loaded, EvalContext(), images, quiet=True)
     return logits
 
 
@@ -146,7 +146,7 @@ def evaluate_run(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, quiet:
     images = image_features(run, dataset, loaded, group, feature_cache, clock, quiet)
     cached_prompts = 0
     if isinstance(dataset, ClassificationDataset):
-        logits, targets, cached_prompts = _classify(run, dataset, loaded, context, images)
+        logits, targets, cached_prompts = _classify(run, dataset, loaded, context, images, quiet)
         metrics = classification_metrics(logits, targets, dataset.multilabel)
     else:
         metrics = evaluate_retrieval(encoder, loaded.tokenizer, images, options.recall_k, options.batch_size, quiet, group)
