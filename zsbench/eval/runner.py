@@ -204,7 +204,10 @@ def summary_line(result: dict[str, Any], output: str) -> str:
     rates = result["throughput"]
     speed = f"{rates['images_per_second'] or 0:.1f} img/s, {rates['texts_per_second'] or 0:.1f} txt/s"
     skipped = f" | skipped {result['skipped_images']} unreadable image(s)" if "skipped_images" in result else ""
-    return f"{result['dataset']} [{result['language']}] {result['task']}: {shown} | {speed}{skipped} | {rates['wall_seconds']:.1f}s -> {output}"
+    cached = (f" | from cache: {rates['cached_images']} image(s), {rates['cached_texts']} prompt(s)"
+              if rates.get("cached_images") or rates.get("cached_texts") else "")
+    return (f"{result['dataset']} [{result['language']}] {result['task']}: {shown} | {speed}{cached}{skipped} | "
+            f"{rates['wall_seconds']:.1f}s -> {output}")
 
 
 def _silent(message: str) -> None:
