@@ -52,6 +52,8 @@ class EvalOptions:
     cache_dir: str | None = None  # None: zsbench.eval.cache.default_cache_dir()
     no_cache: bool = False
     cache_features: bool = False
+    save_clf: str | None = None  # CLIP_benchmark's flags, mapped onto cache_dir (`cache_folder`)
+    load_clfs: tuple[str, ...] = ()
     distributed: bool = False  # CLIP_benchmark's flag; torchrun's environment decides the ranks
 
 
@@ -175,6 +177,7 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
     """Every (model, dataset, language) of the options, in CLIP_benchmark's order."""
     from zsbench.data import default_task
 
+    cache_folder(options)  # conflicting cache folders fail before anything is read
     if options.task not in (*TASKS, "auto"):
         raise ZsbenchError(
             f"--task {options.task} is not supported: zsbench runs {', '.join(TASKS)} (or auto, from the dataset)."
@@ -217,10 +220,11 @@ def resolve_device_and_precision(device: str | None, precision: str | None, no_a
     return device, precision or ("fp16" if device.startswith("cuda") else "fp32")
 
 
-def classifier_cache_dir(cache_dir: str | None, save_clf: str | None, load_clfs: tuple[str, ...]) -> str | None:
+def cache_folder(options: EvalOptions) -> str | None:
     """`--cache_dir`, with CLIP_benchmark's `--save_clf PATH` / `--load_clfs PATH` mapped onto it: zsbench
-    saves and loads classifiers in its content-keyed cache, so each names the cache folder to use."""
-    named = {value for value in (cache_dir, save_clf, *load_clfs) if value}
+    saves and loads classifiers in its content-keyed cache, so each names the cache folder to use
+    (None: the default folder)."""
+    named = {value for value in (options.cache_dir, options.save_clf, *options.load_clfs) if value}
     if len(named) > 1:
         raise ZsbenchError(
             f"--cache_dir/--save_clf/--load_clfs name different folders ({', '.join(sorted(named))}). zsbench keeps "
@@ -246,7 +250,6 @@ def eval_options_from_cli(
     """Builds the typed options from `zsbench eval`'s parsed flags."""
     del quiet  # a display setting, not part of what is evaluated
     device, precision = resolve_device_and_precision(device, precision, no_amp)
-    options["cache_dir"] = classifier_cache_dir(options.pop("cache_dir"), options.pop("save_clf"), options.pop("load_clfs"))
     return EvalOptions(
         models=tuple(models),
         datasets=tuple(datasets),

@@ -22,7 +22,7 @@ from zsbench.eval.distributed import SINGLE, RankGroup, join_group, leave_group,
 from zsbench.eval.encoding import LoaderClock
 from zsbench.eval.features import ImageShard, image_features
 from zsbench.eval.metrics import classification_metrics
-from zsbench.eval.plan import EvalRun
+from zsbench.eval.plan import EvalRun, cache_folder
 from zsbench.eval.results import check_output_path, environment, why_not_reusable, write_result
 from zsbench.eval.retrieval import evaluate_retrieval
 
@@ -228,7 +228,7 @@ def run_evaluations(runs: list[EvalRun], quiet: bool, log: Callable[[str], None]
     group = join_group(first.device)
     try:
         log = log if group.is_main else _silent
-        context = EvalContext(group, open_cache(first.cache_dir, not first.no_cache, log), first.cache_features)
+        context = EvalContext(group, open_cache(cache_folder(first), not first.no_cache, log), first.cache_features)
         return _run_all(runs, quiet or not group.is_main, log, context)
     finally:
         leave_group(group)
