@@ -85,6 +85,8 @@ def image_features(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, grou
     """
     fields = feature_fields(run, dataset, loaded) if cache is not None else None
     entry = cache.load("images", fields) if cache is not None and fields is not None else None
+    if entry is not None and not {"embeddings", "indices"} <= entry.tensors.keys():
+        entry = None  # another writer's file under this key: recompute (and replace) it
     if group.all(entry is not None):
         assert entry is not None
         rows = group.shard(len(entry.tensors["indices"]))
