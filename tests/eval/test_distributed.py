@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from tests.data.fixtures import image_bytes, write_wds
 from zsbench.cli import main
 from zsbench.demo.generate import DemoDatasetSpec, generate_demo_data
-from zsbench.eval.distributed import RankGroup
+from zsbench.errors import DistributedError
+from zsbench.eval.distributed import RankGroup, rank_device, rank_from_env
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "pretrained" / "zsbench-demo"
@@ -101,3 +102,20 @@ def test_shards_cover_every_item_once_in_order(count: int, world_size: int) -> N
     shards = [RankGroup(rank, world_size).shard(count) for rank in range(world_size)]
     assert [index for shard in shards for index in shard] == list(range(count))
     assert max(map(len, shards)) - min(map(len, shards)) <= 1
+
+
+def test_rank_comes_from_torchruns_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    assert rank_from_env() == (0, 1, 0)
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "5")
+    with pytest.raises(DistributedError, match="outside 0..WORLD_SIZE-1"):
+        rank_from_env()
+    monkeypatch.setenv("RANK", "one")
+    with pytest.raises(DistributedError, match="RANK='one' is not an integer"):
+        rank_from_env()
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert rank_from_env() == (3, 4, 1)
+    assert rank_device("cuda", 1) == "cuda:1" and rank_device("cpu", 1) == "cpu"

@@ -25,7 +25,6 @@ import torch.distributed as dist
 
 from zsbench.errors import DistributedError
 
-_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 # How long a rank that lost its peers waits before failing: torchrun then sees the rank that failed
 # first exit first, names it as the root cause and stops this one (it times failures to the second).
 PEER_FAILURE_GRACE_S = 5.0
@@ -39,6 +38,7 @@ class RankGroup:
     world_size: int = 1
     local_rank: int = 0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    owns_process_group: bool = False  # join_group initialised torch.distributed's default group
 
     @property
     def is_main(self) -> bool:
@@ -108,22 +108,21 @@ SINGLE = RankGroup()
 
 
 def _env_int(name: str) -> int:
-    value = os.environ[name]
+    value = os.environ.get(name, "")
     try:
         return int(value)
     except ValueError as err:
-        raise DistributedError(f"The environment variable {name}={value!r} is not an integer; torchrun sets it. "
-                           "Start distributed runs with `torchrun --nproc_per_node N zsbench eval ...`.") from err
+        raise DistributedError(
+            f"The environment variable {name}={value!r} is not an integer (WORLD_SIZE is set, so this looks like a "
+            "torchrun process). Start distributed runs with `torchrun --nproc_per_node N -m zsbench eval ...`, "
+            "which sets RANK, WORLD_SIZE and LOCAL_RANK."
+        ) from err
 
 
 def rank_from_env() -> tuple[int, int, int]:
-    """(rank, world_size, local_rank) as torchrun sets them; (0, 1, 0) outside torchrun."""
-    present = [name for name in _ENV if name in os.environ]
-    if not present:
+    """(rank, world_size, local_rank) as torchrun sets them; (0, 1, 0) without WORLD_SIZE."""
+    if "WORLD_SIZE" not in os.environ:
         return 0, 1, 0
-    if "WORLD_SIZE" not in os.environ or "RANK" not in os.environ:
-        raise DistributedError(f"Found {', '.join(present)} in the environment but not both RANK and WORLD_SIZE. "
-                           "Start distributed runs with torchrun, which sets RANK, WORLD_SIZE and LOCAL_RANK.")
     rank, world_size = _env_int("RANK"), _env_int("WORLD_SIZE")
     local_rank = _env_int("LOCAL_RANK") if "LOCAL_RANK" in os.environ else rank
     if not 0 <= rank < world_size:
@@ -145,13 +144,14 @@ def join_group(device: str) -> RankGroup:
     cuda = device.startswith("cuda")
     if cuda:
         torch.cuda.set_device(local_rank)
-    if not dist.is_initialized():
+    initialise = not dist.is_initialized()  # a caller's own process group is used, and left to it
+    if initialise:
         dist.init_process_group("nccl" if cuda else "gloo")
     collective_device = torch.device(f"cuda:{local_rank}") if cuda else torch.device("cpu")
-    return RankGroup(rank, world_size, local_rank, collective_device)
+    return RankGroup(rank, world_size, local_rank, collective_device, owns_process_group=initialise)
 
 
 def leave_group(group: RankGroup) -> None:
-    """Leaves the default process group `join_group` joined (no-op for `SINGLE`)."""
-    if group.world_size > 1 and dist.is_initialized():
+    """Destroys the default process group if `join_group` created it (no-op otherwise)."""
+    if group.owns_process_group and dist.is_initialized():
         dist.destroy_process_group()
