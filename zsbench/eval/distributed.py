@@ -15,6 +15,7 @@ every rank reaches only once its own part is done, so a failure never leaves a r
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -45,9 +46,15 @@ class RankGroup:
         """Rank 0: the one process that writes results and caches."""
         return self.rank == 0
 
-    def shard(self, count: int) -> range:
-        """This rank's contiguous slice of `count` items; slices differ in size by at most one."""
-        return range(self.rank * count // self.world_size, (self.rank + 1) * count // self.world_size)
+    def shard(self, count: int, unit: int = 1) -> range:
+        """This rank's contiguous slice of `count` items, cut at multiples of `unit` (a batch size:
+        then every batch is the one a single process would form, and its embeddings are the same
+        to the bit). Slices differ by at most one unit; with fewer units than ranks, by one item."""
+        if -(-count // unit) < self.world_size:
+            unit = 1
+        units = -(-count // unit)
+        start, stop = self.rank * units // self.world_size, (self.rank + 1) * units // self.world_size
+        return range(min(start * unit, count), min(stop * unit, count))
 
     def gather_rows(self, rows: torch.Tensor) -> torch.Tensor:
         """Every rank's `rows` (shapes equal but for the first dimension), concatenated in rank order,
@@ -66,6 +73,15 @@ class RankGroup:
         with self._collective("gathering embeddings"):
             dist.all_gather(received, padded)
         return torch.cat([part[:size] for part, size in zip(received, sizes)]).to(rows.device)
+
+    def gather_texts(self, texts: list[str]) -> list[str]:
+        """Every rank's `texts`, concatenated in rank order, on every rank (sent as UTF-8 JSON bytes)."""
+        if self.world_size == 1:
+            return texts
+        data = torch.frombuffer(bytearray(json.dumps(texts).encode("utf-8")), dtype=torch.uint8)
+        sizes = self.gather_rows(torch.tensor([len(data)]))
+        chunks = self.gather_rows(data).split(sizes.tolist())
+        return [text for chunk in chunks for text in json.loads(bytes(chunk.tolist()).decode("utf-8"))]
 
     def any(self, flags: torch.Tensor) -> torch.Tensor:
         """Element-wise OR of a bool tensor over the ranks (so every rank makes the same decision)."""

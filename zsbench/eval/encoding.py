@@ -52,24 +52,25 @@ def encode_texts(
 ) -> torch.Tensor:
     """L2-normalised embeddings of `texts` (N, D), each text tokenised once.
 
-    Each rank of `group` encodes its contiguous slice of `texts` and the slices are gathered in
-    order (fewer texts than ranks: every rank encodes them all). Texts are batched in order of
-    length so that padding to the longest in a batch stays short; the embeddings come back in
-    the input order.
+    Texts are batched in order of length so that padding to the longest in a batch stays
+    short; the embeddings come back in the input order. Each rank of `group` encodes a
+    contiguous run of those batches and the runs are gathered, so every text is encoded in
+    the batch a single process would give it (fewer texts than ranks: every rank encodes all).
     """
-    sharded = len(texts) >= group.world_size
-    if sharded:
-        texts = [texts[index] for index in group.shard(len(texts))]
     order = sorted(range(len(texts)), key=lambda index: len(texts[index]))
+    sharded = len(order) >= group.world_size
+    rows = group.shard(len(order), batch_size) if sharded else range(len(order))
+    mine = order[rows.start : rows.stop]
     chunks = []
-    starts = range(0, len(order), batch_size)
+    starts = range(0, len(mine), batch_size)
     for batch_index, start in enumerate(tqdm(starts, desc=desc, unit="batch", disable=quiet, leave=False)):
-        batch = [texts[index] for index in order[start : start + batch_size]]
+        batch = [texts[index] for index in mine[start : start + batch_size]]
         embeddings = check_finite(encoder.encode_text(tokenizer(batch)), encoder, "text", batch_index)
         chunks.append(F.normalize(embeddings, dim=-1))
     embeddings = torch.cat(chunks)
-    embeddings = embeddings[torch.tensor(order, device=embeddings.device).argsort()]
-    return group.gather_rows(embeddings) if sharded else embeddings
+    if sharded:
+        embeddings = group.gather_rows(embeddings)
+    return embeddings[torch.tensor(order, device=embeddings.device).argsort()]
 
 
 def check_shard_not_empty(count: int, group: RankGroup, what: str) -> None:

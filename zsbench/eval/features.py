@@ -94,7 +94,8 @@ def image_features(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, grou
         indices = entry.tensors["indices"][rows.start : rows.stop]
         embeddings = entry.tensors["embeddings"][rows.start : rows.stop].to(loaded.encoder.device)
         return ImageShard(embeddings, indices, [dataset.samples[int(index)][1] for index in indices], cached=len(indices))
-    indices = group.shard(len(dataset.samples))
+    # Whole batches per rank: each image is encoded in the batch a single process would give it.
+    indices = group.shard(len(dataset.samples), run.options.batch_size)
     check_shard_not_empty(len(indices), group, "images")
     shard = encode_images(loaded, image_loader(run, dataset, loaded, indices), clock, quiet)
     if cache is not None and fields is not None:

@@ -23,17 +23,15 @@ def evaluate_retrieval(
     quiet: bool,
     group: RankGroup = SINGLE,
 ) -> dict[str, Any]:
-    """Encodes the captions of this rank's images, gathers every rank's image and caption
-    embeddings in dataset order, and computes recall@k for each k.
+    """Gathers every rank's image embeddings and captions in dataset order, encodes the captions
+    (sharded over the ranks in the batches one process would form) and computes recall@k for each k.
 
-    Captions are sharded with their images, so each rank knows which image owns each of its
-    captions; a skipped image takes its captions along.
+    A skipped image takes its captions along.
     """
-    texts = [caption for captions in images.targets for caption in captions]
-    counts = torch.tensor([len(captions) for captions in images.targets], dtype=torch.long)
-    text_embeddings = group.gather_rows(encode_texts(encoder, tokenizer, texts, batch_size, "captions", quiet))
+    counts = group.gather_rows(torch.tensor([len(captions) for captions in images.targets], dtype=torch.long))
+    texts = group.gather_texts([caption for captions in images.targets for caption in captions])
+    text_embeddings = encode_texts(encoder, tokenizer, texts, batch_size, "captions", quiet, group)
     image_embeddings = group.gather_rows(images.embeddings)
-    counts = group.gather_rows(counts)
     # Both embeddings are on the encoder's device (the Encoder contract).
     owners = torch.repeat_interleave(torch.arange(len(counts)), counts).to(image_embeddings.device)
     return retrieval_metrics(image_embeddings, text_embeddings, owners, recall_k)
