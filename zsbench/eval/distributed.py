@@ -1,11 +1,12 @@
 """Evaluation across the processes `torchrun` starts: who this process is, its shard, and gathers in order.
 
-`torchrun --nproc_per_node N zsbench eval ...` (and multi-node torchrun) sets RANK, WORLD_SIZE
-and LOCAL_RANK in each process; zsbench joins torch.distributed's default process group (gloo
-on CPUs, nccl when the backend runs on CUDA) and every rank evaluates a contiguous slice of the
-images (and of the class prompts). Gathers concatenate the ranks' rows in rank order, so the
-gathered rows are in dataset order and the metrics equal those of one process. Without those
-variables (or with WORLD_SIZE=1) the `SINGLE` group turns every operation into a no-op.
+`torchrun --nproc_per_node N -m zsbench eval ...` (and multi-node torchrun) sets RANK,
+WORLD_SIZE and LOCAL_RANK in each process; zsbench joins torch.distributed's default process
+group (gloo on CPUs, nccl when the backend runs on CUDA) and every rank encodes a contiguous run
+of whole batches of the images (and of the length-sorted prompts and captions), so each
+embedding is the one a single process computes. Gathers concatenate the ranks' rows in rank
+order, so the gathered rows are in dataset order and the metrics are those of one process.
+Without WORLD_SIZE (or with WORLD_SIZE=1) the `SINGLE` group turns every operation into a no-op.
 
 A rank that raises leaves the others blocked in (or failing at) their next collective; torchrun
 then stops them and reports the failing rank's error. Only rank 0 writes, after a barrier that
