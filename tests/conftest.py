@@ -91,3 +91,11 @@ def demo_pth_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "tokenizer.model").write_bytes((DEMO_CHECKPOINT / "tokenizer.model").read_bytes())
     (folder / "demo_config.json").write_text((DEMO_CHECKPOINT / "config.json").read_text())
     return folder / "internvl_c_demo.pth"
+
+
+@pytest.fixture(autouse=True)
+def isolated_embedding_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own empty embedding cache (never the user's ~/.cache/zsbench)."""
+    folder = tmp_path_factory.mktemp("embedding_cache")
+    monkeypatch.setenv("ZSBENCH_CACHE_DIR", str(folder))
+    return folder

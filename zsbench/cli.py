@@ -137,13 +137,17 @@ def eval_command(options: EvalOptions, console: Console, dry_run: bool) -> None:
         for run in runs:
             console.result(json.dumps(run.to_plan_dict()))
         return
+    from zsbench.eval.distributed import rank_from_env
     from zsbench.eval.runner import run_evaluations
 
-    for run in runs:
-        console.detail(f"plan: {json.dumps(run.to_plan_dict())}")
+    main_process = rank_from_env()[0] == 0  # under torchrun, rank 0 alone reports
+    if main_process:
+        for run in runs:
+            console.detail(f"plan: {json.dumps(run.to_plan_dict())}")
     outcomes = run_evaluations(runs, quiet=console.quiet, log=console.result, progress=console.log)
     done = sum(outcome.status == "done" for outcome in outcomes)
-    console.result(f"{done} evaluation(s) run, {len(outcomes) - done} skipped.")
+    if main_process:
+        console.result(f"{done} evaluation(s) run, {len(outcomes) - done} skipped.")
 
 
 @dataclass(frozen=True)

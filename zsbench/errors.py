@@ -104,3 +104,9 @@ class ResultError(ZsbenchError):
 
 class UnsupportedFlagError(ZsbenchError):
     """A CLIP_benchmark flag or task that zsbench deliberately does not implement (linear probe, captioning, ...)."""
+class CacheError(ZsbenchError):
+    """An embedding cache folder that cannot be used (a file in its place, no permission to write)."""
+
+
+class DistributedError(ZsbenchError):
+    """A torchrun evaluation whose ranks cannot work together: another rank failed, or the setup is wrong."""

@@ -51,7 +51,7 @@ def test_onnx_backend_exports_on_demand_and_matches_torch(workdir: Path) -> None
     write_cifar(workdir / "data", count=30)
     torch_result = eval_cifar("torch", "torch.json", "--batch_size", "8")
     onnx_result = eval_cifar("onnx", "onnx.json", "--batch_size", "8")
-    assert (workdir / "export" / "internvl_c_classification_hf-ckpt-fp32" / "manifest.json").is_file()
+    assert (workdir / "export" / "internvl_c_hf-ckpt-fp32" / "manifest.json").is_file()
     assert onnx_result["metrics"] == torch_result["metrics"]
     assert onnx_result["backend"] == "onnx" and onnx_result["execution_provider"] == "CPUExecutionProvider"
     assert onnx_result["onnxruntime"] and onnx_result["throughput"]["images_per_second"] > 0
@@ -60,9 +60,9 @@ def test_onnx_backend_exports_on_demand_and_matches_torch(workdir: Path) -> None
     assert throughput["runtime_gpu_memory_mb"] is None  # ONNX Runtime on the CPU holds no GPU memory
     assert torch.equal(per_sample_top1("onnx", "cpu", "fp32"), per_sample_top1("torch", "cpu", "fp32"))
     # Reused, not re-exported, the second time.
-    mtime = (workdir / "export" / "internvl_c_classification_hf-ckpt-fp32" / "vision.onnx").stat().st_mtime_ns
+    mtime = (workdir / "export" / "internvl_c_hf-ckpt-fp32" / "vision.onnx").stat().st_mtime_ns
     eval_cifar("onnx", "again.json")
-    assert (workdir / "export" / "internvl_c_classification_hf-ckpt-fp32" / "vision.onnx").stat().st_mtime_ns == mtime
+    assert (workdir / "export" / "internvl_c_hf-ckpt-fp32" / "vision.onnx").stat().st_mtime_ns == mtime
 
 
 def test_eval_finds_an_export_made_with_out_through_export_dir(workdir: Path) -> None:
@@ -82,7 +82,7 @@ def test_an_older_opset_export_is_used_with_a_hint_to_re_export(workdir: Path) -
     from zsbench.export import ExportConfig, export_model
 
     ref = ModelRef("internvl", "internvl_c_retrieval_hf", "ckpt")
-    folder = workdir / "export" / "internvl_c_retrieval_hf-ckpt-fp32"
+    folder = workdir / "export" / "internvl_c_hf-ckpt-fp32"
     export_model(ExportConfig(ref, out=folder, precision="fp32", opset=18, device="cpu"))
     messages: list[str] = []
     loaded = load_backend("onnx", ref, torch.device("cpu"), "fp32", BackendOptions(log=messages.append))

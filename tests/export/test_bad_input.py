@@ -134,10 +134,14 @@ def test_staging_folders_of_dead_processes_are_removed(tmp_path: Path) -> None:
 
 def test_default_output_folder_name() -> None:
     assert default_export_dir("internvl_c_classification", Path("pretrained/internvl_c_13b_224px.pth"), "fp16") == Path(
-        "export/internvl_c_classification-internvl_c_13b_224px-fp16"
+        "export/internvl_c-internvl_c_13b_224px-fp16"
     )
     assert default_export_dir("internvl_g_retrieval_hf", Path("/w/InternVL-14B-224px"), "fp32") == Path(
-        "export/internvl_g_retrieval_hf-InternVL-14B-224px-fp32"
+        "export/internvl_g_hf-InternVL-14B-224px-fp32"
+    )
+    # Both tasks of a checkpoint export the same graphs, so they share one folder.
+    assert default_export_dir("internvl_c_retrieval_hf", Path("ckpt"), "fp16") == default_export_dir(
+        "internvl_c_classification_hf", Path("ckpt"), "fp16"
     )
 
 

@@ -2,8 +2,10 @@
 
 `--export_dir` (`BackendOptions.export_root`) names either one export folder (it holds a
 manifest.json: `zsbench export --out X` then `zsbench eval --export_dir X`) or a folder of
-exports (default: export/), in which the default name `<model>-<checkpoint>-<precision>` is
-looked up first, then any sub-folder holding an export of this model, checkpoint and precision
+exports (default: export/), in which the default name `<graph>-<checkpoint>-<precision>` is
+looked up first (`<graph>`: the model name without its task, as `internvl_c_hf`, so the
+classification and retrieval names of a checkpoint share one export), then any sub-folder
+holding an export of these graphs, checkpoint and precision
 (so `--export_dir` may also name X's parent). `--engine_dir` works the same way for engine
 folders (default: engines/), matching engines built from the export in use.
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,9 +52,11 @@ class BackendOptions:
 
 
 def checkpoint_identity(ref: ModelRef, precision: str) -> tuple[str, str, str, str]:
-    """What an export of `ref` in `precision` must record: type, name, checkpoint digest, precision."""
+    """What an export of `ref` in `precision` must record: type, graph name (both tasks of a
+    checkpoint share one export), checkpoint digest, precision."""
     from zsbench.export.fingerprint import fingerprint_checkpoint
     from zsbench.models.factory import INTERNVL_MODELS, resolve_internvl_config
+    from zsbench.models.families.internvl import export_graph_name
     from zsbench.models.tokenizer import find_tokenizer_file
 
     pretrained = ref.checkpoint()
@@ -60,7 +64,7 @@ def checkpoint_identity(ref: ModelRef, precision: str) -> tuple[str, str, str, s
     config = resolve_internvl_config(spec, pretrained, Path(ref.model_config) if ref.model_config else None)
     tokenizer = find_tokenizer_file(Path(ref.tokenizer) if ref.tokenizer else None, pretrained)
     digest = fingerprint_checkpoint(pretrained, tokenizer, config.to_hf_dict()).digest
-    return (ref.model_type, ref.model, digest, precision)
+    return (ref.model_type, export_graph_name(ref.model), digest, precision)
 
 
 def artifact_folder(root: Path, default_name: str, matches: Callable[[Path], bool]) -> Path:
@@ -143,15 +147,20 @@ def find_or_export(ref: ModelRef, precision: str, device: torch.device, options:
 
 
 def preprocessing(manifest: ExportManifest, ref: ModelRef) -> tuple[Callable, Callable]:
-    """The image transform an export was made with, and the checkpoint's tokenizer (no weights are read).
+    """The image transform of `ref`'s task at the export's image size and normalisation, and the
+    checkpoint's tokenizer (no weights are read).
 
-    The tokenizer is found where `ref` says now (the manifest's fingerprint covered its bytes,
-    so a checkpoint folder that moved still matches).
+    The resize mode is `ref`'s, not the manifest's: the classification and retrieval names of a
+    checkpoint share one export, made by whichever came first. The tokenizer is found where `ref`
+    says now (the manifest's fingerprint covered its bytes, so a checkpoint folder that moved
+    still matches).
     """
-    from zsbench.models import InternVLConfig, InternVLTokenizer, PreprocessConfig, build_transform
+    from zsbench.models import INTERNVL_MODELS, InternVLConfig, InternVLTokenizer, PreprocessConfig, build_transform
     from zsbench.models.tokenizer import find_tokenizer_file
+    from zsbench.models.transform import task_resize_mode
 
-    transform = build_transform(PreprocessConfig.from_dict(manifest.preprocess))
+    recorded = PreprocessConfig.from_dict(manifest.preprocess)
+    transform = build_transform(replace(recorded, resize_mode=task_resize_mode(INTERNVL_MODELS.get(ref.model).task)))
     config = InternVLConfig.from_hf_dict(manifest.config, source=f"{manifest.model_name} export manifest")
     tokenizer_file = find_tokenizer_file(Path(ref.tokenizer) if ref.tokenizer else None, ref.checkpoint())
     tokenizer = InternVLTokenizer(tokenizer_file, config.text, manifest.text["context_length"], manifest.text["prefix"])

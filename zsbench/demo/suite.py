@@ -139,6 +139,11 @@ def summary_table(results: list[dict[str, Any]]) -> str:
         rates = result["throughput"]
         lines.append(
             f"{result['dataset']:<26} {result['model']:<29} {result['backend']:<7} {shown:<38} "
-            f"{rates['images_per_second']:>9.1f} {rates['texts_per_second']:>9.1f}"
+            f"{_rate(rates['images_per_second'])} {_rate(rates['texts_per_second'])}"
         )
     return "\n".join(lines)
+
+
+def _rate(value: float | None) -> str:
+    """A rate column; "cached" when nothing was encoded (every row came from the embedding cache)."""
+    return f"{value:>9.1f}" if value is not None else f"{'cached':>9}"

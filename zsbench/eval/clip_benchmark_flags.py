@@ -19,8 +19,6 @@ UNSUPPORTED_FLAGS: dict[str, str] = {
     "--fewshot_epochs": "the few-shot linear probe's epochs",
     "--fewshot_lr": "the few-shot linear probe's learning rate",
     "--skip_load": "the linear probe on cached features",
-    "--save_clf": "saving the zero-shot classifier weights",
-    "--load_clfs": "averaging saved zero-shot classifiers",
     "--wds_cache_dir": "a cache for downloaded webdataset shards (zsbench reads local shards only)",
 }
 # --task value -> what it is

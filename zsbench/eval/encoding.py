@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from zsbench.backends import Encoder
-from zsbench.errors import NonFiniteError
+from zsbench.errors import NonFiniteError, ZsbenchError
+from zsbench.eval.distributed import SINGLE, RankGroup
 
 
 @dataclass
@@ -47,21 +48,36 @@ def encode_texts(
     batch_size: int,
     desc: str,
     quiet: bool,
+    group: RankGroup = SINGLE,
 ) -> torch.Tensor:
     """L2-normalised embeddings of `texts` (N, D), each text tokenised once.
 
     Texts are batched in order of length so that padding to the longest in a batch stays
-    short; the embeddings come back in the input order.
+    short; the embeddings come back in the input order. Each rank of `group` encodes a
+    contiguous run of those batches and the runs are gathered, so every text is encoded in
+    the batch a single process would give it (fewer texts than ranks: every rank encodes all).
     """
     order = sorted(range(len(texts)), key=lambda index: len(texts[index]))
+    sharded = len(order) >= group.world_size
+    rows = group.shard(len(order), batch_size) if sharded else range(len(order))
+    mine = order[rows.start : rows.stop]
     chunks = []
-    starts = range(0, len(order), batch_size)
+    starts = range(0, len(mine), batch_size)
     for batch_index, start in enumerate(tqdm(starts, desc=desc, unit="batch", disable=quiet, leave=False)):
-        batch = [texts[index] for index in order[start : start + batch_size]]
+        batch = [texts[index] for index in mine[start : start + batch_size]]
         embeddings = check_finite(encoder.encode_text(tokenizer(batch)), encoder, "text", batch_index)
         chunks.append(F.normalize(embeddings, dim=-1))
     embeddings = torch.cat(chunks)
+    if sharded:
+        embeddings = group.gather_rows(embeddings)
     return embeddings[torch.tensor(order, device=embeddings.device).argsort()]
+
+
+def check_shard_not_empty(count: int, group: RankGroup, what: str) -> None:
+    """Refuses a rank with no images to encode: its embeddings' width would be unknown to the gather."""
+    if count == 0:
+        raise ZsbenchError(f"Rank {group.rank} of {group.world_size} got no {what} to encode: there are fewer {what} "
+                           "than processes. Expected at least one per process; start torchrun with fewer processes.")
 
 
 def encode_image_batch(encoder: Encoder, images: torch.Tensor, batch_index: int) -> torch.Tensor:

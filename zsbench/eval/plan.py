@@ -84,8 +84,21 @@ class EvalOptions:
         None, help="Folder searched for --pretrained when that path does not exist (local weights only, never a download)."
     )
     feature_root: str | None = cli_field(None, help="CLIP_benchmark's feature folder: caches image features there (the image-feature cache).")
-    cache_dir: str | None = None  # image-feature cache folder (--feature_root)
-    cache_features: bool = False
+    # Scale-out and embedding caches (zsbench.eval.distributed, zsbench.eval.cache; issue 13).
+    cache_dir: str | None = cli_field(
+        None, help="Embedding cache folder (class embeddings; image features with --cache_features).",
+        show_default="$ZSBENCH_CACHE_DIR, else ~/.cache/zsbench",
+    )
+    no_cache: bool = cli_field(False, help="Neither read nor write the embedding cache.")
+    cache_features: bool = cli_field(
+        False, help="Also cache image embeddings per model, backend, precision, dataset, split and transform, "
+                    "so re-runs with other prompts or languages only encode texts.",
+    )
+    save_clf: str | None = cli_field(None, help="CLIP_benchmark's flag: the cache folder classifiers are saved in (as --cache_dir).")
+    load_clfs: tuple[str, ...] = cli_field((), help="CLIP_benchmark's flag: the cache folder classifiers are loaded from (as --cache_dir).")
+    distributed: bool = cli_field(
+        False, help="CLIP_benchmark's flag, accepted: under torchrun every process evaluates its share of the images and prompts."
+    )
 
     def resolved(self) -> EvalOptions:
         """These options with `device` and `precision` resolved (`zsbench.types`), and the backend checked.
@@ -109,8 +122,26 @@ class EvalOptions:
                 raise ZsbenchError(f"--split {self.split} and --test_split {self.test_split} name the same setting; pass only one.")
             options = replace(options, split=self.test_split, test_split=None)
         if self.feature_root is not None:  # CLIP_benchmark's feature folder is the image-feature cache's folder
-            options = replace(options, cache_dir=self.feature_root, cache_features=True)
+            if self.no_cache:
+                raise ZsbenchError(f"--feature_root {self.feature_root} keeps image features in the embedding cache, which --no-cache turns off; pass one.")
+            if self.cache_dir not in (None, self.feature_root):
+                raise ZsbenchError(f"--feature_root {self.feature_root} and --cache_dir {self.cache_dir} name the cache folder twice; pass one.")
+            options = replace(options, cache_dir=self.feature_root, cache_features=True, feature_root=None)
         return options
+
+
+def cache_folder(options: EvalOptions) -> str | None:
+    """`--cache_dir`, with CLIP_benchmark's `--save_clf PATH` / `--load_clfs PATH` mapped onto it: zsbench
+    saves and loads classifiers in its content-keyed cache, so each names the cache folder to use
+    (None: the default folder)."""
+    named = {value for value in (options.cache_dir, options.save_clf, *options.load_clfs) if value}
+    if len(named) > 1:
+        raise ZsbenchError(
+            f"--cache_dir/--save_clf/--load_clfs name different folders ({', '.join(sorted(named))}). zsbench keeps "
+            "classifiers in one content-keyed cache folder (CLIP_benchmark's classifier ensembles are not supported); "
+            "pass one folder."
+        )
+    return named.pop() if named else None
 
 
 @dataclass(frozen=True)
@@ -238,6 +269,7 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
     """Every (model, dataset, language) of the options, in CLIP_benchmark's order."""
     from zsbench.data import default_task
 
+    cache_folder(options)  # conflicting cache folders fail before anything is read
     if options.task not in (*TASKS, "auto"):
         raise ZsbenchError(
             f"--task {options.task} is not supported: zsbench runs {', '.join(TASKS)} (or auto, from the dataset)."

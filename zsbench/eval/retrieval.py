@@ -8,29 +8,30 @@ from typing import Any
 import torch
 
 from zsbench.backends import Encoder
-from zsbench.eval.encoding import LoaderClock, encode_image_batch, encode_texts, timed_batches
+from zsbench.eval.distributed import SINGLE, RankGroup
+from zsbench.eval.encoding import encode_texts
+from zsbench.eval.features import ImageShard
 from zsbench.eval.metrics import retrieval_metrics
 
 
 def evaluate_retrieval(
     encoder: Encoder,
     tokenizer: Callable[[list[str]], torch.Tensor],
-    loader: torch.utils.data.DataLoader,
+    images: ImageShard,
     recall_k: tuple[int, ...],
-    clock: LoaderClock,
+    batch_size: int,
     quiet: bool,
+    group: RankGroup = SINGLE,
 ) -> dict[str, Any]:
-    """Encodes every image and every caption once, then computes recall@k for each k."""
-    image_embeddings, texts, text_to_image = [], [], []
-    kept = 0  # images are numbered in the order they are kept; a skipped image takes its captions along
-    for batch_index, batch in enumerate(timed_batches(loader, clock, "images", quiet)):
-        image_embeddings.append(encode_image_batch(encoder, batch["images"], batch_index))
-        for captions in batch["targets"]:
-            texts.extend(captions)
-            text_to_image.extend([kept] * len(captions))
-            kept += 1
-    images = torch.cat(image_embeddings)
-    text_embeddings = encode_texts(encoder, tokenizer, texts, loader.batch_size or 64, "captions", quiet)
+    """Gathers every rank's image embeddings and captions in dataset order, encodes the captions
+    (sharded over the ranks in the batches one process would form) and computes recall@k for each k.
+
+    A skipped image takes its captions along.
+    """
+    counts = group.gather_rows(torch.tensor([len(captions) for captions in images.targets], dtype=torch.long))
+    texts = group.gather_texts([caption for captions in images.targets for caption in captions])
+    text_embeddings = encode_texts(encoder, tokenizer, texts, batch_size, "captions", quiet, group)
+    image_embeddings = group.gather_rows(images.embeddings)
     # Both embeddings are on the encoder's device (the Encoder contract).
-    owners = torch.tensor(text_to_image, device=images.device)
-    return retrieval_metrics(images, text_embeddings, owners, recall_k)
+    owners = torch.repeat_interleave(torch.arange(len(counts)), counts).to(image_embeddings.device)
+    return retrieval_metrics(image_embeddings, text_embeddings, owners, recall_k)

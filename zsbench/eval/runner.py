@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import resource
 import time
 from collections.abc import Callable
@@ -13,12 +14,15 @@ import torch
 
 from zsbench.backends import BackendOptions, LoadedModel, load_backend
 from zsbench.data import build_dataset
-from zsbench.data.types import ClassificationDataset, EvalDataset, TransformedDataset, collate_samples
+from zsbench.data.types import ClassificationDataset, EvalDataset
 from zsbench.errors import DatasetLayoutError
-from zsbench.eval.classification import zero_shot_logits
-from zsbench.eval.metrics import classification_metrics
+from zsbench.eval.cache import EmbeddingCache, encoder_fields, open_cache
+from zsbench.eval.classification import targets_tensor, zero_shot_classifier, zero_shot_logits
+from zsbench.eval.distributed import SINGLE, RankGroup, join_group, leave_group, rank_device
 from zsbench.eval.encoding import LoaderClock
-from zsbench.eval.plan import EvalRun
+from zsbench.eval.features import ImageShard, image_features
+from zsbench.eval.metrics import classification_metrics
+from zsbench.eval.plan import EvalRun, cache_folder
 from zsbench.eval.results import check_output_path, environment, why_not_reusable, write_result
 from zsbench.eval.retrieval import evaluate_retrieval
 from zsbench.types import resolve_device
@@ -70,45 +74,98 @@ def open_dataset(run: EvalRun) -> EvalDataset:
     return dataset
 
 
-def _image_loader(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel) -> torch.utils.data.DataLoader:
-    options = run.options
-    return torch.utils.data.DataLoader(
-        TransformedDataset(dataset.samples, loaded.transform, options.skip_bad_images),
-        batch_size=options.batch_size,
-        num_workers=options.num_workers,
-        collate_fn=collate_samples,
-        pin_memory=loaded.encoder.device.type == "cuda",
+@dataclass(frozen=True)
+class EvalContext:
+    """What is shared by every run of one `run_evaluations` call: the ranks and the embedding cache
+    (None: off). `cache_features` also caches image embeddings."""
+
+    group: RankGroup = SINGLE
+    cache: EmbeddingCache | None = None
+    cache_features: bool = False
+
+
+def _classify(run: EvalRun, dataset: ClassificationDataset, loaded: LoadedModel, context: EvalContext,
+              images: ImageShard, quiet: bool) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Every rank's logits (N, C) and targets in dataset order, and the prompts served from the cache."""
+    group = context.group
+    fields = encoder_fields(run.model, loaded.encoder.describe()) if context.cache is not None else None
+    classifier, cached_prompts = zero_shot_classifier(
+        loaded.encoder, loaded.tokenizer, dataset.classnames, dataset.templates, run.options.batch_size, quiet, group,
+        context.cache, fields,
     )
+    logits = group.gather_rows(zero_shot_logits(classifier, images))
+    targets = group.gather_rows(targets_tensor(images.targets, dataset.multilabel))
+    return logits, targets, cached_prompts
 
 
 def classification_logits(run: EvalRun, dataset: ClassificationDataset, loaded: LoadedModel) -> torch.Tensor:
     """Per-image zero-shot logits (N, C) of a classification run, in dataset order: what its metrics
     are computed from, for comparing backends sample by sample (e.g. top-1 agreement)."""
     torch.manual_seed(run.options.seed)
-    logits, _ = zero_shot_logits(loaded.encoder, loaded.tokenizer, _image_loader(run, dataset, loaded), dataset.classnames,
-                                 dataset.templates, dataset.multilabel, LoaderClock(), quiet=True)
+    images = image_features(run, dataset, loaded, SINGLE, None, LoaderClock(), quiet=True)
+    logits, _, _ = _classify(run, dataset, loaded, EvalContext(), images, quiet=True)
     return logits
 
 
-def evaluate_run(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, quiet: bool) -> dict[str, Any]:
-    """Evaluates one run and returns its result dict (CLIP_benchmark's keys plus zsbench's)."""
+# How each throughput field of the ranks combines into the run's: counts and rates add up (the
+# ranks work at the same time), durations and first calls take the slowest rank.
+_COMBINE: dict[str, Callable[[list[float]], float]] = {
+    "images": sum, "texts": sum, "cached_images": sum, "images_per_second": sum, "texts_per_second": sum,
+    "steady_images_per_second": sum, "steady_texts_per_second": sum, "skipped_images": sum,
+    "cached_texts": max,  # every rank serves the same class rows
+    "image_encode_seconds": max, "text_encode_seconds": max, "first_image_call_seconds": max,
+    "first_text_call_seconds": max, "data_loading_seconds": max, "wall_seconds": max,
+    "peak_host_memory_mb": max, "peak_gpu_memory_mb": max,
+}
+
+
+def combine_ranks(group: RankGroup, values: dict[str, float | int | None]) -> dict[str, float | int | None]:
+    """The run's throughput fields from every rank's (`_COMBINE` says how); None where no rank has a value."""
+    names = [name for name in _COMBINE if name in values]
+    rows = group.gather_values([math.nan if values[name] is None else float(values[name]) for name in names])  # type: ignore[arg-type]
+    combined: dict[str, float | int | None] = {}
+    for column, name in enumerate(names):
+        present = [row[column] for row in rows if not math.isnan(row[column])]
+        value = _COMBINE[name](present) if present else None
+        combined[name] = int(value) if isinstance(values[name], int) and value is not None else value
+    return {**values, **combined}
+
+
+def evaluate_run(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, quiet: bool,
+                 context: EvalContext = EvalContext()) -> dict[str, Any]:
+    """Evaluates one run (this rank's share of it) and returns its result dict (CLIP_benchmark's keys
+    plus zsbench's); every rank returns the same metrics and combined throughput."""
     options = run.options
-    encoder = loaded.encoder
+    encoder, group = loaded.encoder, context.group
     torch.manual_seed(options.seed)
     encoder.reset_stats()
     if encoder.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(encoder.device)
     clock = LoaderClock()
-    loader = _image_loader(run, dataset, loaded)
     start = time.perf_counter()
+    feature_cache = context.cache if context.cache_features else None
+    images = image_features(run, dataset, loaded, group, feature_cache, clock, quiet)
+    cached_prompts = 0
     if isinstance(dataset, ClassificationDataset):
-        logits, targets = zero_shot_logits(
-            encoder, loaded.tokenizer, loader, dataset.classnames, dataset.templates, dataset.multilabel, clock, quiet
-        )
+        logits, targets, cached_prompts = _classify(run, dataset, loaded, context, images, quiet)
         metrics = classification_metrics(logits, targets, dataset.multilabel)
     else:
-        metrics = evaluate_retrieval(encoder, loaded.tokenizer, loader, options.recall_k, clock, quiet)
+        metrics = evaluate_retrieval(encoder, loaded.tokenizer, images, options.recall_k, options.batch_size, quiet, group)
     wall = time.perf_counter() - start
+    throughput = combine_ranks(group, {
+        **encoder.stats.to_dict(),
+        # Rows served from the caches: encoder counts and rates above cover only what was encoded.
+        "cached_images": images.cached,
+        "cached_texts": cached_prompts,
+        "data_loading_seconds": clock.seconds,
+        "wall_seconds": wall,
+        "peak_host_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_gpu_memory_mb": torch.cuda.max_memory_allocated(encoder.device) / 2**20
+        if encoder.device.type == "cuda"
+        else None,
+        "skipped_images": clock.skipped_images,
+    })
+    skipped = throughput.pop("skipped_images")
     result: dict[str, Any] = {
         "dataset": run.dataset,
         "model": run.model.model,
@@ -118,21 +175,18 @@ def evaluate_run(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, quiet:
         "language": run.language,
         **encoder.describe(),
         "batch_size": options.batch_size,
+        "world_size": group.world_size,
         "throughput": {
-            **encoder.stats.to_dict(),
-            "data_loading_seconds": clock.seconds,
-            "wall_seconds": wall,
-            "peak_host_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "peak_gpu_memory_mb": torch.cuda.max_memory_allocated(encoder.device) / 2**20
-            if encoder.device.type == "cuda"
-            else None,
+            **throughput,
             # GPU memory the runtime holds outside torch's allocator (TensorRT's engines and contexts).
             "runtime_gpu_memory_mb": encoder.runtime_memory_mb(),
         },
+        "cache": {"dir": str(context.cache.root) if context.cache is not None else None,
+                  "image_features": feature_cache is not None},
         "env": environment(),
     }
     if options.skip_bad_images:
-        result["skipped_images"] = clock.skipped_images
+        result["skipped_images"] = skipped
     if isinstance(dataset, ClassificationDataset):
         if options.dump_classnames:
             result["classnames"] = dataset.classnames
@@ -151,7 +205,14 @@ def summary_line(result: dict[str, Any], output: str) -> str:
     rates = result["throughput"]
     speed = f"{rates['images_per_second'] or 0:.1f} img/s, {rates['texts_per_second'] or 0:.1f} txt/s"
     skipped = f" | skipped {result['skipped_images']} unreadable image(s)" if "skipped_images" in result else ""
-    return f"{result['dataset']} [{result['language']}] {result['task']}: {shown} | {speed}{skipped} | {rates['wall_seconds']:.1f}s -> {output}"
+    cached = (f" | from cache: {rates['cached_images']} image(s), {rates['cached_texts']} prompt(s)"
+              if rates.get("cached_images") or rates.get("cached_texts") else "")
+    return (f"{result['dataset']} [{result['language']}] {result['task']}: {shown} | {speed}{cached}{skipped} | "
+            f"{rates['wall_seconds']:.1f}s -> {output}")
+
+
+def _silent(message: str) -> None:
+    del message
 
 
 def run_evaluations(
@@ -162,22 +223,45 @@ def run_evaluations(
     `--skip_existing`, so an interrupted suite resumes where it stopped.
 
     `log` gets what happened to each run (skipped, recomputed, its summary); `progress` (default: `log`)
-    how the backends find or make their artifacts; `quiet` hides the progress bars."""
+    how the backends find or make their artifacts; `quiet` hides the progress bars.
+
+    Under torchrun every rank runs this with the same runs and evaluates its share of each
+    (`zsbench.eval.distributed`); rank 0 alone logs and writes, once every rank is done.
+    """
+    if not runs:
+        return []
+    first = runs[0].options
+    group = join_group(first.device)
+    try:
+        log = log if group.is_main else _silent
+        progress = (progress or log) if group.is_main else _silent
+        context = EvalContext(group, open_cache(cache_folder(first), not first.no_cache, log), first.cache_features)
+        return _run_all(runs, quiet or not group.is_main, log, progress, context)
+    finally:
+        leave_group(group)
+
+
+def _run_all(runs: list[EvalRun], quiet: bool, log: Callable[[str], None], progress: Callable[[str], None],
+             context: EvalContext) -> list[RunOutcome]:
+    group = context.group
     outcomes: dict[int, RunOutcome] = {}
     pending = []
     for index, run in enumerate(runs):
         output = Path(run.output)
-        if run.options.skip_existing and output.exists():
-            reason = why_not_reusable(output, run_identity(run))
-            if reason is None:
+        if run.options.skip_existing:
+            reason = why_not_reusable(output, run_identity(run)) if output.exists() else None
+            # The ranks skip together: a run one of them would evaluate is evaluated by all.
+            if group.all(output.exists() and reason is None):
                 log(f"skip {run.output}: it holds this run's finished result")
                 outcomes[index] = RunOutcome(run, "skipped")
                 continue
-            log(f"recompute {run.output}: {reason}")
+            if output.exists():
+                log(f"recompute {run.output}: {reason or 'another rank cannot read it'}")
         pending.append((index, run))
     # Every output is checked before any dataset is read or model loaded: a typo costs seconds, not a run.
-    for _, run in pending:
-        check_output_path(Path(run.output))
+    if group.is_main:
+        for _, run in pending:
+            check_output_path(Path(run.output))
     # A dataset several models are evaluated on is built (its files walked, its annotations parsed) once.
     opened: dict[tuple, EvalDataset] = {}
     for _, run in pending:
@@ -194,12 +278,20 @@ def run_evaluations(
         if key != loaded_key:
             loaded = None  # release the previous model before loading the next
             backend_options = BackendOptions(parity_gate=not options.no_parity_gate, export_root=Path(options.export_dir),
-                                             engine_root=Path(options.engine_dir), log=progress or log)
-            loaded = load_backend(options.backend, run.model, resolve_device(options.device), options.precision, backend_options)
+                                             engine_root=Path(options.engine_dir), log=progress)
+            device = resolve_device(rank_device(options.device, group.local_rank))
+            # Rank 0 loads first, so a missing export or engine is made once, then found by the others.
+            if not group.is_main:
+                group.barrier()
+            loaded = load_backend(options.backend, run.model, device, options.precision, backend_options)
+            if group.is_main:
+                group.barrier()
             loaded_key = key
         assert loaded is not None
-        result = evaluate_run(run, datasets[index], loaded, quiet)
-        write_result(Path(run.output), result)
-        log(summary_line(result, run.output))
+        result = evaluate_run(run, datasets[index], loaded, quiet, context)
+        group.barrier()  # every rank finished its share: only now may rank 0 write the result
+        if group.is_main:
+            write_result(Path(run.output), result)
+            log(summary_line(result, run.output))
         outcomes[index] = RunOutcome(run, "done", result)
     return [outcomes[index] for index in range(len(runs))]

@@ -112,8 +112,11 @@ class ExportManifest:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def identity(self) -> tuple[str, str, str, str]:
-        """What makes two exports "the same model": type, name, checkpoint digest, precision."""
-        return (self.model_type, self.model_name, self.checkpoint.digest, self.precision)
+        """What makes two exports "the same graphs": type, graph name (`export_graph_name`: the model
+        name without its task), checkpoint digest, precision."""
+        from zsbench.models.families.internvl import export_graph_name
+
+        return (self.model_type, export_graph_name(self.model_name), self.checkpoint.digest, self.precision)
 
     def file_digests(self) -> dict[str, str]:
         """SHA-256 of every graph file the export holds (name -> digest), as recorded when written."""

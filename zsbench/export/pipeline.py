@@ -1,9 +1,11 @@
 """`export_model` (checkpoint -> checked ONNX export folder) and `check_artifact_parity` (rerun the check).
 
-Default output folder: `export/<model>-<checkpoint name>-<precision>`, where the checkpoint
+Default output folder: `export/<graph>-<checkpoint name>-<precision>`, where the graph name is
+the model name without its task (`export_graph_name`: `internvl_c_classification_hf` and
+`internvl_c_retrieval_hf` export the same graphs, so they share one export), the checkpoint
 name is the `.pth` file's stem or the Hugging Face folder's name, with characters other than
-letters, digits, `.`, `_` and `-` replaced by `_` (e.g. `export/internvl_g_retrieval_hf-
-InternVL-14B-224px-fp16`). A folder holding another model's export is refused unless `force`.
+letters, digits, `.`, `_` and `-` replaced by `_` (e.g. `export/internvl_g_hf-InternVL-14B-224px-fp16`).
+A folder holding another model's export is refused unless `force`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from zsbench.export.staging import staged_folder
 from zsbench.jsonfiles import read_json_object, write_json_atomic
 from zsbench.models import InternVL, ModelRef
 from zsbench.models.families import require_exportable
+from zsbench.models.families.internvl import export_graph_name
 from zsbench.choices import EXPORT_PRECISION_CHOICES
 from zsbench.options import cli_field, cli_group
 from zsbench.runtime.trust import file_digests
@@ -83,10 +86,10 @@ class ExportResult:
 
 
 def default_export_dir(model_name: str, pretrained: Path, precision: str, root: Path = EXPORT_ROOT) -> Path:
-    """`root/<model>-<checkpoint name>-<precision>` (see the module docstring)."""
+    """`root/<graph>-<checkpoint name>-<precision>` (see the module docstring)."""
     checkpoint = Path(pretrained)
     stem = checkpoint.name if checkpoint.is_dir() or not checkpoint.suffix else checkpoint.stem
-    return root / re.sub(r"[^A-Za-z0-9._-]", "_", f"{model_name}-{stem}-{precision}")
+    return root / re.sub(r"[^A-Za-z0-9._-]", "_", f"{export_graph_name(model_name)}-{stem}-{precision}")
 
 
 def package_versions() -> dict[str, str | None]:
@@ -155,12 +158,12 @@ def export_model(config: ExportConfig, log: Log = lambda message: None) -> Expor
     wanted = f"{ref.model} ({precision}) from {ref.pretrained}"
     # A folder holding another model or precision is refused before gigabytes of weights are read;
     # the checkpoint fingerprint is compared once the model is loaded.
-    _check_out_folder(folder, None, wanted, config.force, (ref.model_type, ref.model, precision))
+    _check_out_folder(folder, None, wanted, config.force, (ref.model_type, export_graph_name(ref.model), precision))
     log(f"Loading {ref.model} from {ref.pretrained} ({precision}, {device})")
     model, transform, tokenizer = ref.load(device, precision)
     assert isinstance(model, InternVL)
     fingerprint = fingerprint_checkpoint(ref.checkpoint(), tokenizer.model_file, model.config.to_hf_dict())
-    identity = (ref.model_type, ref.model, fingerprint.digest, precision)
+    identity = (ref.model_type, export_graph_name(ref.model), fingerprint.digest, precision)
     _check_out_folder(folder, identity, wanted, config.force)
 
     opset = config.opset if config.opset is not None else default_opset(precision)

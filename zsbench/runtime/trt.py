@@ -23,8 +23,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from typing import Any, Protocol
 import torch
 
 from zsbench.errors import BackendUnavailableError, EngineError
+from zsbench.jsonfiles import write_bytes_atomic
 from zsbench.runtime.encoder import Encoder
 from zsbench.runtime.engine_manifest import RUNTIME_CACHE_SUFFIX, EngineManifest, ShapeProfile, check_engines_usable
 from zsbench.runtime.flavor import TrtFlavor, gpu_target, select_trt_flavor, trt_module
@@ -132,17 +131,6 @@ def _torch_dtype(trt: ModuleType, dtype: Any) -> torch.dtype:
     return table[dtype]
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    handle = tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
-    try:
-        with handle:
-            handle.write(data)
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-
-
 class TrtEngineRunner:
     """One deserialised engine; `infer(x)` maps a tensor (CUDA or CPU) to the engine's output on the device.
 
@@ -200,7 +188,7 @@ class TrtEngineRunner:
         if self._runtime_cache is None or self.runtime_cache is None:
             return
         try:
-            _write_bytes_atomic(self.runtime_cache, bytes(self._runtime_cache.serialize()))
+            write_bytes_atomic(self.runtime_cache, bytes(self._runtime_cache.serialize()))
         except OSError as err:  # a read-only engine folder costs the next process a recompilation, nothing else
             warnings.warn(f"Could not save TensorRT-RTX's runtime cache {self.runtime_cache}: {err}", stacklevel=2)
 

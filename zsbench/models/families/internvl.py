@@ -44,6 +44,17 @@ INTERNVL_MODELS.add("internvl_g_classification_hf", InternVLSpec("hf", "g", "cla
 INTERNVL_MODELS.add("internvl_g_retrieval_hf", InternVLSpec("hf", "g", "retrieval"))
 
 
+def export_graph_name(model_name: str) -> str:
+    """The name of the ONNX graphs an InternVL name exports to: the name without its task, as
+    ``internvl_c_hf`` for both ``internvl_c_classification_hf`` and ``internvl_c_retrieval_hf``.
+
+    The task only selects the image transform, which runs before the graphs; the image head and
+    the checkpoint format decide the graphs, so the two task names share one export.
+    """
+    spec = INTERNVL_MODELS.get(model_name)
+    return f"internvl_{spec.image_head}" + ("_hf" if spec.checkpoint_format == "hf" else "")
+
+
 def _listing() -> list[str]:
     lines = []
     for name in INTERNVL_MODELS.names():

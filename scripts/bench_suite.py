@@ -1,0 +1,223 @@
+"""Whole-suite time: zsbench against CLIP_benchmark's own evaluation loop, side by side in one run.
+
+Both drive the same model (zsbench's `load_clip` of the committed demo checkpoint, torch, fp32)
+on the same generated data: a scaled-down copy of the paper's suite, in CLIP_benchmark's
+webdataset layout. Five ImageNet-like classification sets share class names and templates as
+the real ones do (1k, V2 and Sketch all the names; A and R a subset each), one more set has its
+own templates, and one retrieval set has two captions per image. The prompt-to-image ratio of
+the ImageNet sets is about IN-1k's (80k prompts for 50k images).
+
+- CLIP_benchmark: `clip_benchmark.metrics.zeroshot_classification.evaluate` and
+  `zeroshot_retrieval.evaluate` per set, as its `cli.py` calls them (amp off: fp32 on the CPU).
+- zsbench cold: one `zsbench eval` call over the whole suite with an empty cache folder and
+  `--cache_features`; zsbench warm: the same call again, finding both caches filled.
+
+Every timing includes loading the model and opening the data; the three run in interleaved
+rounds (`--rounds`) and each keeps its fastest. A Markdown table goes to stdout
+(the README's `<!-- BENCH_SUITE_TABLE -->`); progress goes to stderr.
+
+    PYTHONPATH=. python scripts/bench_suite.py [--scale 1.0] [--rounds 3] [--batch_size 64] [--num_workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from zsbench.data import build_dataset  # noqa: E402
+from zsbench.data.types import ClassificationDataset, load_picture  # noqa: E402
+from zsbench.demo.scenes import CLASSNAMES, SAMPLERS  # noqa: E402
+from zsbench.demo.wds import sample_key, write_split  # noqa: E402
+from zsbench.eval.plan import EvalOptions, plan_runs  # noqa: E402
+from zsbench.eval.runner import run_evaluations  # noqa: E402
+from zsbench.models import load_clip  # noqa: E402
+
+CHECKPOINT = REPO / "pretrained" / "zsbench-demo"
+MODEL = "internvl_c_classification_hf"
+# 16 of CLIP's ImageNet templates: 48 classes x 16 = 768 prompts for 500 images, about IN-1k's ratio.
+IMAGENET_TEMPLATES = (
+    "a bad photo of a {c}.", "a photo of many {c}.", "a sculpture of a {c}.", "a photo of the hard to see {c}.",
+    "a low resolution photo of the {c}.", "a rendering of a {c}.", "graffiti of a {c}.", "a bad photo of the {c}.",
+    "a cropped photo of the {c}.", "a tattoo of a {c}.", "the embroidered {c}.", "a photo of a hard to see {c}.",
+    "a bright photo of a {c}.", "a photo of a clean {c}.", "a photo of a dirty {c}.", "a dark photo of the {c}.",
+)
+OTHER_TEMPLATES = ("a photo of a {c}.", "a {c}.", "a picture of a {c}.", "a drawing of a {c}.")
+
+
+@dataclass(frozen=True)
+class SuiteSet:
+    """One generated dataset: its name, task, size, seed of its images and (classification) classes and templates."""
+
+    name: str
+    task: str
+    images: int
+    seed: int
+    classes: tuple[int, ...] = tuple(range(len(CLASSNAMES)))
+    templates: tuple[str, ...] = IMAGENET_TEMPLATES
+
+
+def suite(scale: float) -> list[SuiteSet]:
+    """The suite's sets, their image counts multiplied by `scale`."""
+    def n(count: int) -> int:
+        return max(10, round(count * scale))
+
+    return [
+        SuiteSet("suite_in1k", "classification", n(500), seed=1),
+        SuiteSet("suite_inv2", "classification", n(500), seed=2),
+        SuiteSet("suite_insketch", "classification", n(500), seed=3),
+        SuiteSet("suite_ina", "classification", n(200), seed=4, classes=tuple(range(0, 48, 3))),
+        SuiteSet("suite_inr", "classification", n(200), seed=5, classes=tuple(range(1, 48, 3))),
+        SuiteSet("suite_other", "classification", n(300), seed=6, templates=OTHER_TEMPLATES),
+        SuiteSet("suite_retrieval", "retrieval", n(300), seed=7),
+    ]
+
+
+def write_set(root: Path, spec: SuiteSet) -> Path:
+    """Writes `spec` as a CLIP_benchmark webdataset export under `root/<name>` (PNG images)."""
+    import io
+
+    folder = root / spec.name
+    if (folder / "dataset_type.txt").is_file():
+        return folder
+    sampler = SAMPLERS[spec.task]  # type: ignore[index]
+    remap = {old: new for new, old in enumerate(spec.classes)}
+    samples, index = [], 0
+    while len(samples) < spec.images:
+        sample = sampler(spec.seed, "test", index)
+        index += 1
+        if spec.task == "classification" and sample.target not in remap:
+            continue
+        buffer = io.BytesIO()
+        sample.image.save(buffer, format="PNG")
+        target = str(remap[sample.target]) if spec.task == "classification" else "\n".join(sample.target)  # type: ignore[index,arg-type]
+        field = "cls" if spec.task == "classification" else "txt"
+        samples.append((sample_key(len(samples)), {"png": buffer.getvalue(), field: target.encode()}))
+    write_split(folder / "test", samples, samples_per_shard=500)
+    (folder / "dataset_type.txt").write_text(spec.task + "\n")
+    if spec.task == "classification":
+        (folder / "classnames.txt").write_text("".join(f"{CLASSNAMES[c]}\n" for c in spec.classes))
+        (folder / "zeroshot_classification_templates.txt").write_text("".join(f"{t}\n" for t in spec.templates))
+    return folder
+
+
+class _Pictures(torch.utils.data.Dataset):
+    """CLIP_benchmark's view of a dataset: (transformed image, target or captions), and `classes`."""
+
+    def __init__(self, samples: Any, transform: Callable, classes: list[str] | None) -> None:
+        self.samples, self.transform, self.classes = samples, transform, classes
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, Any]:
+        picture, target = self.samples[index]
+        return self.transform(load_picture(picture)), target
+
+
+def clip_benchmark_suite(root: Path, sets: list[SuiteSet], batch_size: int, workers: int) -> tuple[float, dict[str, tuple[float, dict]]]:
+    """Total seconds and per-set (seconds, metrics) of CLIP_benchmark's evaluate functions over the suite."""
+    from clip_benchmark.datasets.builder import image_captions_collate_fn
+    from clip_benchmark.metrics import zeroshot_classification, zeroshot_retrieval
+
+    start = time.perf_counter()
+    model, transform, tokenizer = load_clip("internvl", MODEL, str(CHECKPOINT), "cpu", "fp32")
+    rows = {}
+    for spec in sets:
+        began = time.perf_counter()
+        dataset = build_dataset(f"wds/{spec.name}", root / spec.name, split="test", language="en")
+        collate = None if isinstance(dataset, ClassificationDataset) else image_captions_collate_fn
+        classes = dataset.classnames if isinstance(dataset, ClassificationDataset) else None
+        loader = torch.utils.data.DataLoader(_Pictures(dataset.samples, transform, classes), batch_size=batch_size,
+                                             num_workers=workers, collate_fn=collate)
+        if isinstance(dataset, ClassificationDataset):
+            metrics = zeroshot_classification.evaluate(model, loader, tokenizer, dataset.classnames, dataset.templates,
+                                                       "cpu", amp=False)
+        else:
+            metrics = zeroshot_retrieval.evaluate(model, loader, tokenizer, "cpu", amp=False, recall_k_list=[1, 5, 10])
+        rows[spec.name] = (time.perf_counter() - began, metrics)
+        print(f"CLIP_benchmark {spec.name}: {rows[spec.name][0]:.1f}s", file=sys.stderr)
+    return time.perf_counter() - start, rows
+
+
+def zsbench_suite(root: Path, sets: list[SuiteSet], cache: Path, batch_size: int, workers: int) -> tuple[float, dict[str, tuple[float, dict]]]:
+    """Total seconds and per-set (seconds, result) of one `zsbench eval` call over the suite."""
+    options = EvalOptions(model_type="internvl", models=(MODEL,), pretrained=(str(CHECKPOINT),),
+                          datasets=tuple(f"wds/{spec.name}" for spec in sets), dataset_root=f"{root}/{{dataset}}",
+                          output=str(cache.parent / "results" / "{dataset}.json"), batch_size=batch_size,
+                          num_workers=workers, device="cpu", precision="fp32", cache_dir=str(cache), cache_features=True)
+    start = time.perf_counter()
+    outcomes = run_evaluations(plan_runs(options), quiet=True, log=lambda message: print(message, file=sys.stderr))
+    total = time.perf_counter() - start
+    return total, {outcome.run.dataset.removeprefix("wds/"): (outcome.result["throughput"]["wall_seconds"], outcome.result)
+                   for outcome in outcomes if outcome.result}
+
+
+def headline(metrics: dict) -> str:
+    key = "acc1" if "acc1" in metrics else "image_retrieval_recall@5"
+    return f"{key.replace('image_retrieval_', 'img ')} {metrics[key]:.4f}"
+
+
+def markdown(sets: list[SuiteSet], clip: tuple[float, dict], cold: tuple[float, dict], warm: tuple[float, dict],
+             rounds: int) -> str:
+    """The side-by-side table (each pipeline's fastest round) and the ratios."""
+    lines = [
+        "| set | images | texts encoded (CLIP_benchmark / zsbench cold / warm) | CLIP_benchmark s | zsbench cold s | zsbench warm s | metric (CLIP_benchmark / zsbench) |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for spec in sets:
+        clip_s, clip_metrics = clip[1][spec.name]
+        cold_s, cold_result = cold[1][spec.name]
+        warm_s, warm_result = warm[1][spec.name]
+        prompts = len(spec.classes) * len(spec.templates) if spec.task == "classification" else 2 * spec.images
+        texts = f"{prompts} / {cold_result['throughput']['texts']} / {warm_result['throughput']['texts']}"
+        lines.append(f"| {spec.name} | {spec.images} | {texts} | {clip_s:.1f} | {cold_s:.1f} | {warm_s:.1f} | "
+                     f"{headline(clip_metrics)} / {headline(cold_result['metrics'])} |")
+    lines.append(f"| **whole suite** (model load included) | {sum(s.images for s in sets)} | | **{clip[0]:.1f}** | "
+                 f"**{cold[0]:.1f}** | **{warm[0]:.1f}** | |")
+    lines.append("")
+    lines.append(f"zsbench vs CLIP_benchmark's loop: **{clip[0] / cold[0]:.2f}x** with caches cold, "
+                 f"**{clip[0] / warm[0]:.2f}x** with caches warm (fastest of {rounds} interleaved rounds each; "
+                 f"{torch.get_num_threads()} torch threads, {len(sets)} sets, demo checkpoint, torch fp32 on the CPU).")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="Multiply every set's image count.")
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--num_workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="Interleaved rounds; each pipeline keeps its fastest.")
+    parser.add_argument("--work", type=Path, default=None, help="Folder for data, caches and results [default: a temp folder].")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="zsbench-bench-suite-") as temp:
+        work = args.work or Path(temp)
+        sets = suite(args.scale)
+        for spec in sets:
+            write_set(work / "data", spec)
+        timings: dict[str, list[tuple[float, dict]]] = {"clip": [], "cold": [], "warm": []}
+        # Interleaved rounds, each pipeline keeping its best: on a shared machine a neighbour's job
+        # slows whichever pipeline it overlaps, not the three alike.
+        for round_index in range(args.rounds):
+            cache = work / f"cache-{time.time_ns()}"  # empty: the cold run fills it, the warm run reads it
+            timings["clip"].append(clip_benchmark_suite(work / "data", sets, args.batch_size, args.num_workers))
+            timings["cold"].append(zsbench_suite(work / "data", sets, cache, args.batch_size, args.num_workers))
+            timings["warm"].append(zsbench_suite(work / "data", sets, cache, args.batch_size, args.num_workers))
+            print(f"round {round_index + 1}: " + ", ".join(f"{name} {runs[-1][0]:.1f}s" for name, runs in timings.items()),
+                  file=sys.stderr)
+        best = {name: min(runs, key=lambda run: run[0]) for name, runs in timings.items()}
+        print(markdown(sets, best["clip"], best["cold"], best["warm"], args.rounds))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The embedding caches as a user meets them through `zsbench eval`: class embeddings shared by datasets
+with the same class names, image features reused when only the prompts change, any key change or
+damaged file recomputed. Counts come from the result's throughput block; metrics are compared with
+an uncached run of the same data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.data.fixtures import image_bytes, write_wds
+from zsbench.cli import main
+from zsbench.eval.cache import content_key
+
+CLASSNAMES = ("red circle", "blue square", "green triangle", "yellow star", "black ring", "white cross")
+TEMPLATES = ("a photo of a {c}.", "a drawing of a {c}.", "{c}")
+
+
+def write_classification(root: Path, seed: int, classnames: tuple[str, ...] = CLASSNAMES,
+                         templates: tuple[str, ...] = TEMPLATES, count: int = 9) -> Path:
+    samples = [(image_bytes(seed + index, "PNG", (16, 16)), index % len(classnames)) for index in range(count)]
+    return write_wds(root, samples, dataset_type="classification", classnames=classnames, templates=templates,
+                     shard_size=4, image_field="png")
+
+
+def run_eval(pretrained: Path, root: Path, output: Path, *extra: str) -> tuple[dict, str]:
+    args = ["eval", "--model_type", "internvl", "--model", "internvl_c_classification_hf", "--pretrained", str(pretrained),
+            "--dataset", "wds/shapes", "--dataset_root", str(root), "--output", str(output), "--num_workers", "0",
+            "--batch_size", "4", "--quiet", *extra]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(output.read_text()), result.output
+
+
+@pytest.fixture()
+def demo_checkpoint() -> Path:
+    return Path(__file__).resolve().parents[2] / "pretrained" / "zsbench-demo"
+
+
+def test_datasets_sharing_class_names_encode_no_prompts(tmp_path: Path, demo_checkpoint: Path,
+                                                        isolated_embedding_cache: Path) -> None:
+    first, log = run_eval(demo_checkpoint, write_classification(tmp_path / "a", seed=0), tmp_path / "a.json")
+    prompts = len(CLASSNAMES) * len(TEMPLATES)
+    assert first["throughput"]["texts"] == prompts and first["throughput"]["cached_texts"] == 0
+    assert first["cache"]["dir"] == str(isolated_embedding_cache)
+    assert list((isolated_embedding_cache / "classes").glob("*.safetensors"))
+
+    # Other images, same class names and templates (as ImageNet-V2 or -Sketch against ImageNet-1k).
+    other_root = write_classification(tmp_path / "b", seed=100)
+    second, _ = run_eval(demo_checkpoint, other_root, tmp_path / "b.json")
+    assert second["throughput"]["texts"] == 0 and second["throughput"]["cached_texts"] == prompts
+    assert second["throughput"]["images"] == 9  # images are still encoded: only class embeddings are cached
+    uncached, _ = run_eval(demo_checkpoint, other_root, tmp_path / "b_uncached.json", "--no-cache")
+    assert uncached["throughput"]["texts"] == prompts and uncached["cache"]["dir"] is None
+    assert second["metrics"] == pytest.approx(uncached["metrics"], abs=1e-6)
+
+    # A subset of the names (as ImageNet-A/-R's 200 of the 1,000) takes its rows from the same entry.
+    subset = CLASSNAMES[1:5]
+    third, _ = run_eval(demo_checkpoint, write_classification(tmp_path / "c", seed=200, classnames=subset), tmp_path / "c.json")
+    assert third["throughput"]["texts"] == 0 and third["throughput"]["cached_texts"] == len(subset) * len(TEMPLATES)
+
+
+def test_a_changed_template_or_a_new_class_is_encoded(tmp_path: Path, demo_checkpoint: Path) -> None:
+    run_eval(demo_checkpoint, write_classification(tmp_path / "a", seed=0), tmp_path / "a.json")
+    changed = (TEMPLATES[0], "a sketch of a {c}.", TEMPLATES[2])
+    result, _ = run_eval(demo_checkpoint, write_classification(tmp_path / "b", seed=0, templates=changed), tmp_path / "b.json")
+    assert result["throughput"]["texts"] == len(CLASSNAMES) * len(TEMPLATES) and result["throughput"]["cached_texts"] == 0
+
+    # One new class name: only its prompts are encoded, the others come from the cache.
+    names = (*CLASSNAMES, "purple heart")
+    result, _ = run_eval(demo_checkpoint, write_classification(tmp_path / "c", seed=0, classnames=names), tmp_path / "c.json")
+    assert result["throughput"]["texts"] == len(TEMPLATES)
+    assert result["throughput"]["cached_texts"] == len(CLASSNAMES) * len(TEMPLATES)
+
+
+def test_a_corrupted_cache_file_is_detected_and_recomputed(tmp_path: Path, demo_checkpoint: Path,
+                                                           isolated_embedding_cache: Path) -> None:
+    root = write_classification(tmp_path / "a", seed=0)
+    reference, _ = run_eval(demo_checkpoint, root, tmp_path / "a.json")
+    (entry,) = (isolated_embedding_cache / "classes").glob("*.safetensors")
+    data = bytearray(entry.read_bytes())
+    data[-5] ^= 0xFF  # one flipped bit pattern in the last row: still a valid safetensors file
+    entry.write_bytes(bytes(data))
+
+    result, log = run_eval(demo_checkpoint, root, tmp_path / "b.json")
+    assert "warning: cache entry" in log and "damaged" in log and str(entry) in log
+    assert result["throughput"]["texts"] == len(CLASSNAMES) * len(TEMPLATES)
+    assert result["metrics"] == pytest.approx(reference["metrics"], abs=1e-6)
+    again, log = run_eval(demo_checkpoint, root, tmp_path / "c.json")  # the entry was rewritten whole
+    assert again["throughput"]["texts"] == 0 and "warning" not in log
+
+
+def test_image_features_are_reused_when_only_the_prompts_change(tmp_path: Path, demo_checkpoint: Path,
+                                                                isolated_embedding_cache: Path) -> None:
+    root = write_classification(tmp_path / "a", seed=0)
+    first, _ = run_eval(demo_checkpoint, root, tmp_path / "a.json", "--cache_features")
+    assert first["throughput"]["images"] == 9 and first["throughput"]["cached_images"] == 0
+    assert first["cache"]["image_features"] is True
+
+    # Other templates: the classifier is recomputed, the images are not.
+    (root / "zeroshot_classification_templates.txt").write_text("a sketch of a {c}.\n{c} in the dark\n")
+    second, _ = run_eval(demo_checkpoint, root, tmp_path / "b.json", "--cache_features")
+    assert second["throughput"]["images"] == 0 and second["throughput"]["cached_images"] == 9
+    assert second["throughput"]["images_per_second"] is None  # no encoder speed is claimed for cached rows
+    assert second["throughput"]["texts"] == len(CLASSNAMES) * 2
+    uncached, _ = run_eval(demo_checkpoint, root, tmp_path / "c.json", "--no-cache")
+    assert second["metrics"] == pytest.approx(uncached["metrics"], abs=1e-6)
+
+    # Another transform (the retrieval model's squash resize) is another key: the images are encoded.
+    other, _ = run_eval(demo_checkpoint, root, tmp_path / "d.json", "--cache_features", "--model", "internvl_c_retrieval_hf")
+    assert other["throughput"]["images"] == 9 and other["throughput"]["cached_images"] == 0
+
+    # A damaged features file is found by its digest and recomputed.
+    for entry in (isolated_embedding_cache / "images").glob("*.safetensors"):
+        entry.write_bytes(entry.read_bytes()[:-8])
+    damaged, log = run_eval(demo_checkpoint, root, tmp_path / "e.json", "--cache_features")
+    assert "damaged" in log and damaged["throughput"]["images"] == 9
+    assert damaged["metrics"] == pytest.approx(uncached["metrics"], abs=1e-6)
+
+
+def test_clip_benchmark_classifier_flags_name_the_cache_folder(tmp_path: Path, demo_checkpoint: Path) -> None:
+    root = write_classification(tmp_path / "a", seed=0)
+    run_eval(demo_checkpoint, root, tmp_path / "a.json", "--save_clf", str(tmp_path / "clf"))
+    assert list((tmp_path / "clf" / "classes").glob("*.json"))
+    loaded, _ = run_eval(demo_checkpoint, root, tmp_path / "b.json", "--load_clfs", str(tmp_path / "clf"))
+    assert loaded["throughput"]["texts"] == 0
+    result = CliRunner().invoke(main, ["eval", "--model_type", "internvl", "--model", "internvl_c_classification_hf",
+                                       "--pretrained", str(demo_checkpoint), "--dataset", "wds/shapes", "--dataset_root",
+                                       str(root), "--save_clf", "x", "--cache_dir", "y"])
+    assert result.exit_code == 1 and "name different folders" in result.output
+
+
+def test_content_key_is_canonical() -> None:
+    assert content_key({"b": [1, 2], "a": "é"}) == content_key({"a": "é", "b": [1, 2]})
+    assert content_key({"templates": ["a {c}"]}) != content_key({"templates": ["a {c}."]})
