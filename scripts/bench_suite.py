@@ -7,8 +7,9 @@ the real ones do (1k, V2 and Sketch all the names; A and R a subset each), one m
 own templates, and one retrieval set has two captions per image. The prompt-to-image ratio of
 the ImageNet sets is about IN-1k's (80k prompts for 50k images).
 
-- CLIP_benchmark: `clip_benchmark.metrics.zeroshot_classification.evaluate` and
-  `zeroshot_retrieval.evaluate` per set, as its `cli.py` calls them (amp off: fp32 on the CPU).
+- CLIP_benchmark: its `cli.py` loop, per set: load the model (its `run(args)` loads it for every
+  dataset), then `clip_benchmark.metrics.zeroshot_classification.evaluate` or
+  `zeroshot_retrieval.evaluate` (amp off: fp32 on the CPU).
 - zsbench cold: one `zsbench eval` call over the whole suite with an empty cache folder and
   `--cache_features`; zsbench warm: the same call again, finding both caches filled.
 
@@ -131,10 +132,12 @@ def clip_benchmark_suite(root: Path, sets: list[SuiteSet], batch_size: int, work
     from clip_benchmark.metrics import zeroshot_classification, zeroshot_retrieval
 
     start = time.perf_counter()
-    model, transform, tokenizer = load_clip("internvl", MODEL, str(CHECKPOINT), "cpu", "fp32")
     rows = {}
     for spec in sets:
         began = time.perf_counter()
+        # As CLIP_benchmark's cli.py `run(args)` does for every (model, dataset, language): load, then evaluate.
+        model, transform, tokenizer = load_clip("internvl", MODEL, str(CHECKPOINT), "cpu", "fp32")
+        model.eval()
         dataset = build_dataset(f"wds/{spec.name}", root / spec.name, split="test", language="en")
         collate = None if isinstance(dataset, ClassificationDataset) else image_captions_collate_fn
         classes = dataset.classnames if isinstance(dataset, ClassificationDataset) else None

@@ -7,6 +7,7 @@ numbers shown cannot drift from what the code prints:
 
     demo          zsbench demo                          (about a minute on 2 CPU cores)
     bench-demo    zsbench bench on the demo checkpoint  (about two minutes)
+    bench-suite   scripts/bench_suite.py: whole suite, zsbench vs CLIP_benchmark's loop (about a minute)
     report        zsbench report -> docs/report/ (report.md and its PNG figures, committed)
     build-demo    zsbench build results/demo --output - --compare-paper
 
@@ -29,12 +30,14 @@ BENCH_JSON = "results/bench/demo.json"
 BENCH_ARGS = ["bench", "--model", "internvl_c_retrieval_hf", "--pretrained", "pretrained/zsbench-demo",
               "--backends", "torch,onnx", "--precisions", "fp32,fp16", "--batch_sizes", "1,8,64", "--min_seconds", "3",
               "--output", BENCH_JSON]
-# step -> (zsbench arguments, may be reused with --reuse)
+ZSBENCH = ["-m", "zsbench"]
+# step -> (arguments of this Python interpreter, may be reused with --reuse)
 STEPS: dict[str, tuple[list[str], bool]] = {
-    "demo": (["demo", "--quiet"], True),
-    "bench-demo": (BENCH_ARGS, True),
-    "report": (["report", "results/demo", BENCH_JSON, "--out", "docs/report"], False),
-    "build-demo": (["build", "results/demo", "--output", "-", "--compare-paper"], False),
+    "demo": ([*ZSBENCH, "demo", "--quiet"], True),
+    "bench-demo": ([*ZSBENCH, *BENCH_ARGS], True),
+    "bench-suite": (["scripts/bench_suite.py", "--rounds", "3"], True),
+    "report": ([*ZSBENCH, "report", "results/demo", BENCH_JSON, "--out", "docs/report"], False),
+    "build-demo": ([*ZSBENCH, "build", "results/demo", "--output", "-", "--compare-paper"], False),
 }
 
 
@@ -45,12 +48,12 @@ def run_step(name: str, reuse: bool) -> str:
     if reuse and reusable and saved.is_file():
         print(f"{name}: reusing {saved.relative_to(REPO)}", file=sys.stderr)
         return saved.read_text(encoding="utf-8")
-    print(f"{name}: zsbench {' '.join(args)}", file=sys.stderr)
+    print(f"{name}: python {' '.join(args)}", file=sys.stderr)
     # Throughput depends on what else runs on the machine: the load is kept beside the output.
     load = f"1-minute load average when it started: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n"
     # The checkout's own package, whatever is installed: the README describes this code.
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    completed = subprocess.run([sys.executable, "-m", "zsbench", *args], cwd=REPO, env=env, check=True,
+    completed = subprocess.run([sys.executable, *args], cwd=REPO, env=env, check=True,
                                stdout=subprocess.PIPE, text=True)
     SAVED.mkdir(parents=True, exist_ok=True)
     saved.write_text(completed.stdout, encoding="utf-8")
@@ -80,6 +83,7 @@ def main() -> None:
     blocks = {
         "demo": f"```\n{outputs['demo']}```\n{load_note('demo')}",
         "bench-demo": f"```console\n$ zsbench {' '.join(BENCH_ARGS)}\n{outputs['bench-demo']}```\n{load_note('bench-demo')}",
+        "bench-suite": f"{outputs['bench-suite']}\n{load_note('bench-suite')}",
         "build-demo": f"{outputs['build-demo']}\n",
     }
     readme = REPO / "README.md"

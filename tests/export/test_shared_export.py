@@ -44,7 +44,7 @@ def test_the_retrieval_name_runs_the_classification_export(tmp_path: Path, tiny_
 
     def run(model: str, backend: str) -> tuple[dict, str]:
         args = ["eval", "--model_type", "internvl", "--model", model, "--pretrained", "ckpt", "--dataset", "wds/pairs",
-                "--dataset_root", "data", "--output", f"{model}-{backend}.json", "--backend", backend, "--quiet",
+                "--dataset_root", "data", "--output", f"{model}-{backend}.json", "--backend", backend,
                 "--num_workers", "0", "--task", "zeroshot_retrieval", "--no-cache"]
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 0, result.output
