@@ -22,6 +22,8 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,19 +52,24 @@ def run_step(name: str, reuse: bool) -> str:
         return saved.read_text(encoding="utf-8")
     print(f"{name}: python {' '.join(args)}", file=sys.stderr)
     # Throughput depends on what else runs on the machine: the load is kept beside the output.
-    load = f"1-minute load average when it started: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n"
-    # The checkout's own package, whatever is installed: the README describes this code.
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    completed = subprocess.run([sys.executable, *args], cwd=REPO, env=env, check=True,
-                               stdout=subprocess.PIPE, text=True)
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="zsbench-readme-cache-") as cache:
+        # The checkout's own package, whatever is installed: the README describes this code. An empty
+        # embedding cache: the numbers are a first run's, not whatever earlier runs left in ~/.cache.
+        env = {**os.environ, "PYTHONPATH": str(REPO), "ZSBENCH_CACHE_DIR": cache}
+        start = time.perf_counter()
+        completed = subprocess.run([sys.executable, *args], cwd=REPO, env=env, check=True,
+                                   stdout=subprocess.PIPE, text=True)
+        seconds = time.perf_counter() - start
+    note = f"Ran in {seconds:.0f} s; 1-minute load average when it started: {load:.1f} on {os.cpu_count()} cores.\n"
     SAVED.mkdir(parents=True, exist_ok=True)
     saved.write_text(completed.stdout, encoding="utf-8")
-    saved.with_suffix(".load").write_text(load, encoding="utf-8")
+    saved.with_suffix(".load").write_text(note, encoding="utf-8")
     return completed.stdout
 
 
 def load_note(name: str) -> str:
-    """The load average recorded when step `name` ran ("" if unknown)."""
+    """How long step `name` took and the load average when it started ("" if unknown)."""
     path = SAVED / f"{name}.load"
     return path.read_text(encoding="utf-8") if path.is_file() else ""
 
