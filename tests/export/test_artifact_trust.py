@@ -20,6 +20,7 @@ from tests.export.conftest import MODELS
 from zsbench.backends import BackendOptions, ModelRef, load_backend
 from zsbench.errors import EngineError, ExportError, ParityError
 from zsbench.export.trt_build import EngineConfig, build_engines
+from zsbench.runtime.engine_manifest import load_engine_manifest
 from zsbench.runtime.flavor import installed_flavors
 from zsbench.runtime.trust import DIGEST_CACHE
 
@@ -82,6 +83,14 @@ def test_half_zeroed_weights_are_refused_even_with_a_stale_digest_cache(export_c
         load_onnx(export_c, tiny_hf_folder, gate=False)
 
 
+def test_a_manifest_that_stops_vouching_for_a_graph_file_is_refused(export_c: Path, tiny_hf_folder: Path) -> None:
+    manifest = json.loads((export_c / "manifest.json").read_text())
+    del manifest["graphs"]["vision"]["sha256"]["vision.onnx"]
+    (export_c / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ExportError, match=r"incomplete.*no SHA-256 recorded for vision\.onnx"):
+        load_onnx(export_c, tiny_hf_folder)
+
+
 def test_a_missing_graph_file_is_named(export_c: Path, tiny_hf_folder: Path) -> None:
     (export_c / "vision.onnx.data").unlink()
     with pytest.raises(ExportError, match=r"lacks vision\.onnx\.data"):
@@ -136,6 +145,11 @@ def test_engines_record_their_sha256_and_a_swapped_engine_is_refused(exports: di
     assert manifest["engine_sha256"] == {name: sha256(engines / name) for name in ("vision.engine", "text.engine")}
     assert json.loads((engines / "parity.json").read_text())["files"] == manifest["engine_sha256"]
     assert build_engines(config).reused
+    recorded = json.loads((engines / "manifest.json").read_text())
+    (engines / "manifest.json").write_text(json.dumps({**recorded, "engine_sha256": {}}))
+    with pytest.raises(EngineError, match=r"incomplete.*no SHA-256 recorded for vision\.engine"):
+        load_engine_manifest(engines)
+    (engines / "manifest.json").write_text(json.dumps(recorded))
     shutil.copy(engines / "text.engine", engines / "vision.engine")
     with pytest.raises(EngineError, match=r"vision\.engine is not the file\(s\) its manifest recorded.*--force"):
         build_engines(config)

@@ -101,6 +101,9 @@ class EngineManifest:
         values["profiles"] = {g: tuple(ShapeProfile.from_dict(p) for p in ps) for g, ps in data["profiles"].items()}
         values["artifact"] = str(recorded_path(data["artifact"], folder))
         values["timing_cache"] = str(recorded_path(data["timing_cache"], folder)) if data["timing_cache"] else None
+        missing = [name for name in data["engines"].values() if name not in data["engine_sha256"]]
+        if missing:  # an engine whose digest is not recorded would run unchecked
+            raise ValueError(f"no SHA-256 recorded for {', '.join(missing)}")
         return cls(**values)
 
 
