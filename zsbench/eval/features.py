@@ -17,7 +17,7 @@ import torch
 from zsbench.backends import LoadedModel
 from zsbench.data.types import EvalDataset, TransformedDataset, collate_samples
 from zsbench.errors import BadImageError
-from zsbench.eval.cache import EmbeddingCache, encoder_fields, transform_description
+from zsbench.eval.cache import EmbeddingCache, transform_description
 from zsbench.eval.distributed import RankGroup
 from zsbench.eval.encoding import LoaderClock, check_shard_not_empty, encode_image_batch, timed_batches
 from zsbench.eval.plan import EvalRun
@@ -60,11 +60,12 @@ def encode_images(loaded: LoadedModel, loader: torch.utils.data.DataLoader, cloc
     return ImageShard(torch.cat(embeddings), torch.tensor(indices, dtype=torch.long), targets)
 
 
-def feature_fields(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel) -> dict[str, Any]:
-    """What decides a dataset's image embeddings: the key of its image-feature cache entry."""
+def feature_fields(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, encoder_key: dict[str, Any]) -> dict[str, Any]:
+    """What decides a dataset's image embeddings: the key of its image-feature cache entry
+    (`encoder_key`: the encoder's fields, `zsbench.eval.cache.encoder_fields`)."""
     options = run.options
     return {
-        **encoder_fields(run.model, loaded.encoder.describe()),
+        **encoder_key,
         "dataset": run.dataset,
         "dataset_root": str(Path(run.dataset_root).resolve()),
         "split": options.split,
@@ -76,14 +77,15 @@ def feature_fields(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel) -> d
 
 
 def image_features(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, group: RankGroup,
-                   cache: EmbeddingCache | None, clock: LoaderClock, quiet: bool) -> ImageShard:
+                   cache: EmbeddingCache | None, encoder_key: dict[str, Any] | None, clock: LoaderClock,
+                   quiet: bool) -> ImageShard:
     """This rank's contiguous share of the dataset's image embeddings.
 
-    With a `cache`, an entry every rank can read is used (targets are read from the samples,
+    With a `cache` (and `encoder_key`, the encoder's key fields), an entry every rank can read is used (targets are read from the samples,
     images are not decoded); otherwise the images are encoded and the gathered embeddings are
     written (by rank 0) for the next run.
     """
-    fields = feature_fields(run, dataset, loaded) if cache is not None else None
+    fields = feature_fields(run, dataset, loaded, encoder_key) if cache is not None and encoder_key is not None else None
     entry = cache.load("images", fields) if cache is not None and fields is not None else None
     if entry is not None and not {"embeddings", "indices"} <= entry.tensors.keys():
         entry = None  # another writer's file under this key: recompute (and replace) it

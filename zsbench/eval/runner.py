@@ -85,10 +85,10 @@ class EvalContext:
 
 
 def _classify(run: EvalRun, dataset: ClassificationDataset, loaded: LoadedModel, context: EvalContext,
-              images: ImageShard, quiet: bool) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Every rank's logits (N, C) and targets in dataset order, and the prompts served from the cache."""
+              images: ImageShard, quiet: bool, fields: dict[str, Any] | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Every rank's logits (N, C) and targets in dataset order, and the prompts served from the cache
+    (`fields`: the encoder's cache key fields, `encoder_fields`)."""
     group = context.group
-    fields = encoder_fields(run.model, loaded.encoder.describe()) if context.cache is not None else None
     classifier, cached_prompts = zero_shot_classifier(
         loaded.encoder, loaded.tokenizer, dataset.classnames, dataset.templates, run.options.batch_size, quiet, group,
         context.cache, fields,
@@ -102,7 +102,7 @@ def classification_logits(run: EvalRun, dataset: ClassificationDataset, loaded: 
     """Per-image zero-shot logits (N, C) of a classification run, in dataset order: what its metrics
     are computed from, for comparing backends sample by sample (e.g. top-1 agreement)."""
     torch.manual_seed(run.options.seed)
-    images = image_features(run, dataset, loaded, SINGLE, None, LoaderClock(), quiet=True)
+    images = image_features(run, dataset, loaded, SINGLE, None, None, LoaderClock(), quiet=True)
     logits, _, _ = _classify(run, dataset, loaded, EvalContext(), images, quiet=True)
     return logits
 
@@ -144,10 +144,12 @@ def evaluate_run(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, quiet:
     clock = LoaderClock()
     start = time.perf_counter()
     feature_cache = context.cache if context.cache_features else None
-    images = image_features(run, dataset, loaded, group, feature_cache, clock, quiet)
+    # The encoder's cache key fingerprints the checkpoint: computed once per run, for both caches.
+    fields = encoder_fields(run.model, encoder.describe()) if context.cache is not None else None
+    images = image_features(run, dataset, loaded, group, feature_cache, fields, clock, quiet)
     cached_prompts = 0
     if isinstance(dataset, ClassificationDataset):
-        logits, targets, cached_prompts = _classify(run, dataset, loaded, context, images, quiet)
+        logits, targets, cached_prompts = _classify(run, dataset, loaded, context, images, quiet, fields)
         metrics = classification_metrics(logits, targets, dataset.multilabel)
     else:
         metrics = evaluate_retrieval(encoder, loaded.tokenizer, images, options.recall_k, options.batch_size, quiet, group)
