@@ -26,6 +26,7 @@ from zsbench.errors import ExportError
 from zsbench.export.fingerprint import Fingerprint
 from zsbench.jsonfiles import read_json_object
 from zsbench.models.ref import ModelRef
+from zsbench.runtime.trust import recorded_digests
 
 __all__ = ["MANIFEST", "PARITY", "ExportManifest", "GraphSpec", "IOSpec", "load_export_manifest", "package_version", "read_json"]
 FORMAT = "zsbench-onnx-export/3"  # 2: graph_policy (fp16 islands and fusion rewrites); 3: SHA-256 of every graph file
@@ -79,17 +80,8 @@ class GraphSpec:
             outputs=tuple(IOSpec.from_dict(io) for io in data["outputs"]),
             fingerprint=Fingerprint.from_dict(data["fingerprint"]),
             weight_bytes=int(data["weight_bytes"]),
-            sha256=_digests_covering(data["sha256"], [data["file"]]),
+            sha256=recorded_digests(data["sha256"], [data["file"]]),
         )
-
-
-def _digests_covering(digests: dict[str, Any], files: list[str]) -> dict[str, str]:
-    """`digests` (file name -> SHA-256) as read from a manifest, if it vouches for every one of `files`:
-    a manifest that stopped recording a file's digest would otherwise let that file run unchecked."""
-    missing = [name for name in files if name not in digests]
-    if missing:
-        raise ValueError(f"no SHA-256 recorded for {', '.join(missing)}")
-    return {str(name): str(digest) for name, digest in digests.items()}
 
 
 _PATHS = ("pretrained", "tokenizer", "model_config")  # the checkpoint's paths (text["tokenizer_file"] too)

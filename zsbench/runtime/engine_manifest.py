@@ -28,7 +28,7 @@ from zsbench.artifact_paths import MANIFEST, recorded_path, stored_path
 from zsbench.errors import EngineError
 from zsbench.jsonfiles import read_json_object
 from zsbench.runtime.flavor import BuildTarget, rtx_supports
-from zsbench.runtime.trust import verify_files
+from zsbench.runtime.trust import recorded_digests, verify_files
 
 ENGINE_FORMAT = "zsbench-trt-engines/2"  # 2: SHA-256 of each engine file
 ENGINE_FILES = {"vision": "vision.engine", "text": "text.engine"}
@@ -101,9 +101,7 @@ class EngineManifest:
         values["profiles"] = {g: tuple(ShapeProfile.from_dict(p) for p in ps) for g, ps in data["profiles"].items()}
         values["artifact"] = str(recorded_path(data["artifact"], folder))
         values["timing_cache"] = str(recorded_path(data["timing_cache"], folder)) if data["timing_cache"] else None
-        missing = [name for name in data["engines"].values() if name not in data["engine_sha256"]]
-        if missing:  # an engine whose digest is not recorded would run unchecked
-            raise ValueError(f"no SHA-256 recorded for {', '.join(missing)}")
+        values["engine_sha256"] = recorded_digests(data["engine_sha256"], list(data["engines"].values()))
         return cls(**values)
 
 

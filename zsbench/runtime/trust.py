@@ -63,6 +63,19 @@ def file_digests(folder: Path, names: list[str]) -> dict[str, str]:
     return digests
 
 
+def recorded_digests(digests: Mapping[str, Any], files: list[str]) -> dict[str, str]:
+    """`digests` (file name -> SHA-256) as read from a manifest, if it vouches for every one of `files`:
+    a manifest that stopped recording a file's digest would otherwise let that file run unchecked.
+
+    Raises:
+        ValueError: naming the files without a digest (manifest readers report it as incomplete).
+    """
+    missing = [name for name in files if name not in digests]
+    if missing:
+        raise ValueError(f"no SHA-256 recorded for {', '.join(missing)}")
+    return {str(name): str(digest) for name, digest in digests.items()}
+
+
 def verify_files(folder: Path, recorded: Mapping[str, str], error: type[ZsbenchError], fix: str) -> None:
     """Checks that each file of `recorded` (name -> SHA-256) in `folder` has the recorded digest.
 
