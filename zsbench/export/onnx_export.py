@@ -36,7 +36,7 @@ from zsbench.export.fusions import rewrite_for_fusion
 from zsbench.export.manifest import GraphSpec, IOSpec
 from zsbench.export.staging import check_free_space
 from zsbench.models import InternVL
-from zsbench.runtime.trust import sha256_file
+from zsbench.runtime.trust import file_digests
 
 MIN_OPSET = 18  # the dynamo exporter's minimum; >= 17 gives LayerNormalization.
 # fp16 graphs are what TensorRT engines are built from: opset 23 would make QLLaMA's fp32 softmax
@@ -169,7 +169,9 @@ def export_graph(
         outputs=tuple(outputs),
         fingerprint=fingerprint_files([p for p in (path, data) if p.exists()]),
         weight_bytes=int(weight_bytes),
-        sha256={p.name: sha256_file(p) for p in (path, data) if p.exists()},
+        # Hashed once, here: the folder's digest cache comes along when the staged folder is renamed into
+        # place, so the check before the export's first run does not read the weights again.
+        sha256=file_digests(path.parent, [p.name for p in (path, data) if p.exists()]),
     )
     return spec, policy
 

@@ -41,7 +41,7 @@ from zsbench.runtime.engine_manifest import (
     rebuild_fix,
     stale_reasons,
 )
-from zsbench.runtime.trust import check_verdict, sha256_file, verify_files
+from zsbench.runtime.trust import check_verdict, file_digests, verify_files
 from zsbench.runtime.flavor import (
     BuildTarget,
     FlavorRequest,
@@ -290,7 +290,7 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
                        wanted.workspace_bytes, timing_cache, staging / engine_file)
             seconds[graph] = round(time.perf_counter() - start, 2)
             log(f"  {engine_file}: {(staging / engine_file).stat().st_size / 2**20:.1f} MiB, {seconds[graph]} s")
-        wanted = replace(wanted, engine_sha256={name: sha256_file(staging / name) for name in ENGINE_FILES.values()})
+        wanted = replace(wanted, engine_sha256=file_digests(staging, list(ENGINE_FILES.values())))  # cached for the first run
         report = _engine_parity_after_build(export, staging, folder, wanted, config, log)
         manifest = replace(wanted, build_seconds=seconds, parity_status=report.status, parity_reason=report.reason)
         write_json_atomic(staging / PARITY, report.to_dict())
