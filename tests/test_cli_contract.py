@@ -10,17 +10,16 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import get_args
 
 import click
 import pytest
 from click.testing import CliRunner
 
-from zsbench.backends import BACKENDS
+from zsbench.backends import BACKENDS, checking_backends
 from zsbench.cli import main
 from zsbench.models.families import MODEL_FAMILIES
 from zsbench.options import NameChoice
-from zsbench.types import EXPORTED_BACKENDS, Precision
+from zsbench.precisions import PRECISIONS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -102,17 +101,16 @@ def _choices(path: tuple[str, ...], name: str) -> list[str]:
 def test_choices_are_the_registries_names() -> None:
     import torch  # the dtype table lives with torch
 
-    from zsbench.models import DTYPES
-
     assert _choices(("eval",), "backend") == BACKENDS.names()
-    assert _choices(("parity",), "backend") == sorted(EXPORTED_BACKENDS) and set(EXPORTED_BACKENDS) <= set(BACKENDS.names())
+    assert _choices(("parity",), "backend") == checking_backends() == ["onnx", "trt"]
     for path in [("eval",), ("info",), ("export",), ("bench",)]:
         assert _choices(path, "model_type") == MODEL_FAMILIES.names()
-    assert _choices(("eval",), "precision") == _choices(("info",), "precision") == sorted(DTYPES) == sorted(get_args(Precision))
-    assert DTYPES["bf16"] is torch.bfloat16
+    assert _choices(("eval",), "precision") == _choices(("info",), "precision") == PRECISIONS.names() == ["bf16", "fp16", "fp32"]
+    assert _choices(("export",), "precision") == ["fp16", "fp32"]
+    assert PRECISIONS.get("bf16").dtype() is torch.bfloat16
     # The comma lists check each item against the same registries.
     bench = dict(COMMANDS)[("bench",)]
-    for name, registry_names in [("backends", BACKENDS.names()), ("precisions", sorted(DTYPES))]:
+    for name, registry_names in [("backends", BACKENDS.names()), ("precisions", PRECISIONS.names())]:
         option = next(param for param in bench.params if param.name == name)
         assert option.callback is not None and sorted(option.default.split(",")) == sorted(option.default.split(","))
         assert set(option.default.split(",")) <= set(registry_names)

@@ -18,10 +18,10 @@ import torch
 from zsbench.backends import BACKENDS, Encoder, LoadedModel, ModelRef, load_backend
 from zsbench.runtime.encoder import synchronize
 from zsbench.errors import UnknownNameError, ZsbenchError
-from zsbench.models import DTYPES
 from zsbench.choices import BACKEND_CHOICES, PRECISION_CHOICES
 from zsbench.models.families import get_family
 from zsbench.options import cli_field, cli_group
+from zsbench.precisions import PRECISIONS
 from zsbench.types import Backend, Device, Precision, resolve_device
 
 Log = Callable[[str], None]
@@ -134,7 +134,7 @@ def run_bench(config: BenchConfig, log: Log) -> list[BenchRow]:
     image_size, vocab = get_family(config.model.model_type).input_size(model)
     flops_image, flops_text = count_flops(model, *synthetic_inputs(image_size, config.text_length, vocab, 1))
     log(f"model: {flops_image / 1e9:.3f} GFLOP per image, {flops_text / 1e9:.3f} GFLOP per {config.text_length}-token text")
-    matmul = {precision: measure_matmul_rate(device, DTYPES[precision]) for precision in {p for _, p in encoders}}
+    matmul = {precision: measure_matmul_rate(device, PRECISIONS.get(precision).dtype()) for precision in {p for _, p in encoders}}
     for precision, rate in matmul.items():
         log(f"matmul rate on {device} in {precision}: {rate / 1e9:.1f} GFLOP/s")
 

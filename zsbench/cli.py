@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from zsbench.choices import EXPORTED_BACKEND_CHOICES, PRECISION_CHOICES
+from zsbench.choices import CHECKING_BACKEND_CHOICES, PRECISION_CHOICES
 from zsbench.console import Console
 from zsbench.errors import ZsbenchError
 from zsbench.models.ref import ModelRef
 from zsbench.options import ConfigCommand, cli_field, cli_group, config_command, option_names
-from zsbench.types import Device, ExportedBackend, Precision
+from zsbench.types import Backend, Device, Precision
 
 if TYPE_CHECKING:
     from zsbench.bench import BenchConfig
@@ -98,7 +98,7 @@ def models_command(options: ModelsOptions, console: Console) -> None:
 
     for name in MODEL_FAMILIES.names():
         family = MODEL_FAMILIES.get(name)
-        console.result(f"model_type {name}{'' if family.exports else ' (torch backend only)'}:")
+        console.result(f"model_type {name}{'' if family.export is not None else ' (torch backend only)'}:")
         lines = family.list_models() if options.open_clip and name == "open_clip" else family.listing()
         for line in lines:
             console.result(f"  {line}")
@@ -255,8 +255,8 @@ class ParityOptions:
     """`zsbench parity`."""
 
     artifact: Path = cli_field(help="Export folder (export/<name>).")
-    backend: ExportedBackend = cli_field("onnx", choices=EXPORTED_BACKEND_CHOICES,
-                             help="onnx: the graphs with ONNX Runtime; trt: the engines (needs a GPU).")
+    backend: Backend = cli_field("onnx", choices=CHECKING_BACKEND_CHOICES,
+                                 help="onnx: the graphs with ONNX Runtime; trt: the engines (needs a GPU).")
     engine_dir: Path | None = cli_field(None, aliases=("engines",), show_default="engines/<export name>", help="Engine folder.")
     device: Device = cli_field("auto", help="Where the PyTorch fp32 reference runs: auto, cpu, cuda or cuda:N.")
 
@@ -264,9 +264,11 @@ class ParityOptions:
 @config_command(main, "parity", "zsbench.cli:ParityOptions")
 def parity_command(options: ParityOptions, console: Console) -> None:
     """Re-check an export's graphs (or engines) against PyTorch fp32; exit 1 if they fail."""
-    from zsbench.export import check_artifact_parity
+    from zsbench.backends import BACKENDS
 
-    report = check_artifact_parity(options.artifact, options.backend, options.device, options.engine_dir, log=console.log)
+    check = BACKENDS.get(options.backend).check_parity
+    assert check is not None  # the option's choices are the backends that check parity
+    report = check(options.artifact, options.device, options.engine_dir, console.log)
     report.raise_if_failed()
     console.result(report.summary())
 
@@ -279,7 +281,7 @@ def engine_group() -> None:
 @config_command(engine_group, "build", ENGINE_CONFIG)
 def engine_build_command(config: EngineConfig, console: Console) -> None:
     """Build FP16 strongly typed TensorRT (or TensorRT-RTX) engines from an fp16 export folder."""
-    from zsbench.export.pipeline import recorded_parity_settings
+    from zsbench.export.checking import recorded_parity_settings
 
     probes, _ = recorded_parity_settings(config.artifact)
     _build_engines(replace(config, probes=probes), console)

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from zsbench.cli import main
 from zsbench.errors import EngineError, ExportError
 from zsbench.export import default_export_dir
+from zsbench.models import ModelRef
 from zsbench.export.staging import remove_stale_staging, staged_folder
 
 from .conftest import MODELS, export_tiny
@@ -133,16 +134,15 @@ def test_staging_folders_of_dead_processes_are_removed(tmp_path: Path) -> None:
 
 
 def test_default_output_folder_name() -> None:
-    assert default_export_dir("internvl_c_classification", Path("pretrained/internvl_c_13b_224px.pth"), "fp16") == Path(
+    def folder(model: str, pretrained: str, precision: str, model_type: str = "internvl") -> Path:
+        return default_export_dir(ModelRef(model_type, model, pretrained), precision)
+
+    assert folder("internvl_c_classification", "pretrained/internvl_c_13b_224px.pth", "fp16") == Path(
         "export/internvl_c-internvl_c_13b_224px-fp16"
     )
-    assert default_export_dir("internvl_g_retrieval_hf", Path("/w/InternVL-14B-224px"), "fp32") == Path(
-        "export/internvl_g_hf-InternVL-14B-224px-fp32"
-    )
+    assert folder("internvl_g_retrieval_hf", "/w/InternVL-14B-224px", "fp32") == Path("export/internvl_g_hf-InternVL-14B-224px-fp32")
     # Both tasks of a checkpoint export the same graphs, so they share one folder.
-    assert default_export_dir("internvl_c_retrieval_hf", Path("ckpt"), "fp16") == default_export_dir(
-        "internvl_c_classification_hf", Path("ckpt"), "fp16"
-    )
+    assert folder("internvl_c_retrieval_hf", "ckpt", "fp16") == folder("internvl_c_classification_hf", "ckpt", "fp16")
 
 
 def test_engines_are_built_only_from_fp16_exports(exports: dict) -> None:

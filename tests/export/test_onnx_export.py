@@ -65,8 +65,11 @@ def test_manifest_records_model_checkpoint_preprocess_and_versions(exports: dict
     files = {Path(f.path).name for f in manifest.checkpoint.files}
     assert {"config.json", "model.safetensors", "tokenizer.model"} <= files
     assert len(manifest.checkpoint.digest) == 64 and manifest.checkpoint.config_sha256
-    assert manifest.preprocess == {"image_size": 32, "resize_mode": "shortest", "mean": [0.485, 0.456, 0.406],
-                                   "std": [0.229, 0.224, 0.225], "interpolation": "bicubic"}
+    # The resize mode is the run's task's: the export records both (classification crops, retrieval squashes).
+    assert manifest.preprocess == {"image_size": 32, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                                   "interpolation": "bicubic",
+                                   "resize_mode": {"zeroshot_classification": "shortest", "zeroshot_retrieval": "squash"}}
+    assert manifest.graph == "internvl_g_hf"
     assert manifest.text["context_length"] == 80 and manifest.text["pad_id"] == 0
     assert manifest.config["vision_config"]["hidden_size"] == 48
     assert manifest.exporter["name"] == "torch.onnx.export(dynamo=True)"

@@ -8,7 +8,6 @@ evaluation and returns the results for the summary table.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import time
 from collections.abc import Callable
@@ -79,16 +78,16 @@ def find_demo_checkpoint(pretrained: Path | None) -> Path:
     )
 
 
-def available_backends(requested: tuple[str, ...], log: Callable[[str], None]) -> tuple[str, ...]:
-    """The requested backends whose runtime is installed (the others are skipped, saying why)."""
-    from zsbench.runtime.flavor import installed_flavors
+def available_backends(requested: tuple[str, ...], device: str, log: Callable[[str], None]) -> tuple[str, ...]:
+    """The requested backends usable on `device` here (the others are skipped, saying why)."""
+    from zsbench.backends import BACKENDS
+    from zsbench.types import resolve_device
 
     kept = []
     for backend in requested:
-        if backend == "onnx" and importlib.util.find_spec("onnxruntime") is None:
-            log("skip backend onnx: onnxruntime is not installed (pip install 'zsbench[onnx]')")
-        elif backend == "trt" and not installed_flavors():
-            log("skip backend trt: neither tensorrt nor tensorrt_rtx is installed (pip install 'zsbench[trt]' or 'zsbench[trt-rtx]')")
+        missing = BACKENDS.get(backend).available(resolve_device(device))
+        if missing is not None:
+            log(f"skip backend {backend}: {missing}")
         else:
             kept.append(backend)
     return tuple(kept)
@@ -107,7 +106,7 @@ def run_demo(config: DemoConfig, quiet: bool, log: Callable[[str], None]) -> lis
     folders = generate_demo_data(config.data_dir)
     log(f"demo data: {config.data_dir} ({time.perf_counter() - start:.1f}s)")
     results = []
-    for backend in available_backends(config.backends, log):
+    for backend in available_backends(config.backends, config.device, log):
         for model, dataset in (run for run in DEMO_RUNS if run[0] in config.models):
             options = EvalOptions(
                 model_type="internvl",

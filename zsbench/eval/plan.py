@@ -9,10 +9,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from zsbench.backends import BACKENDS, EXPORTED_BACKENDS, ModelRef
+from zsbench.backends import BACKENDS, ModelRef, check_precision
 from zsbench.choices import BACKEND_CHOICES, MODEL_TYPE_CHOICES, PRECISION_CHOICES, TASK_CHOICES
 from zsbench.errors import UnknownNameError, UnsupportedFlagError, ZsbenchError
-from zsbench.models.families import get_family, require_exportable
+from zsbench.models.families import export_spec, get_family
 from zsbench.options import cli_field
 from zsbench.types import TASKS, Backend, Device, ModelType, Precision, export_precision, resolve_device, resolve_precision
 
@@ -107,15 +107,15 @@ class EvalOptions:
 
         Raises:
             UnknownNameError: an unknown backend or precision.
-            NotExportableError: --backend onnx/trt with a model type that is not exported.
+            UnsupportedPrecisionError: a precision the backend does not run.
         """
-        if self.backend not in BACKENDS:  # before any dataset is opened (and without importing the backend)
+        if self.backend not in BACKENDS:  # before any dataset is opened
             raise UnknownNameError("backend", self.backend, BACKENDS.names())
         device = resolve_device(self.device, require_present=False)
         precision = resolve_precision(self.precision, device, no_amp=self.no_amp)
-        if self.backend in EXPORTED_BACKENDS:
-            require_exportable(self.model_type, f"--backend {self.backend}")
+        if BACKENDS.get(self.backend).exported:
             precision = export_precision(precision)
+        check_precision(self.backend, precision)
         options = replace(self, device=str(device), precision=precision)
         if self.test_split is not None:
             if self.split not in ("test", self.test_split):
@@ -165,7 +165,7 @@ class EvalRun:
             "model": self.model.model,
             "pretrained": self.model.pretrained,
             "model_type": self.model.model_type,
-            "model_loader": get_family(self.model.model_type).loader_name(self.model.model),
+            "model_loader": get_family(self.model.model_type).loader_name(self.model.model, self.task),
             "dataset_loader": dataset_loader_name(self.dataset),
             "task": self.task,
             "language": self.language,
@@ -281,10 +281,13 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
         )
     options = options.resolved()
     family = get_family(options.model_type)
+    models = expand_models(options)
+    for model, _ in models:  # an unknown model name, or one that does not export for onnx/trt, fails before any dataset is read
+        family.loader_name(model, family.default_task(model))
+        if BACKENDS.get(options.backend).exported:
+            export_spec(options.model_type, model, f"--backend {options.backend}")
     runs = []
-    for (model, pretrained), dataset, language in itertools.product(
-        expand_models(options), expand_datasets(options.datasets), options.languages
-    ):
+    for (model, pretrained), dataset, language in itertools.product(models, expand_datasets(options.datasets), options.languages):
         pretrained = find_pretrained(pretrained, options.model_cache_dir)
         name = dataset.removeprefix("wds/")
         root = fill_template("--dataset_root", options.dataset_root, {"dataset": name, "dataset_cleaned": name.replace("/", "-")})
@@ -302,6 +305,5 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
         }
         output = fill_template("--output", options.output, {key: path_component(value) for key, value in values.items()})
         ref = ModelRef(options.model_type, model, pretrained, options.tokenizer, options.model_config)
-        family.loader_name(model)  # an unknown model name fails here, before any dataset is opened
         runs.append(EvalRun(ref, dataset, root, language, task, output, options))
     return runs

@@ -9,46 +9,51 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
-from torch import nn
 
 from zsbench.errors import CheckpointError, ConfigError, UnknownNameError
 from zsbench.models.checkpoints import load_torch_file
+from zsbench.models.families import LoadedClip
 from zsbench.offline import forbid_hub_downloads
 
-
-def list_open_clip_models() -> list[str]:
-    """open_clip architecture names (from its bundled configs)."""
-    import open_clip
-
-    return list(open_clip.list_models())
+# zsbench's precisions as open_clip's: fp16 and bf16 models are wholly in that dtype ("pure"), weights and
+# activations, as InternVL's are; what such a graph keeps in fp32 is in the family's export policy.
+OPEN_CLIP_PRECISIONS = {"fp32": "fp32", "fp16": "pure_fp16", "bf16": "pure_bf16"}
 
 
-def load_open_clip(
-    model_name: str, pretrained: Path, device: torch.device, precision: str
-) -> tuple[nn.Module, Callable, Callable]:
+def check_checkpoint_file(pretrained: Path) -> None:
+    """Refuses a `--pretrained` that is not a local file (an open_clip tag such as laion400m_e32 would be a download).
+
+    Raises:
+        CheckpointError: saying zsbench never downloads.
+    """
+    if not pretrained.is_file():
+        raise CheckpointError(
+            f"open_clip checkpoint {pretrained} is not a file. zsbench never downloads weights: pass "
+            "--pretrained PATH to a local checkpoint (a state dict saved by torch.save or safetensors)."
+        )
+
+
+def load_open_clip(model_name: str, pretrained: Path, device: torch.device, precision: str) -> LoadedClip:
     """Builds `model_name` and loads `pretrained` (a local state-dict file) strictly.
 
     Returns:
-        (model, eval transform, tokenizer) in CLIP_benchmark's convention.
+        The model, its tokenizer and its preprocessing (open_clip's `PreprocessCfg`, as a dict).
     """
     forbid_hub_downloads()
     import open_clip
 
     if model_name not in open_clip.list_models():
         raise UnknownNameError("open_clip model", model_name, open_clip.list_models())
-    if not pretrained.is_file():
-        raise CheckpointError(
-            f"open_clip checkpoint {pretrained} is not a file. zsbench never downloads weights: pass "
-            "--pretrained PATH to a local checkpoint (a state dict saved by torch.save or safetensors)."
-        )
+    check_checkpoint_file(pretrained)
     if pretrained.suffix != ".safetensors":
         # A pickle with code or a truncated file is refused here, with zsbench's message (memory-mapped: cheap).
         load_torch_file(pretrained)
     hf_tower = open_clip.get_model_config(model_name).get("text_cfg", {}).get("hf_model_name")
     try:
-        model, _, transform = open_clip.create_model_and_transforms(
+        model = open_clip.create_model(
             model_name,
             pretrained=str(pretrained),
             precision=precision,
@@ -66,4 +71,12 @@ def load_open_clip(
         ) from err
     except RuntimeError as err:  # open_clip's strict load_state_dict reports key mismatches so
         raise CheckpointError(f"{pretrained} does not fit open_clip model {model_name}: {err}") from err
-    return model.eval().requires_grad_(False), transform, tokenizer
+    preprocess = dict(open_clip.get_model_preprocess_cfg(model))
+    return LoadedClip(model.eval().requires_grad_(False), tokenizer, preprocess)
+
+
+def open_clip_transform(preprocess: dict[str, Any]) -> Callable:
+    """open_clip's eval transform for a preprocessing record (as `create_model_and_transforms` builds it)."""
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+
+    return image_transform_v2(PreprocessCfg(**preprocess), is_train=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,8 +12,8 @@ from zsbench.types import ModelType
 
 if TYPE_CHECKING:
     import torch
-    from torch import nn
 
+    from zsbench.models.families import LoadedClip
     from zsbench.types import Precision
 
 
@@ -39,8 +38,8 @@ class ModelRef:
 
         return resolve_pretrained(self.pretrained)
 
-    def load(self, device: torch.device, precision: Precision) -> tuple[nn.Module, Callable, Callable]:
-        """This model's `(model, transform, tokenizer)` on `device` in `precision`, loaded by its family."""
+    def load(self, device: torch.device, precision: Precision) -> LoadedClip:
+        """This model, its tokenizer and preprocessing on `device` in `precision`, loaded by its family."""
         from zsbench.models.families import get_family
 
         return get_family(self.model_type).load(self, device, precision)

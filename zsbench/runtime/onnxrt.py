@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from zsbench.errors import BackendUnavailableError, ExportError
+from zsbench.precisions import PRECISIONS
 from zsbench.runtime.encoder import Encoder
 
 GRAPHS = ("vision", "text")
@@ -54,7 +55,8 @@ class OnnxGraphRunner:
     new tensor on `device`; on the CPU the output is a float32 CPU tensor.
     """
 
-    def __init__(self, path: Path, providers: list[str], device: torch.device, threads: int | None = None) -> None:
+    def __init__(self, path: Path, providers: list[str], device: torch.device, threads: int | None = None,
+                 disabled_optimizers: tuple[str, ...] = ()) -> None:
         ort = import_onnxruntime()
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: ORT's fp16 warnings are expected
@@ -115,12 +117,17 @@ class OnnxEncoder(Encoder):
         self.providers = providers_for(device)
         # The CPU gets as many threads as torch uses, so backends compare on equal terms.
         self.threads = torch.get_num_threads() if device.type == "cpu" else None
+        # ONNX Runtime 1.32's NCHWc layout transformer (a CPU layout for fp32 convolutions) crashes the process
+        # (SIGSEGV) while opening open_clip's fp16 ViT graphs, both of them; graphs in another dtype than fp32
+        # are opened without it, which they never use.
+        self.disabled_optimizers = () if PRECISIONS.get(precision).torch_dtype == "float32" else ("NchwcTransformer",)
         self._runners: dict[str, OnnxGraphRunner] = {}
 
     def runner(self, graph: str) -> OnnxGraphRunner:
         """The session of `graph`, opened on first use."""
         if graph not in self._runners:
-            self._runners[graph] = OnnxGraphRunner(self.graphs[graph], self.providers, self.device, self.threads)
+            self._runners[graph] = OnnxGraphRunner(self.graphs[graph], self.providers, self.device, self.threads,
+                                                   self.disabled_optimizers)
         return self._runners[graph]
 
     @property
