@@ -124,14 +124,16 @@ def test_choices_are_the_registries_names() -> None:
         (["eval", "--model_type", "ja_clip"], "--model_type ja_clip is not supported by zsbench; supported: internvl, open_clip."),
         (["eval", "--model_type", "internvl_"], "Did you mean: internvl?"),
         (["eval", "--backend", "onnxx"], "unknown backend 'onnxx'. Did you mean: onnx?"),
-        (["eval", "--backend", "onnx", "--model_type", "open_clip"], "--backend onnx handles model_type 'internvl' only, found 'open_clip'"),
+        (["eval", "--backend", "onnx", "--model_type", "open_clip", "--model", "RN50"],
+         "--backend onnx: open_clip model RN50 does not export to ONNX; the open_clip models that do: ViT-B-16, "),
         (["eval", "--backend", "onnx", "--model_type", "internvl", "--model", "internvl_c_retrieval_hf", "--precision", "bf16"],
          "--precision bf16: exported graphs and engines are fp32 or fp16; bf16 runs on --backend torch."),
         (["eval", "--model_type", "internvl", "--model", "internvl_c_retreival_hf"], "Did you mean: internvl_c_retrieval_hf"),
         (["eval", "--device", "mps"], "--device mps: zsbench runs on auto, cpu or cuda (cuda:N), not mps."),
         (["bench", "--model", "m", "--pretrained", "p", "--backends", "torch,tensorrt"], "unknown backend 'tensorrt'"),
         (["info", "--model_type", "ja_clip", "--model", "m", "--pretrained", "p"], "is not supported by zsbench"),
-        (["export", "--model_type", "open_clip", "--model", "ViT-B-32", "--pretrained", "p"], "zsbench export handles model_type 'internvl' only"),
+        (["export", "--model_type", "open_clip", "--model", "convnext_base", "--pretrained", "p"],
+         "zsbench export: open_clip model convnext_base does not export to ONNX"),
     ],
 )
 def test_unknown_names_fail_before_any_dataset_or_model_is_opened(tmp_path: Path, args: list[str], message: str) -> None:

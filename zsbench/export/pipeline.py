@@ -111,8 +111,8 @@ def export_model(config: ExportConfig, log: Log = lambda message: None) -> Expor
     start = time.perf_counter()
     with staged_folder(folder) as staging:
         log(f"Exporting to {folder} (opset {opset})")
-        image_size, _ = family.input_size(loaded.model)
-        graphs, policy = export_graphs(loaded.model, spec, loaded.tokenizer, image_size, int(record.text["context_length"]),
+        graphs, policy = export_graphs(loaded.model, spec, loaded.tokenizer, family.input_size(loaded.model).image_size,
+                                       int(record.text["context_length"]),
                                        staging, opset, precision, device, log)
         export_seconds = time.perf_counter() - start
         preprocess = loaded.preprocess

@@ -56,7 +56,7 @@ def load_open_clip(model_name: str, pretrained: Path, device: torch.device, prec
         model = open_clip.create_model(
             model_name,
             pretrained=str(pretrained),
-            precision=precision,
+            precision=OPEN_CLIP_PRECISIONS[precision],
             device=device,
             weights_only=True,
             # Towers with Hugging Face text models would otherwise fetch their own weights.

@@ -63,7 +63,7 @@ class OnnxGraphRunner:
         if threads:
             options.intra_op_num_threads = threads
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
+            self.session = ort.InferenceSession(str(path), options, providers=providers, disabled_optimizers=list(disabled_optimizers))
         except Exception as err:  # onnxruntime raises its own untyped exceptions
             raise ExportError(
                 f"ONNX Runtime {ort.__version__} cannot load {path}: {err}. Opset-23 graphs (the fp32 default) need "

@@ -53,6 +53,16 @@ class CheckpointRecord:
 
 
 @dataclass(frozen=True)
+class InputSize:
+    """What a model takes: square images of `image_size` pixels, token ids below `vocab_size`, and texts of exactly
+    `text_length` ids (right-padded, as its tokenizer pads them), or of any length when None."""
+
+    image_size: int
+    vocab_size: int
+    text_length: int | None = None
+
+
+@dataclass(frozen=True)
 class ModelFamily:
     """What zsbench knows about one `--model_type`.
 
@@ -66,7 +76,7 @@ class ModelFamily:
         load: `(ref, device, precision) -> LoadedClip`.
         transform: `(preprocess record, task) -> image transform`: the task is a run parameter, not a model.
         describe: `(model, tokenizer) -> sizes` for `zsbench info` (parameters and dtype are added for every family).
-        input_size: `(model) -> (image size, vocabulary size)`, the inputs `zsbench bench` synthesises.
+        input_size: `(model) -> InputSize`: the inputs `zsbench bench` synthesises and exports trace.
         export: `model name -> ExportSpec`, or None when that model does not export; None: the family never does.
         exporting: the model names that export (cheap: for `zsbench models` and refusals).
     """
@@ -80,7 +90,7 @@ class ModelFamily:
     load: Callable[[ModelRef, torch.device, Precision], LoadedClip]
     transform: Callable[[dict[str, Any], str], Callable]
     describe: Callable[[nn.Module, Callable], dict[str, object]]
-    input_size: Callable[[nn.Module], tuple[int, int]]
+    input_size: Callable[[nn.Module], InputSize]
     export: Callable[[str], ExportSpec | None] | None = None
     exporting: Callable[[], list[str]] = list
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from zsbench.models.config import CheckpointFormat, ImageHead
 from zsbench.models.export_spec import FP16_REDUCTIONS, IMAGE_GRAPH, TEXT_GRAPH, ExportSpec, KeepInFloat, PrecisionPolicy
-from zsbench.models.families import CheckpointRecord, LoadedClip, ModelFamily
+from zsbench.models.families import CheckpointRecord, InputSize, LoadedClip, ModelFamily
 from zsbench.registry import Registry
 
 if TYPE_CHECKING:
@@ -156,11 +156,11 @@ def _describe(model: nn.Module, tokenizer: Callable) -> dict[str, object]:
     }
 
 
-def _input_size(model: nn.Module) -> tuple[int, int]:
+def _input_size(model: nn.Module) -> InputSize:
     from zsbench.models.internvl import InternVL
 
     assert isinstance(model, InternVL)
-    return model.config.image_size, model.config.text.vocab_size
+    return InputSize(model.config.image_size, model.config.text.vocab_size)
 
 
 def _qllama_softmaxes(model: nn.Module, graph: str) -> int:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from zsbench.errors import UnknownNameError
 from zsbench.models.export_spec import FIXED_LENGTH_TEXT_GRAPH, FP16_REDUCTIONS, IMAGE_GRAPH, ExportSpec, PrecisionPolicy
-from zsbench.models.families import CheckpointRecord, LoadedClip, ModelFamily
+from zsbench.models.families import CheckpointRecord, InputSize, LoadedClip, ModelFamily
 
 if TYPE_CHECKING:
     import torch
@@ -71,7 +71,10 @@ def _exporting() -> list[str]:
 
 
 def _listing() -> list[str]:
-    return ["any open_clip architecture, with --pretrained PATH to a local checkpoint (`zsbench models --open_clip` lists them)"]
+    return [
+        "any open_clip architecture, with --pretrained PATH to a local checkpoint (`zsbench models --open_clip` lists them)",
+        f"export to ONNX and TensorRT (open_clip's own ViT towers): {', '.join(_exporting())}",
+    ]
 
 
 def _loader_name(model_name: str, task: str) -> str:
@@ -127,9 +130,10 @@ def _describe(model: nn.Module, tokenizer: Callable) -> dict[str, object]:
     }
 
 
-def _input_size(model: nn.Module) -> tuple[int, int]:
+def _input_size(model: nn.Module) -> InputSize:
     size = getattr(model, "visual").image_size
-    return (size[0] if isinstance(size, tuple) else size), int(getattr(model, "vocab_size"))
+    # Every text is padded to the context length: open_clip adds a positional table of that length.
+    return InputSize(size[0] if isinstance(size, tuple) else size, int(getattr(model, "vocab_size")), int(getattr(model, "context_length")))
 
 
 # open_clip's fp16 model is pure fp16 (`open_clip_adapter.OPEN_CLIP_PRECISIONS`): LayerNorm runs on fp16 inputs.
@@ -158,5 +162,6 @@ FAMILY = ModelFamily(
     transform=_transform,
     describe=_describe,
     input_size=_input_size,
-    # export: open_clip's own ViT towers (`_export`) follow in the next commit.
+    export=_export,
+    exporting=_exporting,
 )
