@@ -132,6 +132,8 @@ class NameChoice(click.Choice):
         self.spec = choices
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        # Read the registry again: an entry registered after the options were built (a plugin) is accepted.
+        self.choices = list(self.spec.names())
         if value in self.choices:
             return value
         if self.spec.unknown is not None:
