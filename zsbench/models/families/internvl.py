@@ -77,7 +77,8 @@ def _listing() -> list[str]:
     for name in INTERNVL_MODELS.names():
         entry, graph = INTERNVL_MODELS.get(name), graph_of(name)
         source = "Hugging Face folder" if graph.checkpoint_format == "hf" else ".pth file"
-        lines.append(f"{name:<30} InternVL-{graph.image_head.upper()}, {_short(entry.task)} transform, {source}")
+        lines.append(f"{name:<30} InternVL-{graph.image_head.upper()}, {source}, graphs {entry.graph}, "
+                     f"transform of the run's task ({_short(entry.task)} when none)")
     return lines
 
 
