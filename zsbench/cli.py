@@ -30,13 +30,35 @@ if TYPE_CHECKING:
     from zsbench.export.trt_build import EngineConfig
 
 
+class OneLineUsageError(click.UsageError):
+    """A usage error (exit status 2) in one line: the message, then where the help is. click's own
+    prints the usage, a hint and the message on three."""
+
+    def show(self, file: Any = None) -> None:
+        hint = f" Try '{self.ctx.command_path} --help'." if self.ctx is not None else ""
+        click.echo(f"Error: {self.format_message()}{hint}", file=file, err=file is None)
+
+
+def _one_line(err: click.UsageError) -> OneLineUsageError:
+    return err if isinstance(err, OneLineUsageError) else OneLineUsageError(err.format_message(), err.ctx)
+
+
 class ZsbenchGroup(click.Group):
-    """Turns `ZsbenchError` into a clean `click.ClickException` for every subcommand, and Ctrl-C
-    into exit status 130 (128 + SIGINT, as shells report it), so scripts can tell it from a failure."""
+    """Turns `ZsbenchError` into a clean `click.ClickException` for every subcommand, usage errors (a
+    missing or bad option) into one line, and Ctrl-C into exit status 130 (128 + SIGINT, as shells
+    report it), so scripts can tell it from a failure."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as err:
+            raise _one_line(err) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as err:
+            raise _one_line(err) from None
         except ZsbenchError as err:
             raise click.ClickException(str(err)) from err
         except KeyboardInterrupt:
