@@ -23,11 +23,10 @@ from zsbench.options import ConfigCommand, cli_field, cli_group, config_command,
 from zsbench.types import Device, ExportedBackend, Precision
 
 if TYPE_CHECKING:
-    from zsbench.bench import BenchConfig
+    from zsbench.bench.config import BenchConfig
     from zsbench.demo.suite import DemoConfig
     from zsbench.eval.plan import EvalOptions
-    from zsbench.export.pipeline import ExportConfig
-    from zsbench.export.trt_build import EngineConfig
+    from zsbench.export.config import EngineConfig, ExportConfig
 
 
 class OneLineUsageError(click.UsageError):
@@ -239,7 +238,7 @@ def datasets_command(options: DatasetsOptions, console: Console) -> None:
 
 # Export stage: `zsbench export`, `zsbench parity`, `zsbench engine build` (zsbench/export/).
 
-ENGINE_CONFIG = "zsbench.export.trt_build:EngineConfig"
+ENGINE_CONFIG = "zsbench.export.config:EngineConfig"
 # The engine options `export --engine trt` shares with `engine build`.
 ENGINE_SETTINGS = ("flavor", "batch_profiles", "text_length", "workspace_gib", "timing_cache")
 
@@ -253,7 +252,7 @@ def _build_engines(config: EngineConfig, console: Console) -> None:
                    f"(parity: {result.parity.status})")
 
 
-@config_command(main, "export", "zsbench.export.pipeline:ExportConfig", borrow={"engine_settings": (ENGINE_CONFIG, ENGINE_SETTINGS)})
+@config_command(main, "export", "zsbench.export.config:ExportConfig", borrow={"engine_settings": (ENGINE_CONFIG, ENGINE_SETTINGS)})
 @click.option("--engine", type=click.Choice(["trt"]), default=None, help="Also build FP16 TensorRT engines from the fp16 graphs.")
 @click.option(*option_names("engine_dir", ("engines_out",)), "engine_dir", type=click.Path(path_type=Path), default=None,
               help="Engine folder [default: engines/<export folder name>].")
@@ -307,13 +306,15 @@ def engine_build_command(config: EngineConfig, console: Console) -> None:
     _build_engines(replace(config, probes=probes), console)
 
 
-@config_command(main, "bench", "zsbench.bench:BenchConfig")
+@config_command(main, "bench", "zsbench.bench.config:BenchConfig")
 @click.option(*option_names("random_init"), "random_init", is_flag=True,
               help="Create --pretrained (if absent) with random weights of --model_config: for sizes without weights.")
 @click.option("--output", default=None, type=click.Path(path_type=Path), help="Write the rows to this JSON file.")
 def bench_command(config: BenchConfig, console: Console, random_init: bool, output: Path | None) -> None:
-    """Measure encoder throughput of each backend and precision side by side (ratio to torch fp32, % of matmul rate)."""
-    from zsbench.bench import create_random_checkpoint, format_table, run_bench, write_rows
+    """Measure encoder throughput of each backend and precision side by side (ratio to torch fp32, % of the peak
+    matrix-multiply rate of the row's own runtime and precision)."""
+    from zsbench.bench.rows import format_table, write_rows
+    from zsbench.bench.run import create_random_checkpoint, run_bench
 
     ref = config.model
     if random_init:
@@ -322,11 +323,11 @@ def bench_command(config: BenchConfig, console: Console, random_init: bool, outp
         if not Path(ref.pretrained).exists():
             create_random_checkpoint(Path(ref.model_config), Path(ref.pretrained))
             console.log(f"Created {ref.pretrained} with random weights of {ref.model_config}")
-    rows = run_bench(config, log=console.log)
-    console.result(format_table(rows))
+    run = run_bench(config, log=console.log, warn=console.warn)
+    console.result(format_table(run.rows))
     if output is not None:
-        write_rows(output, rows, config)
-        console.result(f"{len(rows)} row(s) -> {output}")
+        write_rows(output, run, config)
+        console.result(f"{len(run.rows)} row(s) -> {output}")
 
 
 @config_command(main, "demo", "zsbench.demo.suite:DemoConfig")

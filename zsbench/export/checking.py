@@ -13,7 +13,8 @@ from zsbench.errors import BackendUnavailableError, ExportError
 from zsbench.export.fingerprint import fingerprint_checkpoint
 from zsbench.export.manifest import ExportManifest
 from zsbench.export.parity import Embeddings, ParityReport, ParityThresholds, compare_embeddings, reference_embeddings, run_probes
-from zsbench.export.probes import ProbeConfig, ProbeSet, build_probes
+from zsbench.export.config import ProbeConfig
+from zsbench.export.probes import ProbeSet, build_probes
 from zsbench.models import InternVL
 from zsbench.runtime.engine_manifest import EngineManifest
 
