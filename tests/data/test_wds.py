@@ -123,3 +123,19 @@ def test_labels_beyond_the_class_names_are_refused(tmp_path: Path) -> None:
     write_wds(tmp_path, [(image_bytes(i, "PNG"), i) for i in range(2)], classnames=["only"], image_field="png")
     with pytest.raises(DatasetLayoutError, match="targets that do not fit the 1 classes of classnames.txt"):
         build_dataset("wds/x", tmp_path)
+
+
+@pytest.mark.parametrize("place", ["{root}", "{root}/wds_shapes_retrieval", "{root}/shapes_retrieval"])
+def test_auto_task_reads_dataset_type_where_the_loader_reads_the_export(tmp_path: Path, place: str) -> None:
+    """`--task auto` and the loader find the export by one rule (the root, then wds_<name>, then <name>), so
+    a retrieval export under a parent root is a retrieval task, not a classification guessed from the name."""
+    from zsbench.data import default_task
+
+    captions = [(image_bytes(i, "PNG"), [f"caption {i}"]) for i in range(2)]
+    write_wds(Path(place.format(root=tmp_path)), captions, dataset_type="retrieval", image_field="png")
+    dataset = build_dataset("wds/shapes_retrieval", tmp_path)
+    assert isinstance(dataset, RetrievalDataset)
+    assert default_task("wds/shapes_retrieval", tmp_path) == dataset.task == "zeroshot_retrieval"
+    # Another split is looked for in its own folder, as the loader does.
+    write_wds(tmp_path / "val_only", captions[:1], split="val", dataset_type="retrieval", image_field="png")
+    assert default_task("wds/val_only", tmp_path / "val_only", split="val") == "zeroshot_retrieval"

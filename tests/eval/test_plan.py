@@ -84,3 +84,15 @@ def test_bad_flags_are_clear_errors(args: list[str], message: str) -> None:
     assert result.exit_code != 0
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_auto_task_of_a_webdataset_export_under_a_parent_root(tmp_path: Path) -> None:
+    """The demo's layout with the parent folder as --dataset_root (the loader reads <root>/<name>/): each
+    dataset's task comes from its own dataset_type.txt."""
+    from tests.data.fixtures import image_bytes, write_wds
+
+    write_wds(tmp_path / "shapes_retrieval", [(image_bytes(0), ["a caption"])], dataset_type="retrieval")
+    write_wds(tmp_path / "shapes_classification", [(image_bytes(0), 0)], classnames=["a"])
+    plans = dry_run("--model_type", "internvl", "--model", "internvl_c_retrieval_hf", "--pretrained", "x",
+                    "--dataset", "wds/shapes_retrieval", "wds/shapes_classification", "--dataset_root", str(tmp_path))
+    assert [plan["task"] for plan in plans] == ["zeroshot_retrieval", "zeroshot_classification"]

@@ -38,17 +38,19 @@ def list_datasets() -> list[str]:
     return DATASETS.names()
 
 
-def default_task(name: str, root: Path | None = None) -> Task:
+def default_task(name: str, root: Path | None = None, split: str = "test") -> Task:
     """The task `--task auto` picks for `name`.
 
-    For ``wds/<name>`` it is what the export's ``dataset_type.txt`` under `root` states, when
-    that file exists (the only disk access); else the task of ``<name>`` when that is registered
-    (so ``wds/flickr30k`` is retrieval, as clip_benchmark strips the prefix before guessing),
-    else classification.
+    For ``wds/<name>`` it is what the export the loader would read under `root` states in its
+    ``dataset_type.txt`` (`find_export`: the root, ``wds_<name>`` or ``<name>``; the only disk
+    access); when there is none yet, the task of ``<name>`` when that is registered (so
+    ``wds/flickr30k`` is retrieval, as clip_benchmark strips the prefix before guessing), else
+    classification.
     """
     if name.startswith(WDS_PREFIX) and name != WDS_PREFIX:
-        if root is not None and (root / "dataset_type.txt").is_file():
-            return RETRIEVAL if export_kind(root) == "retrieval" else CLASSIFICATION
+        export = find_export(name, root, split) if root is not None else None
+        if export is not None:
+            return RETRIEVAL if export_kind(export) == "retrieval" else CLASSIFICATION
         inner = name.removeprefix(WDS_PREFIX)
         return DATASETS.get(inner).task if inner in DATASETS else CLASSIFICATION
     return DATASETS.get(name).task
@@ -121,7 +123,7 @@ def _load(entry: DatasetEntry, request: DatasetRequest) -> Loaded:
     try:
         export = None
         if entry.loader != "wds":
-            export = find_export(export_candidates(entry.name, request.root), request.split)
+            export = find_export(entry.name, request.root, request.split)
         loaded = read_export(export, request.split) if export is not None else entry.load(request)
         if entry.name in DATASETS and (loaded.kind or _expected_kind(entry)) != _expected_kind(entry):
             raise DatasetLayoutError(f"it holds a {loaded.kind} export, but {entry.name} is {_expected_kind(entry)} data")

@@ -111,9 +111,11 @@ def _optional_lines(path: Path) -> list[str] | None:
     return [line.strip() for line in read_lines(path) if line.strip()] if path.is_file() else None
 
 
-def find_export(candidates: list[Path], split: str) -> Path | None:
-    """The first candidate folder holding ``<split>/nshards.txt``."""
-    return next((folder for folder in candidates if (folder / split / "nshards.txt").is_file()), None)
+def find_export(name: str, root: Path, split: str) -> Path | None:
+    """The folder holding `name`'s webdataset export under `root`: the first of `export_candidates` (the
+    root, ``wds_<name>``, ``<name>``) with ``<split>/nshards.txt``. The one rule the loaders and
+    `--task auto` (reading its ``dataset_type.txt``) follow."""
+    return next((folder for folder in export_candidates(name, root) if (folder / split / "nshards.txt").is_file()), None)
 
 
 def export_kind(folder: Path) -> Kind:
@@ -176,10 +178,9 @@ def load_wds_export(request: DatasetRequest) -> Loaded:
     Source: https://huggingface.co/datasets/clip-benchmark/wds_<name> (e.g. wds_vtab-flowers),
     downloaded with git-lfs or huggingface-cli into <root>, or made with clip_benchmark_export_wds.
     """
-    candidates = export_candidates(request.name, request.root)
-    folder = find_export(candidates, request.split)
+    folder = find_export(request.name, request.root, request.split)
     if folder is None:
-        looked = ", ".join(str(candidate / request.split / "nshards.txt") for candidate in candidates)
+        looked = ", ".join(str(candidate / request.split / "nshards.txt") for candidate in export_candidates(request.name, request.root))
         raise DatasetLayoutError(f"no webdataset export found (looked for {looked})")
     return read_export(folder, request.split)
 

@@ -288,7 +288,7 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
         pretrained = find_pretrained(pretrained, options.model_cache_dir)
         name = dataset.removeprefix("wds/")
         root = fill_template("--dataset_root", options.dataset_root, {"dataset": name, "dataset_cleaned": name.replace("/", "-")})
-        task = default_task(dataset, Path(root)) if options.task == "auto" else options.task
+        task = default_task(dataset, Path(root), options.split) if options.task == "auto" else options.task
         # Every value is one file-name piece: `--language ../../x` cannot leave the output folder.
         values = {
             "model": model,

@@ -67,10 +67,8 @@ def open_dataset(run: EvalRun) -> EvalDataset:
         custom_template_file=_optional_path(options.custom_template_file),
     )
     if dataset.task != run.task:
-        raise DatasetLayoutError(
-            f"{run.dataset} at {run.dataset_root} is a {dataset.task} dataset, but --task {run.task} was asked for. "
-            f"Use --task {dataset.task} (or auto)."
-        )
+        asked = f"--task auto chose {run.task}" if options.task == "auto" else f"--task {run.task} was asked for"
+        raise DatasetLayoutError(f"{run.dataset} at {run.dataset_root} is a {dataset.task} dataset, but {asked}. Use --task {dataset.task}.")
     return dataset
 
 
