@@ -223,6 +223,7 @@ def datasets_command(options: DatasetsOptions, console: Console) -> None:
     """List the dataset names `--dataset` accepts, with their task and on-disk format."""
     from zsbench.data import dataset_entry, dataset_layout, list_datasets
     from zsbench.data.collections import list_collections
+    from zsbench.data.wds import VTAB_DATASETS
 
     if options.layout is not None:
         console.result(dataset_layout(options.layout))
@@ -232,6 +233,7 @@ def datasets_command(options: DatasetsOptions, console: Console) -> None:
         entry = dataset_entry(name)
         console.result(f"  {name:<30} {entry.task:<24} {entry.loader}")
     console.result(f"  {'wds/<name>':<30} {'(from dataset_type.txt)':<24} wds")
+    console.result(f"  {'vtab/<name>':<30} {'zeroshot_classification':<24} wds (CLIP_benchmark's VTAB names: {', '.join(VTAB_DATASETS)})")
     console.result(f"Collections (expand to their datasets): {', '.join(list_collections())}.")
     console.result("`zsbench datasets --layout NAME` draws the folder --dataset_root should name.")
 

@@ -185,7 +185,17 @@ def load_wds_export(request: DatasetRequest) -> Loaded:
     return read_export(folder, request.split)
 
 
-# CLIP_benchmark reads VTAB through tensorflow-datasets; zsbench reads its webdataset export of
-# the same splits, whose classnames.txt holds the tfds class names CLIP_benchmark would use.
+# The `vtab/<name>` sets of CLIP_benchmark 1.6.2 (`clip_benchmark.datasets.builder.build_vtab_dataset`).
+# CLIP_benchmark reads them through tensorflow-datasets; zsbench reads its webdataset export of the same
+# splits, whose classnames.txt holds the tfds class names CLIP_benchmark would use, with CLIP_benchmark's
+# templates for the name (`zsbench.data.build.dataset_entry`).
+VTAB_DATASETS = (
+    "caltech101", "cars", "cifar10", "cifar100", "clevr_closest_object_distance", "clevr_count_all", "cub",
+    "diabetic_retinopathy", "dmlab", "dsprites_label_orientation", "dsprites_label_scale", "dsprites_label_shape",
+    "dsprites_label_x_position", "dsprites_label_y_position", "dtd", "eurosat", "flowers", "food101", "inaturalist",
+    "kitti_closest_vehicle_distance", "pcam", "pets", "resisc45", "smallnorb_label_azimuth", "smallnorb_label_category",
+    "smallnorb_label_elevation", "smallnorb_label_lighting", "sun397", "svhn",
+)
+# The two of them in the InternVL paper's tables are registered (listed by `zsbench datasets`, with fixtures).
 for _name in ("vtab/flowers", "vtab/resisc45"):
     register_dataset(_name, loader="wds", splits=None)(load_wds_export)
