@@ -270,7 +270,7 @@ def test_demo_runs_from_an_empty_folder(tmp_path: Path) -> None:
     env.pop("ZSBENCH_DEMO_CHECKPOINT", None)
     done = subprocess.run(
         [sys.executable, "-m", "zsbench", "demo", "--backends", "torch", "--models", "internvl_c_classification_hf",
-         "--device", "cpu", "--quiet"],
+         "--device", "cpu", "--threads", "1", "--quiet"],
         cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -278,6 +278,7 @@ def test_demo_runs_from_an_empty_folder(tmp_path: Path) -> None:
     assert len(results) == 1
     result = json.loads(results[0].read_text())
     assert result["model"] == "internvl_c_classification_hf" and result["metrics"]["acc1"] > 0.5
+    assert result["env"]["threads"] == 1
     assert "DataLoader" not in done.stderr
 
 

@@ -127,6 +127,29 @@ def test_webdataset_classification_and_retrieval(tmp_path: Path, tiny_hf_folder:
     assert json.loads((tmp_path / "r.json").read_text())["throughput"]["texts"] == 10
 
 
+def test_threads_set_torch_and_onnx_runtime_threads_and_are_recorded(tmp_path: Path, tiny_hf_folder: Path) -> None:
+    """`--threads N` as in `zsbench bench`: torch's intra-op threads (which ONNX Runtime sessions on the CPU
+    take too), recorded in the result's env; without it, torch's default is recorded."""
+    from zsbench.runtime.onnxrt import cpu_threads
+
+    write_wds(tmp_path / "cls", [(image_bytes(i), i % 2) for i in range(3)], classnames=["red", "green"])
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, None):
+            output = tmp_path / f"threads-{threads}.json"
+            code, log = run_eval("--model", "internvl_c_classification_hf", "--pretrained", str(tiny_hf_folder), "--dataset",
+                                 "wds/shapes", "--dataset_root", str(tmp_path / "cls"), "--output", str(output),
+                                 *(["--threads", str(threads)] if threads else []))
+            assert code == 0, log
+            recorded = json.loads(output.read_text())["env"]["threads"]
+            assert recorded == (threads or torch.get_num_threads()) == cpu_threads(torch.device("cpu"))
+            torch.set_num_threads(before)
+    finally:
+        torch.set_num_threads(before)
+    code, log = run_eval("--threads", "0", "--dataset", "cifar10")
+    assert code == 2 and "--threads" in log and "Traceback" not in log
+
+
 def test_missing_root_fails_before_any_model_loads(tmp_path: Path) -> None:
     # The checkpoint does not exist either: the dataset error must come first.
     code, log = run_eval("--model", "internvl_c_classification_hf", "--pretrained", str(tmp_path / "no-checkpoint"),

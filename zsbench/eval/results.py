@@ -41,6 +41,8 @@ def environment() -> dict[str, Any]:
         "cpu": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        # torch's intra-op threads (`--threads`), which ONNX Runtime sessions on the CPU also take.
+        "threads": torch.get_num_threads(),
     }
 
 

@@ -25,6 +25,7 @@ from zsbench.eval.metrics import classification_metrics
 from zsbench.eval.plan import EvalRun, cache_folder
 from zsbench.eval.results import check_output_path, environment, why_not_reusable, write_result
 from zsbench.eval.retrieval import evaluate_retrieval
+from zsbench.threads import apply_threads
 from zsbench.types import resolve_device
 
 
@@ -231,6 +232,7 @@ def run_evaluations(
     if not runs:
         return []
     first = runs[0].options
+    apply_threads(first.threads)
     group = join_group(first.device)
     try:
         log = log if group.is_main else _silent
