@@ -152,9 +152,9 @@ def export_model(config: ExportConfig, log: Log = lambda message: None) -> Expor
         del model
         free_memory()
         log("Checking parity against PyTorch fp32 with ONNX Runtime")
-        probes, reference = compute_reference(exported.pop if exported else lambda: ref.load(device, "fp32"), config.probes, device)
+        probes, reference = compute_reference(exported.pop if exported else lambda: ref.load(device, "fp32"), config.probes, device, log)
         report = onnx_parity(probes, reference, {graph: staging / spec.file for graph, spec in graphs.items()}, folder,
-                              device, precision, config.probes, config.thresholds)
+                              device, precision, config.probes, config.thresholds, log)
         report = report.about({name: digest for spec in graphs.values() for name, digest in spec.sha256.items()},
                               fingerprint.digest)
         manifest = ExportManifest(
@@ -225,12 +225,12 @@ def check_artifact_parity(
         update_engine_parity(engine_folder, report)
     else:
         log(f"Loading {manifest.model_name} in fp32 from {manifest.pretrained}")
-        probes, reference = compute_reference(lambda: load_reference_model(manifest, torch_device), probe_config, torch_device)
+        probes, reference = compute_reference(lambda: load_reference_model(manifest, torch_device), probe_config, torch_device, log)
         # The report names the files as checked now; eval also requires them to be the files the
         # manifest recorded, so a graph edited after the export never runs, whatever its parity.
         checked = file_digests(artifact, list(manifest.file_digests()))
         report = onnx_parity(probes, reference, graph_files(manifest, artifact), artifact, torch_device, manifest.precision,
-                              probe_config, thresholds).about(checked, manifest.checkpoint.digest)
+                              probe_config, thresholds, log).about(checked, manifest.checkpoint.digest)
         write_json_atomic(artifact / PARITY, report.to_dict())
         write_json_atomic(artifact / MANIFEST, replace(manifest, parity_passed=report.passed).to_dict(artifact))
     return report
