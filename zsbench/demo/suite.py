@@ -19,6 +19,7 @@ from typing import Any
 from zsbench.choices import BACKEND_CHOICES
 from zsbench.errors import CheckpointError
 from zsbench.eval.plan import EvalOptions, default_num_workers, plan_runs
+from zsbench.eval.results import format_rate
 from zsbench.options import Choices, cli_field
 from zsbench.threads import threads_field
 from zsbench.types import Backend, Device
@@ -142,11 +143,6 @@ def summary_table(results: list[dict[str, Any]]) -> str:
         rates = result["throughput"]
         lines.append(
             f"{result['dataset']:<26} {result['model']:<29} {result['backend']:<7} {shown:<38} "
-            f"{_rate(rates['images_per_second'])} {_rate(rates['texts_per_second'])}"
+            f"{format_rate(rates, 'images'):>9} {format_rate(rates, 'texts'):>9}"
         )
     return "\n".join(lines)
-
-
-def _rate(value: float | None) -> str:
-    """A rate column; "cached" when nothing was encoded (every row came from the embedding cache)."""
-    return f"{value:>9.1f}" if value is not None else f"{'cached':>9}"

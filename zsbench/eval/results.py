@@ -46,6 +46,16 @@ def environment() -> dict[str, Any]:
     }
 
 
+def format_rate(throughput: dict[str, Any], kind: str) -> str:
+    """A result's `kind` ("images" or "texts") per second as every table and summary prints it: the rate to one
+    decimal; ``cached`` when the embedding caches served every row, so nothing was encoded (no speed to show);
+    ``-`` when there is no rate at all."""
+    value = throughput.get(f"{kind}_per_second")
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return f"{value:.1f}"
+    return "cached" if throughput.get(f"cached_{kind}") else "-"
+
+
 def read_result(path: Path) -> dict[str, Any]:
     """Reads a result JSON, checking it holds CLIP_benchmark's keys."""
     result = read_json_object(path, ResultError, "a result file of `zsbench eval`", "Re-run the evaluation that writes it.")

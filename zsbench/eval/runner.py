@@ -23,7 +23,7 @@ from zsbench.eval.encoding import LoaderClock
 from zsbench.eval.features import ImageShard, image_features
 from zsbench.eval.metrics import classification_metrics
 from zsbench.eval.plan import EvalRun, cache_folder
-from zsbench.eval.results import check_output_path, environment, why_not_reusable, write_result
+from zsbench.eval.results import check_output_path, environment, format_rate, why_not_reusable, write_result
 from zsbench.eval.retrieval import evaluate_retrieval
 from zsbench.threads import apply_threads
 from zsbench.types import resolve_device
@@ -204,7 +204,11 @@ def summary_line(result: dict[str, Any], output: str) -> str:
     ]
     shown = " ".join(f"{key}={metrics[key]:.4f}" for key in keys if key in metrics)
     rates = result["throughput"]
-    speed = f"{rates['images_per_second'] or 0:.1f} img/s, {rates['texts_per_second'] or 0:.1f} txt/s"
+    speed = ", ".join(
+        f"{kind} {shown}" if shown in ("cached", "-") else f"{shown} {unit}"
+        for kind, unit in (("images", "img/s"), ("texts", "txt/s"))
+        for shown in [format_rate(rates, kind)]
+    )
     skipped = f" | skipped {result['skipped_images']} unreadable image(s)" if "skipped_images" in result else ""
     cached = (f" | from cache: {rates['cached_images']} image(s), {rates['cached_texts']} prompt(s)"
               if rates.get("cached_images") or rates.get("cached_texts") else "")
