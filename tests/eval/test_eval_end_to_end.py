@@ -150,13 +150,19 @@ def test_threads_set_torch_and_onnx_runtime_threads_and_are_recorded(tmp_path: P
     assert code == 2 and "--threads" in log and "Traceback" not in log
 
 
-def test_missing_root_fails_before_any_model_loads(tmp_path: Path) -> None:
-    # The checkpoint does not exist either: the dataset error must come first.
+def test_missing_data_and_missing_weights_are_reported_together_before_any_model_loads(tmp_path: Path, tiny_hf_folder: Path) -> None:
+    """One run names every missing dataset root and checkpoint, instead of one per attempt."""
     code, log = run_eval("--model", "internvl_c_classification_hf", "--pretrained", str(tmp_path / "no-checkpoint"),
+                         "--dataset", "imagenet1k", "cifar10", "--dataset_root", str(tmp_path / "nowhere" / "{dataset}"))
+    assert code == 1 and "Traceback" not in log
+    assert "3 problems, found before any model was loaded (nothing was evaluated):" in log
+    assert "1. Cannot read dataset 'imagenet1k'" in log and "2. Cannot read dataset 'cifar10'" in log
+    assert f"3. Checkpoint {tmp_path / 'no-checkpoint'} does not exist." in log
+    # One problem alone keeps its own message.
+    code, log = run_eval("--model", "internvl_c_classification_hf", "--pretrained", str(tiny_hf_folder),
                          "--dataset", "imagenet1k", "--dataset_root", str(tmp_path / "nowhere"))
-    assert code == 1
-    assert "imagenet1k" in log and str(tmp_path / "nowhere") in log and "val" in log
-    assert "Checkpoint" not in log and "Traceback" not in log
+    assert code == 1 and log.startswith("Error: Cannot read dataset 'imagenet1k'") and "problems" not in log
+    assert str(tmp_path / "nowhere") in log and "val" in log
 
 
 def test_task_that_does_not_fit_the_dataset(tmp_path: Path, tiny_hf_folder: Path) -> None:

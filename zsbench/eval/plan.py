@@ -281,6 +281,11 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
             "--no-normalize is not supported: CLIP_benchmark applies --normalize only to linear-probe features, which zsbench "
             "does not compute; zero-shot scores are cosine similarities of normalised embeddings. Drop the flag."
         )
+    if Path(options.output).suffix.lower() != ".json":
+        raise ZsbenchError(
+            f"--output {options.output!r} does not end in .json: each evaluation writes one JSON result. "
+            "Expected a JSON file name such as 'results/{dataset}_{model}.json' (placeholders allowed)."
+        )
     options = options.resolved()
     family = get_family(options.model_type)
     runs = []

@@ -15,7 +15,7 @@ import torch
 from zsbench.backends import BackendOptions, LoadedModel, load_backend
 from zsbench.data import build_dataset
 from zsbench.data.types import ClassificationDataset, EvalDataset
-from zsbench.errors import DatasetLayoutError
+from zsbench.errors import CheckpointError, DatasetLayoutError, ZsbenchError
 from zsbench.eval.cache import EmbeddingCache, encoder_fields, open_cache
 from zsbench.eval.classification import targets_tensor, zero_shot_classifier, zero_shot_logits
 from zsbench.eval.distributed import SINGLE, RankGroup, join_group, leave_group, rank_device
@@ -25,6 +25,7 @@ from zsbench.eval.metrics import classification_metrics
 from zsbench.eval.plan import EvalRun, cache_folder
 from zsbench.eval.results import check_output_path, environment, format_rate, why_not_reusable, write_result
 from zsbench.eval.retrieval import evaluate_retrieval
+from zsbench.models.hub import missing_checkpoint
 from zsbench.threads import apply_threads
 from zsbench.types import resolve_device
 
@@ -247,6 +248,35 @@ def run_evaluations(
         leave_group(group)
 
 
+def open_inputs(runs: list[EvalRun]) -> dict[tuple, EvalDataset]:
+    """Every run's dataset, built once per `dataset_key` (its files walked, its annotations parsed), after
+    checking that every checkpoint is on disk: all before any model loads, so a wrong root or path costs
+    seconds, and every missing dataset and checkpoint is reported in one error instead of one per run.
+
+    Raises:
+        ZsbenchError: the one problem found (its own error), or several, listed in one message.
+    """
+    opened: dict[tuple, EvalDataset] = {}
+    problems: list[ZsbenchError] = []
+    for run in runs:
+        if dataset_key(run) in opened:
+            continue
+        try:
+            opened[dataset_key(run)] = open_dataset(run)
+        except ZsbenchError as err:
+            problems.append(err)
+    for pretrained in dict.fromkeys(run.model.pretrained for run in runs):
+        problem = missing_checkpoint(pretrained)
+        if problem is not None:
+            problems.append(CheckpointError(problem))
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        listed = "\n".join(f"{number}. {problem}" for number, problem in enumerate(problems, 1))
+        raise ZsbenchError(f"{len(problems)} problems, found before any model was loaded (nothing was evaluated):\n{listed}")
+    return opened
+
+
 def _run_all(runs: list[EvalRun], quiet: bool, log: Callable[[str], None], progress: Callable[[str], None],
              context: EvalContext) -> list[RunOutcome]:
     group = context.group
@@ -268,11 +298,7 @@ def _run_all(runs: list[EvalRun], quiet: bool, log: Callable[[str], None], progr
     if group.is_main:
         for _, run in pending:
             check_output_path(Path(run.output))
-    # A dataset several models are evaluated on is built (its files walked, its annotations parsed) once.
-    opened: dict[tuple, EvalDataset] = {}
-    for _, run in pending:
-        if dataset_key(run) not in opened:
-            opened[dataset_key(run)] = open_dataset(run)
+    opened = open_inputs([run for _, run in pending])
     datasets = {index: opened[dataset_key(run)] for index, run in pending}
 
     loaded: LoadedModel | None = None
