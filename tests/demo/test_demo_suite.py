@@ -69,7 +69,7 @@ def test_onnx_fp16_stays_within_half_a_point(demo_run: dict, model: str, dataset
 
 
 def test_bench_measures_each_row_against_the_peak_of_its_own_runtime_and_precision(demo_run: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    """torch rows against torch.mm, ONNX Runtime rows against a one-MatMul graph in ONNX Runtime, each in
+    """torch rows against F.linear, ONNX Runtime rows against a one-MatMul graph in ONNX Runtime, each in
     the row's precision: never above 100 % (ONNX Runtime's fp16 on a CPU was once divided by torch's fp16
     rate: 5588 %). The file names the device measured on, not "auto"."""
     from zsbench.bench import read_rows
