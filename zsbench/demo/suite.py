@@ -19,7 +19,6 @@ from typing import Any
 from zsbench.choices import BACKEND_CHOICES
 from zsbench.errors import CheckpointError
 from zsbench.eval.plan import EvalOptions, default_num_workers, plan_runs
-from zsbench.eval.results import format_rate
 from zsbench.options import Choices, cli_field
 from zsbench.threads import threads_field
 from zsbench.types import Backend, Device
@@ -132,6 +131,7 @@ def run_demo(config: DemoConfig, quiet: bool, log: Callable[[str], None]) -> lis
 
 def summary_table(results: list[dict[str, Any]]) -> str:
     """Accuracy and throughput per evaluation, as a fixed-width table."""
+    from zsbench.eval.results import format_rate  # here: that module loads torch, `zsbench demo --help` must not
     header = f"{'dataset':<26} {'model':<29} {'backend':<7} {'metric':<38} {'images/s':>9} {'texts/s':>9}"
     lines = [header, "-" * len(header)]
     for result in results:
