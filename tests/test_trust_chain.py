@@ -136,10 +136,10 @@ def test_skip_existing_recomputes_anything_but_the_same_finished_run(
 
 @pytest.mark.parametrize("case", ["folder", "parent-is-file", "unwritable"])
 def test_unusable_output_fails_before_any_model_or_dataset_is_read(tmp_path: Path, case: str) -> None:
-    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken.json").mkdir()
     (tmp_path / "file").write_text("not a folder")
     output, message = {
-        "folder": (tmp_path / "taken", f"--output {tmp_path / 'taken'} is a folder"),
+        "folder": (tmp_path / "taken.json", f"--output {tmp_path / 'taken.json'} is a folder"),
         "parent-is-file": (tmp_path / "file" / "sub" / "r.json", f"{tmp_path / 'file'} is a file, so it cannot hold"),
         # /proc takes no new files, not even from root (a chmod'ed folder would not stop root).
         "unwritable": (Path("/proc/zsbench-results/r.json"), "--output /proc/zsbench-results/r.json: cannot write in"),
@@ -148,7 +148,7 @@ def test_unusable_output_fails_before_any_model_or_dataset_is_read(tmp_path: Pat
     code, log = zsbench(*eval_args(tmp_path / "no-checkpoint", tmp_path / "no-data", output))
     assert code == 1 and message in log, log
     assert "no-checkpoint" not in log and "no-data" not in log and "Traceback" not in log
-    assert (tmp_path / "file").read_text() == "not a folder" and not any((tmp_path / "taken").iterdir())
+    assert (tmp_path / "file").read_text() == "not a folder" and not any((tmp_path / "taken.json").iterdir())
 
 
 def _run_in_namespace_with_full_disk(mount: Path, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -23,20 +23,41 @@ from zsbench.options import ConfigCommand, cli_field, cli_group, config_command,
 from zsbench.types import Device, ExportedBackend, Precision
 
 if TYPE_CHECKING:
-    from zsbench.bench import BenchConfig
+    from zsbench.bench.config import BenchConfig
     from zsbench.demo.suite import DemoConfig
     from zsbench.eval.plan import EvalOptions
-    from zsbench.export.pipeline import ExportConfig
-    from zsbench.export.trt_build import EngineConfig
+    from zsbench.export.config import EngineConfig, ExportConfig
+
+
+class OneLineUsageError(click.UsageError):
+    """A usage error (exit status 2) in one line: the message, then where the help is. click's own
+    prints the usage, a hint and the message on three."""
+
+    def show(self, file: Any = None) -> None:
+        hint = f" Try '{self.ctx.command_path} --help'." if self.ctx is not None else ""
+        click.echo(f"Error: {self.format_message()}{hint}", file=file, err=file is None)
+
+
+def _one_line(err: click.UsageError) -> OneLineUsageError:
+    return err if isinstance(err, OneLineUsageError) else OneLineUsageError(err.format_message(), err.ctx)
 
 
 class ZsbenchGroup(click.Group):
-    """Turns `ZsbenchError` into a clean `click.ClickException` for every subcommand, and Ctrl-C
-    into exit status 130 (128 + SIGINT, as shells report it), so scripts can tell it from a failure."""
+    """Turns `ZsbenchError` into a clean `click.ClickException` for every subcommand, usage errors (a
+    missing or bad option) into one line, and Ctrl-C into exit status 130 (128 + SIGINT, as shells
+    report it), so scripts can tell it from a failure."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as err:
+            raise _one_line(err) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as err:
+            raise _one_line(err) from None
         except ZsbenchError as err:
             raise click.ClickException(str(err)) from err
         except KeyboardInterrupt:
@@ -202,6 +223,7 @@ def datasets_command(options: DatasetsOptions, console: Console) -> None:
     """List the dataset names `--dataset` accepts, with their task and on-disk format."""
     from zsbench.data import dataset_entry, dataset_layout, list_datasets
     from zsbench.data.collections import list_collections
+    from zsbench.data.wds import VTAB_DATASETS
 
     if options.layout is not None:
         console.result(dataset_layout(options.layout))
@@ -211,13 +233,14 @@ def datasets_command(options: DatasetsOptions, console: Console) -> None:
         entry = dataset_entry(name)
         console.result(f"  {name:<30} {entry.task:<24} {entry.loader}")
     console.result(f"  {'wds/<name>':<30} {'(from dataset_type.txt)':<24} wds")
+    console.result(f"  {'vtab/<name>':<30} {'zeroshot_classification':<24} wds (CLIP_benchmark's VTAB names: {', '.join(VTAB_DATASETS)})")
     console.result(f"Collections (expand to their datasets): {', '.join(list_collections())}.")
     console.result("`zsbench datasets --layout NAME` draws the folder --dataset_root should name.")
 
 
 # Export stage: `zsbench export`, `zsbench parity`, `zsbench engine build` (zsbench/export/).
 
-ENGINE_CONFIG = "zsbench.export.trt_build:EngineConfig"
+ENGINE_CONFIG = "zsbench.export.config:EngineConfig"
 # The engine options `export --engine trt` shares with `engine build`.
 ENGINE_SETTINGS = ("flavor", "batch_profiles", "text_length", "workspace_gib", "timing_cache")
 
@@ -231,7 +254,7 @@ def _build_engines(config: EngineConfig, console: Console) -> None:
                    f"(parity: {result.parity.status})")
 
 
-@config_command(main, "export", "zsbench.export.pipeline:ExportConfig", borrow={"engine_settings": (ENGINE_CONFIG, ENGINE_SETTINGS)})
+@config_command(main, "export", "zsbench.export.config:ExportConfig", borrow={"engine_settings": (ENGINE_CONFIG, ENGINE_SETTINGS)})
 @click.option("--engine", type=click.Choice(["trt"]), default=None, help="Also build FP16 TensorRT engines from the fp16 graphs.")
 @click.option(*option_names("engine_dir", ("engines_out",)), "engine_dir", type=click.Path(path_type=Path), default=None,
               help="Engine folder [default: engines/<export folder name>].")
@@ -285,13 +308,15 @@ def engine_build_command(config: EngineConfig, console: Console) -> None:
     _build_engines(replace(config, probes=probes), console)
 
 
-@config_command(main, "bench", "zsbench.bench:BenchConfig")
+@config_command(main, "bench", "zsbench.bench.config:BenchConfig")
 @click.option(*option_names("random_init"), "random_init", is_flag=True,
               help="Create --pretrained (if absent) with random weights of --model_config: for sizes without weights.")
 @click.option("--output", default=None, type=click.Path(path_type=Path), help="Write the rows to this JSON file.")
 def bench_command(config: BenchConfig, console: Console, random_init: bool, output: Path | None) -> None:
-    """Measure encoder throughput of each backend and precision side by side (ratio to torch fp32, % of matmul rate)."""
-    from zsbench.bench import create_random_checkpoint, format_table, run_bench, write_rows
+    """Measure encoder throughput of each backend and precision side by side (ratio to torch fp32, % of the peak
+    matrix-multiply rate of the row's own runtime and precision)."""
+    from zsbench.bench.rows import format_table, write_rows
+    from zsbench.bench.run import create_random_checkpoint, run_bench
 
     ref = config.model
     if random_init:
@@ -300,11 +325,11 @@ def bench_command(config: BenchConfig, console: Console, random_init: bool, outp
         if not Path(ref.pretrained).exists():
             create_random_checkpoint(Path(ref.model_config), Path(ref.pretrained))
             console.log(f"Created {ref.pretrained} with random weights of {ref.model_config}")
-    rows = run_bench(config, log=console.log)
-    console.result(format_table(rows))
+    run = run_bench(config, log=console.log, warn=console.warn)
+    console.result(format_table(run.rows))
     if output is not None:
-        write_rows(output, rows, config)
-        console.result(f"{len(rows)} row(s) -> {output}")
+        write_rows(output, run, config)
+        console.result(f"{len(run.rows)} row(s) -> {output}")
 
 
 @config_command(main, "demo", "zsbench.demo.suite:DemoConfig")

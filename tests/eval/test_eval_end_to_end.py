@@ -127,13 +127,42 @@ def test_webdataset_classification_and_retrieval(tmp_path: Path, tiny_hf_folder:
     assert json.loads((tmp_path / "r.json").read_text())["throughput"]["texts"] == 10
 
 
-def test_missing_root_fails_before_any_model_loads(tmp_path: Path) -> None:
-    # The checkpoint does not exist either: the dataset error must come first.
+def test_threads_set_torch_and_onnx_runtime_threads_and_are_recorded(tmp_path: Path, tiny_hf_folder: Path) -> None:
+    """`--threads N` as in `zsbench bench`: torch's intra-op threads (which ONNX Runtime sessions on the CPU
+    take too), recorded in the result's env; without it, torch's default is recorded."""
+    from zsbench.runtime.onnxrt import cpu_threads
+
+    write_wds(tmp_path / "cls", [(image_bytes(i), i % 2) for i in range(3)], classnames=["red", "green"])
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, None):
+            output = tmp_path / f"threads-{threads}.json"
+            code, log = run_eval("--model", "internvl_c_classification_hf", "--pretrained", str(tiny_hf_folder), "--dataset",
+                                 "wds/shapes", "--dataset_root", str(tmp_path / "cls"), "--output", str(output),
+                                 *(["--threads", str(threads)] if threads else []))
+            assert code == 0, log
+            recorded = json.loads(output.read_text())["env"]["threads"]
+            assert recorded == (threads or torch.get_num_threads()) == cpu_threads(torch.device("cpu"))
+            torch.set_num_threads(before)
+    finally:
+        torch.set_num_threads(before)
+    code, log = run_eval("--threads", "0", "--dataset", "cifar10")
+    assert code == 2 and "--threads" in log and "Traceback" not in log
+
+
+def test_missing_data_and_missing_weights_are_reported_together_before_any_model_loads(tmp_path: Path, tiny_hf_folder: Path) -> None:
+    """One run names every missing dataset root and checkpoint, instead of one per attempt."""
     code, log = run_eval("--model", "internvl_c_classification_hf", "--pretrained", str(tmp_path / "no-checkpoint"),
+                         "--dataset", "imagenet1k", "cifar10", "--dataset_root", str(tmp_path / "nowhere" / "{dataset}"))
+    assert code == 1 and "Traceback" not in log
+    assert "3 problems, found before any model was loaded (nothing was evaluated):" in log
+    assert "1. Cannot read dataset 'imagenet1k'" in log and "2. Cannot read dataset 'cifar10'" in log
+    assert f"3. Checkpoint {tmp_path / 'no-checkpoint'} does not exist." in log
+    # One problem alone keeps its own message.
+    code, log = run_eval("--model", "internvl_c_classification_hf", "--pretrained", str(tiny_hf_folder),
                          "--dataset", "imagenet1k", "--dataset_root", str(tmp_path / "nowhere"))
-    assert code == 1
-    assert "imagenet1k" in log and str(tmp_path / "nowhere") in log and "val" in log
-    assert "Checkpoint" not in log and "Traceback" not in log
+    assert code == 1 and log.startswith("Error: Cannot read dataset 'imagenet1k'") and "problems" not in log
+    assert str(tmp_path / "nowhere") in log and "val" in log
 
 
 def test_task_that_does_not_fit_the_dataset(tmp_path: Path, tiny_hf_folder: Path) -> None:

@@ -105,7 +105,7 @@ def test_build_has_one_column_per_metric_with_paper_and_delta_beside_it(tmp_path
     assert columns[:8] == ["model", "pretrained", "dataset", "language", "task", "backend", "precision", "device"]
     assert columns[8:11] == ["acc1", "paper_acc1", "delta_acc1"]
     assert columns.index("image_retrieval_recall@1") + 1 == columns.index("paper_image_retrieval_recall@1")
-    assert columns[-4:] == ["images_per_second", "texts_per_second", "wall_seconds", "file"]
+    assert columns[-6:] == ["images_per_second", "texts_per_second", "cached_images", "cached_texts", "wall_seconds", "file"]
     assert [row["dataset"] for row in rows] == ["cifar10", "imagenet1k", "mscoco_captions"]  # sorted by task, dataset
     assert float(rows[1]["delta_acc1"]) == pytest.approx(0.8418 - 0.83178)
 

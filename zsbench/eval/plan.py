@@ -14,6 +14,7 @@ from zsbench.choices import BACKEND_CHOICES, MODEL_TYPE_CHOICES, PRECISION_CHOIC
 from zsbench.errors import UnknownNameError, UnsupportedFlagError, ZsbenchError
 from zsbench.models.families import get_family, require_exportable
 from zsbench.options import cli_field
+from zsbench.threads import threads_field
 from zsbench.types import TASKS, Backend, Device, ModelType, Precision, export_precision, resolve_device, resolve_precision
 
 DEFAULT_OUTPUT = "{dataset}_{pretrained}_{model}_{language}_{task}.json"
@@ -51,6 +52,7 @@ class EvalOptions:
     )
     batch_size: int = cli_field(64, help="Images per batch.", min=1)
     num_workers: int = cli_field(default_num_workers(), help="DataLoader worker processes (4, or the cores here if fewer).", min=0)
+    threads: int | None = threads_field()
     recall_k: tuple[int, ...] = cli_field((1, 5, 10), help="k of Recall@k for retrieval.", min=1)
     seed: int = cli_field(0, help="Random seed.")
     skip_existing: bool = cli_field(False, help="Skip runs whose output already holds a finished result.")
@@ -279,6 +281,11 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
             "--no-normalize is not supported: CLIP_benchmark applies --normalize only to linear-probe features, which zsbench "
             "does not compute; zero-shot scores are cosine similarities of normalised embeddings. Drop the flag."
         )
+    if Path(options.output).suffix.lower() != ".json":
+        raise ZsbenchError(
+            f"--output {options.output!r} does not end in .json: each evaluation writes one JSON result. "
+            "Expected a JSON file name such as 'results/{dataset}_{model}.json' (placeholders allowed)."
+        )
     options = options.resolved()
     family = get_family(options.model_type)
     runs = []
@@ -288,7 +295,7 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
         pretrained = find_pretrained(pretrained, options.model_cache_dir)
         name = dataset.removeprefix("wds/")
         root = fill_template("--dataset_root", options.dataset_root, {"dataset": name, "dataset_cleaned": name.replace("/", "-")})
-        task = default_task(dataset, Path(root)) if options.task == "auto" else options.task
+        task = default_task(dataset, Path(root), options.split) if options.task == "auto" else options.task
         # Every value is one file-name piece: `--language ../../x` cannot leave the output folder.
         values = {
             "model": model,

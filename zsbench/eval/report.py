@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from zsbench.errors import ResultError
-from zsbench.eval.results import read_result
+from zsbench.eval.results import format_rate, read_result
 from zsbench.jsonfiles import write_text_atomic
 
 IDENTITY_COLUMNS = ("model", "pretrained", "dataset", "language", "task", "backend", "precision", "device")
-THROUGHPUT_COLUMNS = ("images_per_second", "texts_per_second", "wall_seconds")
+# cached_*: rows the embedding caches served (a rate is then missing: nothing was encoded).
+THROUGHPUT_COLUMNS = ("images_per_second", "texts_per_second", "cached_images", "cached_texts", "wall_seconds")
 # Rows sort by what a reader scans for first: the task, then the dataset, then who ran it how.
 SORT_COLUMNS = ("task", "dataset", "language", "model", "backend", "precision")
 TableFormat = Literal["csv", "md"]
@@ -142,10 +143,6 @@ def _percent(value: Any, signed: bool = False) -> str:
     return f"{100 * value:+.2f}" if signed else f"{100 * value:.2f}"
 
 
-def _rate(value: Any) -> str:
-    return f"{value:.1f}" if isinstance(value, (int, float)) else "-"
-
-
 def _markdown_table(rows: list[dict[str, Any]]) -> list[str]:
     present = {key for row in rows for key in row}
     header = ["model", "pretrained", "dataset", "lang", "backend", "precision"]
@@ -161,7 +158,7 @@ def _markdown_table(rows: list[dict[str, Any]]) -> list[str]:
             cells_of.append(lambda row, m=metric: _percent(row.get(f"paper_{m}")))
             cells_of.append(lambda row, m=metric: _percent(row.get(f"delta_{m}"), signed=True))
     header += ["images/s", "texts/s"]
-    cells_of += [lambda row: _rate(row["images_per_second"]), lambda row: _rate(row["texts_per_second"])]
+    cells_of += [lambda row: format_rate(row, "images"), lambda row: format_rate(row, "texts")]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(row) for cell in cells_of) + " |" for row in rows]
     return lines

@@ -41,7 +41,19 @@ def environment() -> dict[str, Any]:
         "cpu": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        # torch's intra-op threads (`--threads`), which ONNX Runtime sessions on the CPU also take.
+        "threads": torch.get_num_threads(),
     }
+
+
+def format_rate(throughput: dict[str, Any], kind: str) -> str:
+    """A result's `kind` ("images" or "texts") per second as every table and summary prints it: the rate to one
+    decimal; ``cached`` when the embedding caches served every row, so nothing was encoded (no speed to show);
+    ``-`` when there is no rate at all."""
+    value = throughput.get(f"{kind}_per_second")
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return f"{value:.1f}"
+    return "cached" if throughput.get(f"cached_{kind}") else "-"
 
 
 def read_result(path: Path) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import torch
 from zsbench.backends import BackendOptions, LoadedModel, load_backend
 from zsbench.data import build_dataset
 from zsbench.data.types import ClassificationDataset, EvalDataset
-from zsbench.errors import DatasetLayoutError
+from zsbench.errors import CheckpointError, DatasetLayoutError, ZsbenchError
 from zsbench.eval.cache import EmbeddingCache, encoder_fields, open_cache
 from zsbench.eval.classification import targets_tensor, zero_shot_classifier, zero_shot_logits
 from zsbench.eval.distributed import SINGLE, RankGroup, join_group, leave_group, rank_device
@@ -23,8 +23,10 @@ from zsbench.eval.encoding import LoaderClock
 from zsbench.eval.features import ImageShard, image_features
 from zsbench.eval.metrics import classification_metrics
 from zsbench.eval.plan import EvalRun, cache_folder
-from zsbench.eval.results import check_output_path, environment, why_not_reusable, write_result
+from zsbench.eval.results import check_output_path, environment, format_rate, why_not_reusable, write_result
 from zsbench.eval.retrieval import evaluate_retrieval
+from zsbench.models.hub import missing_checkpoint
+from zsbench.threads import apply_threads
 from zsbench.types import resolve_device
 
 
@@ -67,10 +69,8 @@ def open_dataset(run: EvalRun) -> EvalDataset:
         custom_template_file=_optional_path(options.custom_template_file),
     )
     if dataset.task != run.task:
-        raise DatasetLayoutError(
-            f"{run.dataset} at {run.dataset_root} is a {dataset.task} dataset, but --task {run.task} was asked for. "
-            f"Use --task {dataset.task} (or auto)."
-        )
+        asked = f"--task auto chose {run.task}" if options.task == "auto" else f"--task {run.task} was asked for"
+        raise DatasetLayoutError(f"{run.dataset} at {run.dataset_root} is a {dataset.task} dataset, but {asked}. Use --task {dataset.task}.")
     return dataset
 
 
@@ -205,7 +205,11 @@ def summary_line(result: dict[str, Any], output: str) -> str:
     ]
     shown = " ".join(f"{key}={metrics[key]:.4f}" for key in keys if key in metrics)
     rates = result["throughput"]
-    speed = f"{rates['images_per_second'] or 0:.1f} img/s, {rates['texts_per_second'] or 0:.1f} txt/s"
+    speed = ", ".join(
+        f"{kind} {shown}" if shown in ("cached", "-") else f"{shown} {unit}"
+        for kind, unit in (("images", "img/s"), ("texts", "txt/s"))
+        for shown in [format_rate(rates, kind)]
+    )
     skipped = f" | skipped {result['skipped_images']} unreadable image(s)" if "skipped_images" in result else ""
     cached = (f" | from cache: {rates['cached_images']} image(s), {rates['cached_texts']} prompt(s)"
               if rates.get("cached_images") or rates.get("cached_texts") else "")
@@ -233,6 +237,7 @@ def run_evaluations(
     if not runs:
         return []
     first = runs[0].options
+    apply_threads(first.threads)
     group = join_group(first.device)
     try:
         log = log if group.is_main else _silent
@@ -241,6 +246,35 @@ def run_evaluations(
         return _run_all(runs, quiet or not group.is_main, log, progress, context)
     finally:
         leave_group(group)
+
+
+def open_inputs(runs: list[EvalRun]) -> dict[tuple, EvalDataset]:
+    """Every run's dataset, built once per `dataset_key` (its files walked, its annotations parsed), after
+    checking that every checkpoint is on disk: all before any model loads, so a wrong root or path costs
+    seconds, and every missing dataset and checkpoint is reported in one error instead of one per run.
+
+    Raises:
+        ZsbenchError: the one problem found (its own error), or several, listed in one message.
+    """
+    opened: dict[tuple, EvalDataset] = {}
+    problems: list[ZsbenchError] = []
+    for run in runs:
+        if dataset_key(run) in opened:
+            continue
+        try:
+            opened[dataset_key(run)] = open_dataset(run)
+        except ZsbenchError as err:
+            problems.append(err)
+    for pretrained in dict.fromkeys(run.model.pretrained for run in runs):
+        problem = missing_checkpoint(pretrained)
+        if problem is not None:
+            problems.append(CheckpointError(problem))
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        listed = "\n".join(f"{number}. {problem}" for number, problem in enumerate(problems, 1))
+        raise ZsbenchError(f"{len(problems)} problems, found before any model was loaded (nothing was evaluated):\n{listed}")
+    return opened
 
 
 def _run_all(runs: list[EvalRun], quiet: bool, log: Callable[[str], None], progress: Callable[[str], None],
@@ -264,11 +298,7 @@ def _run_all(runs: list[EvalRun], quiet: bool, log: Callable[[str], None], progr
     if group.is_main:
         for _, run in pending:
             check_output_path(Path(run.output))
-    # A dataset several models are evaluated on is built (its files walked, its annotations parsed) once.
-    opened: dict[tuple, EvalDataset] = {}
-    for _, run in pending:
-        if dataset_key(run) not in opened:
-            opened[dataset_key(run)] = open_dataset(run)
+    opened = open_inputs([run for _, run in pending])
     datasets = {index: opened[dataset_key(run)] for index, run in pending}
 
     loaded: LoadedModel | None = None

@@ -13,11 +13,16 @@ from zsbench.errors import BackendUnavailableError, ExportError
 from zsbench.export.fingerprint import fingerprint_checkpoint
 from zsbench.export.manifest import ExportManifest
 from zsbench.export.parity import Embeddings, ParityReport, ParityThresholds, compare_embeddings, reference_embeddings, run_probes
-from zsbench.export.probes import ProbeConfig, ProbeSet, build_probes
+from zsbench.export.config import ProbeConfig
+from zsbench.export.probes import ProbeSet, build_probes
 from zsbench.models import InternVL
 from zsbench.runtime.engine_manifest import EngineManifest
 
 Log = Callable[[str], None]
+
+
+def _silent(message: str) -> None:
+    del message
 
 
 def free_memory() -> None:
@@ -28,13 +33,15 @@ def free_memory() -> None:
 
 
 def compute_reference(
-    load: Callable[[], tuple[torch.nn.Module, Callable, Callable]], probe_config: ProbeConfig, device: torch.device
+    load: Callable[[], tuple[torch.nn.Module, Callable, Callable]], probe_config: ProbeConfig, device: torch.device,
+    log: Log = _silent,
 ) -> tuple[ProbeSet, Embeddings]:
     """Loads the fp32 model with `load`, builds the probes with its transform and tokenizer, embeds
     them (TF32 off), and frees the model before returning, so that the backend under test never
-    shares memory with it."""
+    shares memory with it. `log` gets one progress line per stage."""
     model, transform, tokenizer = load()
     probes = build_probes(transform, tokenizer, probe_config)
+    log(f"Parity: PyTorch fp32 reference on {device}: {len(probes.image_names)} probe images, {len(probes.texts)} prompts")
     reference = reference_embeddings(model, probes, device)
     del model
     free_memory()
@@ -72,15 +79,19 @@ def onnx_parity(
     precision: str,
     probe_config: ProbeConfig,
     thresholds: ParityThresholds | None,
+    log: Log = _silent,
 ) -> ParityReport:
-    """Parity of the graphs through `OnnxEncoder`, the encoder `--backend onnx` evaluates with."""
+    """Parity of the graphs through `OnnxEncoder`, the encoder `--backend onnx` evaluates with (`log`: one
+    progress line per graph)."""
     from zsbench.runtime.onnxrt import OnnxEncoder
 
     encoder = OnnxEncoder(graphs, device, precision, artifact)
     # One session at a time: each holds its own copy of the graph's weights.
+    log(f"Parity: {graphs['vision'].name} ({precision}) on ONNX Runtime: {len(probes.image_names)} probe images")
     image = run_probes(encoder, probes, ("vision",)).image
     backend = encoder.runtime_label()
     encoder.close("vision")
+    log(f"Parity: {graphs['text'].name} ({precision}) on ONNX Runtime: {len(probes.texts)} prompts")
     text = run_probes(encoder, probes, ("text",)).text
     encoder.close()
     return compare_embeddings(
@@ -114,8 +125,9 @@ def engine_parity(export: ExportManifest, engine_folder: Path, engines: EngineMa
     if device.type != "cuda" or not torch.cuda.is_available():
         raise BackendUnavailableError("Engine parity runs the engines, which needs a CUDA GPU; torch sees none here.")
     log(f"Checking engine parity against PyTorch fp32 on {device}")
-    probes, reference = compute_reference(lambda: load_reference_model(export, device), probe_config, device)
+    probes, reference = compute_reference(lambda: load_reference_model(export, device), probe_config, device, log)
     encoder = TrtEncoder(engine_folder, engines, device)
+    log(f"Parity: the engines in {engine_folder} on {device}: {len(probes.image_names)} probe images, {len(probes.texts)} prompts")
     try:
         candidate = run_probes(encoder, probes)
         backend = encoder.runtime_label()

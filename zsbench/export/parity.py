@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from zsbench.errors import ParityError
-from zsbench.export.probes import ProbeConfig, ProbeSet
+from zsbench.export.config import ProbeConfig
+from zsbench.export.probes import ProbeSet
 
 Status = Literal["passed", "failed", "not run"]
 WORST_SHOWN = 5

@@ -32,48 +32,20 @@ from zsbench.export.manifest import (
 from zsbench.export.checking import compute_reference, free_memory, graph_files, load_reference_model, onnx_parity
 from zsbench.export.onnx_export import default_opset, export_graphs
 from zsbench.export.parity import ParityReport, ParityThresholds
-from zsbench.export.probes import ProbeConfig
+from zsbench.export.config import ExportConfig, ProbeConfig
 from zsbench.export.staging import staged_folder
 from zsbench.jsonfiles import read_json_object, write_json_atomic
-from zsbench.models import InternVL, ModelRef
+from zsbench.models import InternVL
 from zsbench.models.families import require_exportable
 from zsbench.models.families.internvl import export_graph_name
-from zsbench.choices import EXPORT_PRECISION_CHOICES
-from zsbench.options import cli_field, cli_group
 from zsbench.runtime.trust import file_digests
-from zsbench.types import Device, ExportedBackend, ExportPrecision, export_precision, resolve_device, resolve_precision
+from zsbench.types import ExportedBackend, export_precision, resolve_device, resolve_precision
 
 Log = Callable[[str], None]
 # Every format version of zsbench's export manifests starts with this ("zsbench-onnx-export/").
 EXPORT_FORMAT_FAMILY = FORMAT.partition("/")[0] + "/"
 EXPORT_ROOT = Path("export")
 _VERSIONED = ("torch", "onnx", "onnxruntime", "onnxscript", "onnx-ir", "numpy", "zsbench")
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    """What `zsbench export` was asked: the model, where to write, precision, opset, parity probes."""
-
-    model: ModelRef = cli_group()
-    out: Path | None = cli_field(None, flag="output_dir", aliases=("out",), show_default="export/<model>-<checkpoint name>-<precision>",
-                                 help="Output folder.")
-    precision: ExportPrecision | None = cli_field(
-        None, choices=EXPORT_PRECISION_CHOICES, show_default="fp16 on a GPU, fp32 on a CPU (as `zsbench eval`)",
-        help="Precision of the graphs (TensorRT engines are built from fp16 ones).",
-    )
-    opset: int | None = cli_field(
-        None, show_default="23 for fp32 (ONNX Runtime's fused attention, RoPE and RMSNorm), 18 for fp16 (what TensorRT builds from)",
-        help="ONNX opset.", min=18,
-    )
-    force: bool = cli_field(False, help="Replace an output folder that holds another model's export.")
-    device: Device = cli_field("auto", help="auto (the GPU when present), cpu, cuda or cuda:N: where the model is traced and the fp32 reference runs.")
-    probes: ProbeConfig = cli_group(ProbeConfig)
-    thresholds: ParityThresholds | None = None
-
-    def output_folder(self, precision: ExportPrecision) -> Path:
-        """`out`, or the default folder of this model in `precision` (the resolved one)."""
-        # Named after --pretrained as given (a hub id's name, not its snapshot's hash), as the onnx/trt backends look it up.
-        return self.out if self.out is not None else default_export_dir(self.model.model, Path(self.model.pretrained), precision)
 
 
 @dataclass(frozen=True)
@@ -180,9 +152,9 @@ def export_model(config: ExportConfig, log: Log = lambda message: None) -> Expor
         del model
         free_memory()
         log("Checking parity against PyTorch fp32 with ONNX Runtime")
-        probes, reference = compute_reference(exported.pop if exported else lambda: ref.load(device, "fp32"), config.probes, device)
+        probes, reference = compute_reference(exported.pop if exported else lambda: ref.load(device, "fp32"), config.probes, device, log)
         report = onnx_parity(probes, reference, {graph: staging / spec.file for graph, spec in graphs.items()}, folder,
-                              device, precision, config.probes, config.thresholds)
+                              device, precision, config.probes, config.thresholds, log)
         report = report.about({name: digest for spec in graphs.values() for name, digest in spec.sha256.items()},
                               fingerprint.digest)
         manifest = ExportManifest(
@@ -253,12 +225,12 @@ def check_artifact_parity(
         update_engine_parity(engine_folder, report)
     else:
         log(f"Loading {manifest.model_name} in fp32 from {manifest.pretrained}")
-        probes, reference = compute_reference(lambda: load_reference_model(manifest, torch_device), probe_config, torch_device)
+        probes, reference = compute_reference(lambda: load_reference_model(manifest, torch_device), probe_config, torch_device, log)
         # The report names the files as checked now; eval also requires them to be the files the
         # manifest recorded, so a graph edited after the export never runs, whatever its parity.
         checked = file_digests(artifact, list(manifest.file_digests()))
         report = onnx_parity(probes, reference, graph_files(manifest, artifact), artifact, torch_device, manifest.precision,
-                              probe_config, thresholds).about(checked, manifest.checkpoint.digest)
+                              probe_config, thresholds, log).about(checked, manifest.checkpoint.digest)
         write_json_atomic(artifact / PARITY, report.to_dict())
         write_json_atomic(artifact / MANIFEST, replace(manifest, parity_passed=report.passed).to_dict(artifact))
     return report

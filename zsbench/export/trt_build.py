@@ -17,7 +17,7 @@ import contextlib
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -27,10 +27,9 @@ from zsbench.errors import BackendUnavailableError, EngineError, ParityError
 from zsbench.export.checking import engine_parity
 from zsbench.export.manifest import ExportManifest, load_export_manifest, package_version
 from zsbench.export.parity import ParityReport
-from zsbench.export.probes import ProbeConfig
+from zsbench.export.config import EngineConfig
 from zsbench.export.staging import staged_folder
 from zsbench.jsonfiles import write_json_atomic
-from zsbench.options import cli_field
 from zsbench.runtime.engine_manifest import (
     ENGINE_FILES,
     BuildRequest,
@@ -44,90 +43,14 @@ from zsbench.runtime.engine_manifest import (
 from zsbench.runtime.trust import check_verdict, file_digests, verify_files
 from zsbench.runtime.flavor import (
     BuildTarget,
-    FlavorRequest,
     TrtFlavor,
     gpu_target,
-    installed_flavors,
-    rtx_supports,
     select_trt_flavor,
     trt_module,
 )
 
 ENGINE_ROOT = Path("engines")
 Log = Callable[[str], None]
-
-
-def parse_profile(text: str) -> tuple[int, int, int]:
-    """'MIN:OPT:MAX' -> (min, opt, max).
-
-    Raises:
-        ValueError: not three non-negative integers separated by colons.
-    """
-    parts = text.split(":")
-    if len(parts) != 3 or not all(part.isdigit() for part in parts):
-        raise ValueError(f"expected MIN:OPT:MAX such as 1:16:64, found {text!r}")
-    low, opt, high = (int(part) for part in parts)
-    return low, opt, high
-
-
-def format_profile(profile: tuple[int, int, int]) -> str:
-    """(min, opt, max) -> 'MIN:OPT:MAX'."""
-    return ":".join(map(str, profile))
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """What `zsbench engine build` was asked.
-
-    `batch_profiles`: (min, opt, max) batch sizes, one optimization profile each (the runner
-    picks the profile that fits a batch, and splits batches beyond the largest). Text
-    profiles span `text_length` (min, opt, max), capped at the tokenizer's context length.
-    """
-
-    artifact: Path = cli_field(argument=True, help="The fp16 export folder to build from.")
-    out: Path | None = cli_field(None, flag="output_dir", aliases=("out",), show_default="engines/<export name>", help="Engine folder.")
-    flavor: FlavorRequest = cli_field(
-        "auto", flag="trt_flavor",
-        help="auto: by the GPU: TensorRT-RTX only on the cards it targets (compute capability 7.5, 8.6, 8.9, 12.x) when standard "
-             "TensorRT is not installed; standard TensorRT on every other card; without a GPU, TensorRT-RTX ahead of time.",
-    )
-    batch_profiles: tuple[tuple[int, int, int], ...] = cli_field(
-        ((1, 16, 64),), flag="batch", parse=parse_profile, show=format_profile,
-        help="Batch-size optimization profile MIN:OPT:MAX; repeat for several profiles.",
-    )
-    text_length: tuple[int, int, int] = cli_field(
-        (1, 32, 80), parse=parse_profile, show=format_profile, help="Token-length profile MIN:OPT:MAX (capped at the tokenizer's 80)."
-    )
-    workspace_gib: float = cli_field(4.0, flag="workspace", min=0.0625, help="Builder workspace limit, GiB.")
-    timing_cache: Path | None = cli_field(None, show_default="engines/timing.cache", help="Timing cache file (standard TensorRT).")
-    force: bool = cli_field(False, help="Rebuild even if matching engines exist.")
-    probes: ProbeConfig = field(default_factory=ProbeConfig)
-    device: torch.device | None = None  # the GPU to build for and check on (None: the current one)
-
-    @classmethod
-    def as_built(cls, artifact: Path, out: Path, built: EngineManifest, device: torch.device | None = None) -> EngineConfig:
-        """The config `built` records (profiles, text length, workspace, flavor), so that engines a user
-        built with their own settings are reused, and rebuilt with those settings when stale. The
-        recorded flavor is kept when it is installed and runs on this GPU, else ``auto`` chooses."""
-        vision, text = built.profiles["vision"], built.profiles["text"][0]
-        capability = gpu_target(device).capability
-        suits = capability is None or built.flavor == "tensorrt" or rtx_supports(capability)
-        flavor = built.flavor if suits and built.flavor in installed_flavors() else "auto"
-        return cls(
-            artifact=artifact,
-            out=out,
-            flavor=flavor,  # type: ignore[arg-type]
-            batch_profiles=tuple((p.min[0], p.opt[0], p.max[0]) for p in vision),
-            text_length=(text.min[1], text.opt[1], text.max[1]),
-            workspace_gib=built.workspace_bytes / 2**30,
-            timing_cache=Path(built.timing_cache) if built.timing_cache else None,
-            device=device,
-        )
-
-    def validate(self) -> None:
-        for lo, opt, hi in (*self.batch_profiles, self.text_length):
-            if not 1 <= lo <= opt <= hi:
-                raise EngineError(f"Profile ({lo}, {opt}, {hi}): expected 1 <= min <= opt <= max.")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from zsbench.models.checkpoints import HF_LAYOUT, hf_weight_files, load_weights,
 from zsbench.models.config import InternVLConfig, builtin_config, load_config_file
 from zsbench.models.families import get_family
 from zsbench.models.families.internvl import INTERNVL_MODELS, InternVLSpec
-from zsbench.models.hub import missing_checkpoint_hint
+from zsbench.models.hub import missing_checkpoint
 from zsbench.models.internvl import InternVL, create_model
 from zsbench.models.ref import ModelRef
 from zsbench.models.tokenizer import InternVLTokenizer, find_tokenizer_file
@@ -49,8 +49,9 @@ def resolve_internvl_config(spec: InternVLSpec, pretrained: Path, model_config: 
 
 
 def _check_checkpoint_kind(model_name: str, spec: InternVLSpec, pretrained: Path) -> None:
-    if not pretrained.exists():
-        raise CheckpointError(f"Checkpoint {pretrained} does not exist. {missing_checkpoint_hint(str(pretrained))}")
+    problem = missing_checkpoint(str(pretrained))
+    if problem is not None:
+        raise CheckpointError(problem)
     if spec.checkpoint_format == "hf" and not pretrained.is_dir():
         raise CheckpointError(
             f"{model_name} reads a Hugging Face folder, but {pretrained} is a file. For a .pth checkpoint use "

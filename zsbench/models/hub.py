@@ -55,6 +55,14 @@ def resolve_pretrained(pretrained: str) -> Path:
     return Path(pretrained)
 
 
+def missing_checkpoint(pretrained: str) -> str | None:
+    """Why `pretrained` cannot be loaded, found before any file is read: it is not on disk (as a path, or as a
+    hub id in the local cache); None when it is there."""
+    if resolve_pretrained(pretrained).exists():
+        return None
+    return f"Checkpoint {pretrained} does not exist. {missing_checkpoint_hint(pretrained)}"
+
+
 def missing_checkpoint_hint(pretrained: str) -> str:
     """What to do about a `--pretrained` that is not on disk: download a hub id first, or fix the path."""
     if is_hub_id(pretrained):

@@ -24,11 +24,12 @@ import os
 import sys
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Literal
-
-import torch
+from typing import TYPE_CHECKING, Literal
 
 from zsbench.errors import BackendUnavailableError, EngineError
+
+if TYPE_CHECKING:
+    import torch
 
 FlavorName = Literal["tensorrt", "tensorrt-rtx"]
 FlavorRequest = Literal["auto", "tensorrt", "tensorrt-rtx"]
@@ -143,6 +144,7 @@ def installed_flavors() -> frozenset[str]:
 
 def gpu_target(device: torch.device | None = None) -> BuildTarget:
     """The GPU `device` names (default: the current one), or ahead of time when torch sees no GPU."""
+    import torch  # here: choosing options (`--trt_flavor`) must not load it
     if not torch.cuda.is_available():
         return AHEAD_OF_TIME_TARGET
     major, minor = torch.cuda.get_device_capability(device)

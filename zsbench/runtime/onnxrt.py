@@ -42,6 +42,21 @@ def providers_for(device: torch.device) -> list[str]:
     return [provider for provider in wanted if provider in available]
 
 
+def cpu_threads(device: torch.device) -> int | None:
+    """Intra-op threads of a session on `device`: on the CPU as many as torch uses (`--threads`), so that
+    backends compare on equal terms; on a GPU ONNX Runtime's own choice."""
+    return torch.get_num_threads() if device.type == "cpu" else None
+
+
+def session_options(threads: int | None) -> Any:
+    """The `SessionOptions` every zsbench session opens with (the encoders' and `zsbench bench`'s peak MatMul)."""
+    options = import_onnxruntime().SessionOptions()
+    options.log_severity_level = 3  # errors only: ORT's fp16 warnings are expected
+    if threads:
+        options.intra_op_num_threads = threads
+    return options
+
+
 def numpy_dtype(ort_type: str) -> np.dtype:
     """The numpy dtype of an ONNX Runtime type name such as "tensor(float16)" (float32 for others)."""
     return np.dtype(_ORT_DTYPES.get(ort_type, "float32"))
@@ -56,12 +71,8 @@ class OnnxGraphRunner:
 
     def __init__(self, path: Path, providers: list[str], device: torch.device, threads: int | None = None) -> None:
         ort = import_onnxruntime()
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # errors only: ORT's fp16 warnings are expected
-        if threads:
-            options.intra_op_num_threads = threads
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
+            self.session = ort.InferenceSession(str(path), session_options(threads), providers=providers)
         except Exception as err:  # onnxruntime raises its own untyped exceptions
             raise ExportError(
                 f"ONNX Runtime {ort.__version__} cannot load {path}: {err}. Opset-23 graphs (the fp32 default) need "
@@ -113,8 +124,7 @@ class OnnxEncoder(Encoder):
         self.graphs = {graph: Path(graphs[graph]) for graph in GRAPHS}
         self.folder = artifact if artifact is not None else self.graphs["vision"].parent
         self.providers = providers_for(device)
-        # The CPU gets as many threads as torch uses, so backends compare on equal terms.
-        self.threads = torch.get_num_threads() if device.type == "cpu" else None
+        self.threads = cpu_threads(device)
         self._runners: dict[str, OnnxGraphRunner] = {}
 
     def runner(self, graph: str) -> OnnxGraphRunner:
