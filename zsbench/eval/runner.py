@@ -14,6 +14,7 @@ import torch
 
 from zsbench.backends import BackendOptions, LoadedModel, load_backend
 from zsbench.data import build_dataset
+from zsbench.data.acquire import open_or_fetch
 from zsbench.data.types import ClassificationDataset, EvalDataset
 from zsbench.errors import DatasetLayoutError
 from zsbench.eval.cache import EmbeddingCache, encoder_fields, open_cache
@@ -54,18 +55,24 @@ def run_identity(run: EvalRun) -> dict[str, str]:
             "language": run.language, "backend": run.options.backend, "precision": run.options.precision}
 
 
-def open_dataset(run: EvalRun) -> EvalDataset:
-    """Builds (and so validates) the run's dataset, checking it suits the task."""
+def open_dataset(run: EvalRun, log: Callable[[str], None] = print, quiet: bool = False) -> EvalDataset:
+    """Builds (and so validates) the run's dataset, checking it suits the task; a dataset its root does not hold
+    is fetched first (`zsbench.data.acquire`), a line through `log` saying so."""
     options = run.options
-    dataset = build_dataset(
-        run.dataset,
-        Path(run.dataset_root),
-        split=options.split,
-        language=run.language,
-        annotation_file=_optional_path(options.annotation_file),
-        custom_classname_file=_optional_path(options.custom_classname_file),
-        custom_template_file=_optional_path(options.custom_template_file),
-    )
+
+    def build(root: Path) -> EvalDataset:
+        return build_dataset(
+            run.dataset,
+            root,
+            split=options.split,
+            language=run.language,
+            annotation_file=_optional_path(options.annotation_file),
+            custom_classname_file=_optional_path(options.custom_classname_file),
+            custom_template_file=_optional_path(options.custom_template_file),
+        )
+
+    dataset = open_or_fetch(run.dataset, run.dataset_root, build, split=options.split, language=run.language,
+                            quiet=quiet, log=log)
     if dataset.task != run.task:
         raise DatasetLayoutError(
             f"{run.dataset} at {run.dataset_root} is a {dataset.task} dataset, but --task {run.task} was asked for. "
@@ -265,10 +272,15 @@ def _run_all(runs: list[EvalRun], quiet: bool, log: Callable[[str], None], progr
         for _, run in pending:
             check_output_path(Path(run.output))
     # A dataset several models are evaluated on is built (its files walked, its annotations parsed) once.
+    # Rank 0 opens first, so a missing dataset is fetched once, then found by the others.
     opened: dict[tuple, EvalDataset] = {}
+    if not group.is_main:
+        group.barrier()
     for _, run in pending:
         if dataset_key(run) not in opened:
-            opened[dataset_key(run)] = open_dataset(run)
+            opened[dataset_key(run)] = open_dataset(run, log, quiet)
+    if group.is_main:
+        group.barrier()
     datasets = {index: opened[dataset_key(run)] for index, run in pending}
 
     loaded: LoadedModel | None = None
