@@ -99,3 +99,16 @@ def isolated_embedding_cache(tmp_path_factory: pytest.TempPathFactory, monkeypat
     folder = tmp_path_factory.mktemp("embedding_cache")
     monkeypatch.setenv("ZSBENCH_CACHE_DIR", str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True)
+def offline_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never reach the network: zsbench starts offline (the fetch tests turn it back on, against servers they
+    start on 127.0.0.1), and what a test's `--offline` switches on is switched back after it."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("ZSBENCH_OFFLINE", "1")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.delenv("ZSBENCH_DATA_MIRROR", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)

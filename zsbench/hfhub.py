@@ -26,16 +26,24 @@ RepoType = str  # "model" or "dataset"
 
 
 def endpoint() -> str:
-    """The hub endpoint huggingface_hub is configured with (``HF_ENDPOINT``, else https://huggingface.co)."""
+    """The hub endpoint huggingface_hub is configured with (``HF_ENDPOINT``, else https://huggingface.co).
+
+    Read from the environment on each call (huggingface_hub reads it once, at import) and passed to every call.
+    """
     from huggingface_hub import constants
 
-    return constants.ENDPOINT
+    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
 
 
 def cache_dir() -> Path:
-    """Where huggingface_hub caches repositories (``HF_HUB_CACHE``, else ``HF_HOME/hub``, else ~/.cache/huggingface/hub)."""
+    """Where huggingface_hub caches repositories: ``HF_HUB_CACHE``, else ``HF_HOME/hub``, else ~/.cache/huggingface/hub
+    (read on each call, as `endpoint`)."""
     from huggingface_hub import constants
 
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
     return Path(constants.HF_HUB_CACHE)
 
 
@@ -103,7 +111,7 @@ def _verify(fetched: dict[str, Path], repo_id: str, repo_type: RepoType, commit:
 
     records = {
         entry.path: entry
-        for entry in HfApi().list_repo_tree(repo_id, recursive=True, revision=commit, repo_type=repo_type)
+        for entry in HfApi(endpoint=endpoint()).list_repo_tree(repo_id, recursive=True, revision=commit, repo_type=repo_type)
         if isinstance(entry, RepoFile)
     }
     for name, path in sorted(fetched.items()):
@@ -158,7 +166,7 @@ def fetch_snapshot(
 
     what = f"{_where(repo_id, repo_type, revision)} is not in the local Hugging Face cache ({cache_dir()})"
     kwargs = dict(repo_id=repo_id, repo_type=repo_type, revision=revision, allow_patterns=list(patterns) if patterns else None,
-                  local_dir=str(local_dir) if local_dir is not None else None)
+                  local_dir=str(local_dir) if local_dir is not None else None, cache_dir=str(cache_dir()), endpoint=endpoint())
     if is_offline():
         try:
             return Path(snapshot_download(**kwargs, local_files_only=True))  # type: ignore[arg-type]
@@ -198,7 +206,8 @@ def split_size(repo_id: str, repo_type: RepoType, revision: str | None, folder: 
 
     check_reachable(endpoint(), "sizes are listed only when the hub answers.", timeout=5.0)
     try:
-        entries = HfApi().list_repo_tree(repo_id, path_in_repo=folder, recursive=True, revision=revision, repo_type=repo_type)
+        entries = HfApi(endpoint=endpoint()).list_repo_tree(repo_id, path_in_repo=folder, recursive=True, revision=revision,
+                                                           repo_type=repo_type)
         return sum((entry.lfs.size if entry.lfs is not None else entry.size) for entry in entries if isinstance(entry, RepoFile))
     except (errors.HfHubHTTPError, OSError, ValueError) as err:
         raise _translate(err, repo_id, repo_type, revision) from err
