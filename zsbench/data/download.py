@@ -89,7 +89,7 @@ def _progress(total: int | None, initial: int, name: str, quiet: bool):  # type:
     from tqdm import tqdm
 
     return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
-                disable=quiet, leave=False)
+                disable=True if quiet else None, leave=False)  # None: no bar when stderr is no terminal
 
 
 def download_file(url: str, target: Path, *, checksum: str | None, size: int | None, quiet: bool = False) -> Path:
@@ -172,8 +172,10 @@ def _extract_zip(archive: Path, into: Path) -> None:
 def _extract_tar(archive: Path, into: Path) -> None:
     with tarfile.open(archive) as bundle:
         members = bundle.getmembers()
+        for member in members:  # every member is checked before anything is written
+            _inside(into, member.name)  # absolute names are refused, not stripped as the data filter would
         if hasattr(tarfile, "data_filter"):
-            for member in members:  # every member is checked before anything is written
+            for member in members:
                 try:
                     tarfile.data_filter(member, str(into))
                 except tarfile.FilterError as err:
@@ -182,7 +184,6 @@ def _extract_tar(archive: Path, into: Path) -> None:
             return
         # Pythons without extraction filters (3.10 before 3.10.12): the same rules, checked here.
         for member in members:
-            _inside(into, member.name)
             if member.issym() or member.islnk():
                 target = PurePosixPath(member.name).parent / member.linkname if member.issym() else PurePosixPath(member.linkname)
                 _inside(into, str(target))
