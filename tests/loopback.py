@@ -97,11 +97,11 @@ class _Handler(BaseHTTPRequestHandler):
         state.requests.append(Request(self.command, path, dict(self.headers.items())))
         api = _API.match(path)
         if api:
-            self._api(api.group(1).removesuffix("s"), api.group(2), api.group(3), api.group(5) or "")
+            self._api(api.group(1).removesuffix("s"), api.group(2), api.group(3), api.group(4), api.group(5) or "")
             return
         resolve = _RESOLVE.match(path)
         if resolve:
-            self._resolve("dataset" if resolve.group(1) else "model", resolve.group(2), resolve.group(4), body)
+            self._resolve("dataset" if resolve.group(1) else "model", resolve.group(2), resolve.group(3), resolve.group(4), body)
             return
         if path in state.files:
             self._send_bytes(path, state.files[path], {}, body)
@@ -114,9 +114,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(404, b'{"error": "Repository not found"}', {"X-Error-Code": "RepoNotFound"})
         return repo
 
-    def _api(self, repo_type: str, repo_id: str, kind: str, folder: str) -> None:
+    def _revision(self, revision: str) -> bool:
+        """Whether `revision` exists (the default branch and the one commit); else a 404 RevisionNotFound."""
+        if revision in ("main", COMMIT):
+            return True
+        self._reply(404, b'{"error": "Invalid rev id"}', {"X-Error-Code": "RevisionNotFound"})
+        return False
+
+    def _api(self, repo_type: str, repo_id: str, kind: str, revision: str, folder: str) -> None:
         repo = self._repo(repo_type, repo_id)
-        if repo is None:
+        if repo is None or not self._revision(revision):
             return
         if kind == "revision":
             info = {"id": repo_id, "sha": COMMIT, "siblings": [{"rfilename": name} for name in repo]}
@@ -132,9 +139,9 @@ class _Handler(BaseHTTPRequestHandler):
             entries.append(entry)
         self._reply(200, json.dumps(entries).encode(), {"Content-Type": "application/json"})
 
-    def _resolve(self, repo_type: str, repo_id: str, name: str, body: bool) -> None:
+    def _resolve(self, repo_type: str, repo_id: str, revision: str, name: str, body: bool) -> None:
         repo = self._repo(repo_type, repo_id)
-        if repo is None:
+        if repo is None or not self._revision(revision):
             return
         if name not in repo:
             self._reply(404, b'{"error": "Entry not found"}', {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": COMMIT})
@@ -189,3 +196,11 @@ def serve(server: LoopbackServer) -> Iterator[tuple[LoopbackServer, str]]:
         yield server, url
     finally:
         server.stop()
+
+
+def error_line(output: str) -> str:
+    """The error of a failed command, checked to be one line and the last (progress lines and bars may precede it)."""
+    lines = [line for line in output.replace("\r", "\n").splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("Error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0] and "Traceback" not in output, output
+    return errors[0]

@@ -131,7 +131,7 @@ def info_command(options: InfoOptions, console: Console) -> None:
 
     ref = options.model
     model, _, tokenizer = load_clip(ref.model_type, ref.model, ref.pretrained, options.device, options.precision,
-                                    ref.tokenizer, ref.model_config)
+                                    ref.tokenizer, ref.model_config, ref.revision)
     info = {"model": ref.model, "pretrained": ref.pretrained, **describe_model(ref.model_type, model, tokenizer)}
     console.result(json.dumps(info, indent=2))
 

@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.data.fixtures import write_cifar
-from tests.loopback import LoopbackServer, serve
+from tests.loopback import LoopbackServer, error_line, serve
 from zsbench.cli import main
 from zsbench.data.sources import MIRROR_VARIABLE, SOURCES, dataset_source
 
@@ -96,14 +96,6 @@ def test_eval_fetches_a_missing_dataset_and_scores_it_as_the_same_data_on_disk(
     code, log = evaluate(tmp_path / "fetched", tmp_path / "again.json", tiny_hf_folder)
     assert code == 0 and "Fetching" not in log
     assert len(state.content_requests()) == 1
-
-
-def error_line(log: str) -> str:
-    """The error of a failed command, which must be one line (progress lines may precede it)."""
-    lines = log.splitlines()
-    errors = [index for index, line in enumerate(lines) if line.startswith("Error: ")]
-    assert len(errors) == 1 and errors[0] == len(lines) - 1, log
-    return lines[-1]
 
 
 @pytest.mark.usefixtures("catalog_checksum")
