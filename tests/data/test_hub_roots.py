@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import DEMO_CHECKPOINT
-from tests.loopback import COMMIT, LoopbackServer, folder_files, serve
+from tests.loopback import COMMIT, LoopbackServer, error_line, folder_files, serve
 from zsbench.cli import main
 from zsbench.data.hub_roots import HubRoot, fetch_hub_root, parse_hub_root
 from zsbench.demo.generate import DemoDatasetSpec, generate_demo_data
@@ -165,3 +165,50 @@ def test_offline_the_cache_serves_a_hub_root_and_what_is_missing_names_its_comma
     message = str(failure.value)
     assert "zsbench is offline (HF_HUB_OFFLINE)" in message and "\n" not in message
     assert f"`hf download {DATASET} --repo-type dataset --revision main --include 'train/*'" in message
+
+
+@pytest.fixture
+def flowers_mirror(export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackServer]:
+    """The catalog's mirror of vtab/flowers (clip-benchmark/wds_vtab-flowers), holding the small export."""
+    monkeypatch.delenv("ZSBENCH_OFFLINE")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    for state, url in serve(LoopbackServer(repos={("dataset", "clip-benchmark/wds_vtab-flowers"): folder_files(export)})):
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        yield state
+
+
+def flowers_args(root: Path, output: Path) -> list[str]:
+    return ["eval", "--model_type", "internvl", "--model", "internvl_c_classification_hf", "--pretrained", str(DEMO_CHECKPOINT),
+            "--dataset", "vtab/flowers", "--dataset_root", str(root), "--output", str(output), "--num_workers", "0"]
+
+
+def test_eval_fetches_a_mirrored_dataset_into_its_root_once(flowers_mirror: LoopbackServer, export: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, flowers_args(tmp_path / "data", tmp_path / "fetched.json"))
+    assert result.exit_code == 0, result.output
+    assert f"Fetching vtab/flowers into {tmp_path / 'data'}: clip-benchmark webdataset mirror" in result.output
+    folder = tmp_path / "data" / "wds_vtab-flowers"  # where the loaders look for an export of vtab/flowers
+    assert sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()) == [
+        "classnames.txt", "dataset_type.txt", "test/0.tar", "test/1.tar", "test/2.tar", "test/nshards.txt",
+        "zeroshot_classification_templates.txt",
+    ]  # the test split only, no huggingface_hub bookkeeping left behind
+    requests = len(flowers_mirror.requests)
+    result = CliRunner().invoke(main, flowers_args(tmp_path / "data", tmp_path / "again.json"))
+    assert result.exit_code == 0 and "Fetching" not in result.output
+    assert len(flowers_mirror.requests) == requests  # read from the root: not even a metadata request
+    result = CliRunner().invoke(main, flowers_args(export, tmp_path / "disk.json"))
+    assert result.exit_code == 0, result.output
+    metrics = [json.loads((tmp_path / name).read_text())["metrics"] for name in ("fetched.json", "again.json", "disk.json")]
+    assert metrics[0] == metrics[1] == metrics[2]
+
+
+def test_a_mirror_file_whose_bytes_do_not_match_is_removed_and_named(flowers_mirror: LoopbackServer, tmp_path: Path) -> None:
+    flowers_mirror.corrupt.add("test/2.tar")
+    result = CliRunner().invoke(main, ["datasets", "download", "vtab/flowers", "--dataset_root", str(tmp_path / "data")])
+    assert result.exit_code == 1
+    assert "Checksum mismatch for test/2.tar of dataset clip-benchmark/wds_vtab-flowers@main: sha256" in error_line(result.output)
+    assert not (tmp_path / "data" / "wds_vtab-flowers" / "test" / "2.tar").exists()
+    assert not (tmp_path / "data" / ".zsbench-fetched").exists()
+    flowers_mirror.corrupt.clear()
+    result = CliRunner().invoke(main, ["datasets", "download", "vtab/flowers", "--dataset_root", str(tmp_path / "data")])
+    assert result.exit_code == 0, result.output
+    assert len(flowers_mirror.content_requests("test/2.tar")) == 2 and len(flowers_mirror.content_requests("test/0.tar")) == 1
