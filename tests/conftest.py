@@ -107,8 +107,9 @@ def offline_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     start on 127.0.0.1), and what a test's `--offline` switches on is switched back after it."""
     from huggingface_hub import constants
 
+    # Set (not deleted) so that monkeypatch restores them even when a test's --offline sets them.
     monkeypatch.setenv("ZSBENCH_OFFLINE", "1")
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    monkeypatch.delenv("ZSBENCH_DATA_MIRROR", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "0")
+    monkeypatch.setenv("ZSBENCH_DATA_MIRROR", "")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
