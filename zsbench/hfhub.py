@@ -172,7 +172,8 @@ def fetch_snapshot(
             return Path(snapshot_download(**kwargs, local_files_only=True))  # type: ignore[arg-type]
         except (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled, FileNotFoundError) as err:
             raise offline_error(what, fetch_hint) from err
-    check_reachable(endpoint(), f"{fetch_hint.rstrip('.')}, then pass --offline (or ZSBENCH_OFFLINE=1).")
+    check_reachable(endpoint(), f"fetch it where the network is reachable with {fetch_hint.rstrip('.')}, then run with "
+                                "--offline (or ZSBENCH_OFFLINE=1).")
     _quiet_progress(quiet)
     before = _blobs(repo_id, repo_type) if local_dir is None else set()
     had = set(_listing(local_dir)) if local_dir is not None and local_dir.is_dir() else set()

@@ -133,8 +133,8 @@ def fetch_dataset(name: str, root: Path, *, split: str = "test", language: str =
     files = {file.filename: file for file in source.files}
     for item in pending:
         if item.name in files:
-            check_reachable(item.origin, f"fetch it where the network is reachable with {hint.rstrip('.')}, then evaluate "
-                                         "with --offline (or ZSBENCH_OFFLINE=1).")
+            check_reachable(item.origin, f"fetch it where the network is reachable with {hint.rstrip('.')}, then run with "
+                                         "--offline (or ZSBENCH_OFFLINE=1).")
             _fetch_file(files[item.name], item, root, quiet)
         else:
             assert source.mirror is not None

@@ -27,7 +27,6 @@ from zsbench.data.catalog import (
 from zsbench.data.files import describe_folder
 from zsbench.data.prompts import load_custom_table, prompt_languages, resolve_classnames, resolve_templates
 from zsbench.data.retrieval import CLEANED_CAPTIONS, clean_export_captions
-from zsbench.data.sources import has_source
 from zsbench.data.types import ClassificationDataset, RetrievalDataset
 from zsbench.data.wds import export_kind, find_export, load_wds_export, read_export
 from zsbench.errors import DatasetLayoutError, PromptsError, UnknownNameError
@@ -100,8 +99,6 @@ def _layout_message(entry: DatasetEntry, request: DatasetRequest, found: str) ->
     if entry.loader != "wds":
         lines.append(_export_note(entry.name))
     lines.append(f"Then pass the folder drawn as <root> as --dataset_root (`zsbench datasets --layout {entry.name}`).")
-    if has_source(entry.name):
-        lines.append(f"Or let zsbench fetch it: `zsbench datasets download {entry.name} --dataset_root {request.root}`.")
     return "\n".join(lines)
 
 

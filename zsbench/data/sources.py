@@ -204,7 +204,7 @@ _torchvision("caltech101", "Caltech101", RemoteFile(
 # ImageNet-A/-R, ImageNetV2, VOC2007): their clip-benchmark mirror, checked against the hub's sha256.
 for _name in ("imagenet1k", "imagenetv2", "imagenet_sketch", "imagenet-a", "imagenet-r", "objectnet", "fer2013",
               "voc2007", "voc2007_multilabel", "cars", "fgvc_aircraft", "vtab/flowers", "vtab/resisc45"):
-    _mirror(_name, why="the original has no verifiable public download")
+    _mirror(_name, why="the seed's own download needs a login, a password, Kaggle or gdown, or has no checksum")
 for _name in WEBDATASETS:
     _mirror(WDS_PREFIX + _name, _name)
 

@@ -119,7 +119,8 @@ def _fetch_tag(model_name: str, tag: str, offline: bool) -> Path:
     else:
         target = url if not hub_repo else _hub_endpoint()
         check_url(target)
-        check_reachable(target, f"fetch the weights where the network is reachable with {hint.rstrip('.')}, then pass --offline.")
+        check_reachable(target, f"fetch them where the network is reachable with {hint.rstrip('.')}, then run with --offline "
+                                "(or ZSBENCH_OFFLINE=1).")
     try:
         return Path(open_clip.download_pretrained(config))
     # open_clip passes huggingface_hub's and urllib's errors through, and raises RuntimeError on a bad sha256.
