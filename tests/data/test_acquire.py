@@ -8,7 +8,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tarfile
@@ -21,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.data.fixtures import write_cifar
-from tests.loopback import LoopbackServer, error_line, serve
+from tests.loopback import closed_port, LoopbackServer, error_line, serve
 from zsbench.cli import main
 from zsbench.data.sources import MIRROR_VARIABLE, SOURCES, dataset_source
 
@@ -137,9 +136,7 @@ def test_a_missing_file_on_the_server_is_one_line(mirror: tuple[LoopbackServer, 
 
 
 def test_a_closed_port_fails_fast_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = closed_port()
     monkeypatch.delenv("ZSBENCH_OFFLINE")
     monkeypatch.setenv(MIRROR_VARIABLE, f"http://127.0.0.1:{port}")
     start = time.monotonic()
@@ -147,18 +144,6 @@ def test_a_closed_port_fails_fast_in_one_line(tmp_path: Path, monkeypatch: pytes
     assert time.monotonic() - start < 15
     assert code == 1
     assert f"Cannot reach 127.0.0.1:{port}" in error_line(log) and "--offline" in log
-
-
-@pytest.fixture
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any attempt to open a connection or resolve a name fails the test."""
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError(f"zsbench used the network: {args!r}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
 @pytest.mark.parametrize("switch", ["--offline", "ZSBENCH_OFFLINE", "HF_HUB_OFFLINE"])

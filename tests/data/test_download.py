@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import socket
 import tarfile
 import time
 import zipfile
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.loopback import LoopbackServer, serve
+from tests.loopback import LoopbackServer, closed_port, serve
 from zsbench.data.download import download_file, extract_archive
 from zsbench.errors import DownloadError
 from zsbench.offline import check_reachable, check_url
@@ -83,14 +82,8 @@ def test_plain_http_only_to_loopback() -> None:
             check_url(refused)
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_a_closed_port_fails_fast_in_one_line_naming_the_host() -> None:
-    port = _closed_port()
+    port = closed_port()
     start = time.monotonic()
     with pytest.raises(DownloadError) as failure:
         check_reachable(f"http://127.0.0.1:{port}/x", "use --offline")

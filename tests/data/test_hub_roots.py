@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import DEMO_CHECKPOINT
-from tests.loopback import COMMIT, LoopbackServer, error_line, folder_files, serve
+from tests.loopback import closed_port, COMMIT, LoopbackServer, error_line, folder_files, serve
 from zsbench.cli import main
 from zsbench.data.hub_roots import HubRoot, fetch_hub_root, parse_hub_root
 from zsbench.demo.generate import DemoDatasetSpec, generate_demo_data
@@ -129,9 +128,7 @@ def test_a_missing_repository_or_revision_is_one_line(hub: tuple[LoopbackServer,
 
 
 def test_an_unreachable_hub_fails_fast_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = closed_port()
     monkeypatch.delenv("ZSBENCH_OFFLINE")
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub-cache"))
@@ -141,16 +138,6 @@ def test_an_unreachable_hub_fails_fast_in_one_line(tmp_path: Path, monkeypatch: 
     assert result.exit_code == 1
     assert result.output.startswith(f"Error: Cannot reach 127.0.0.1:{port}") and result.output.count("\n") == 1, result.output
     assert "--offline" in result.output
-
-
-@pytest.fixture
-def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError(f"zsbench used the network: {args!r}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
 def test_offline_the_cache_serves_a_hub_root_and_what_is_missing_names_its_command(

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -85,19 +84,14 @@ def test_the_seed_s_pth_from_the_hub_loads_and_keys_the_caches_like_the_same_fil
 
 
 def test_a_hub_id_fetches_the_folder_once_then_works_offline_without_a_socket(
-    hub: tuple[LoopbackServer, str], monkeypatch: pytest.MonkeyPatch
+    hub: tuple[LoopbackServer, str], monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     state, _ = hub
     code, online = info("test-org/zsbench-demo", "internvl_c_retrieval_hf", "--revision", "main")
     assert code == 0, online
     fetched = len(state.content_requests())
     assert fetched == 4  # config.json, model.safetensors, tokenizer.model, zsbench_demo_training.json (not README.md)
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError(f"zsbench used the network: {args!r}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    request.getfixturevalue("no_sockets")
     monkeypatch.setenv("ZSBENCH_OFFLINE", "1")
     code, offline = info("test-org/zsbench-demo", "internvl_c_retrieval_hf", "--revision", "main")
     assert code == 0 and offline == online
