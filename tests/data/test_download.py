@@ -159,3 +159,14 @@ def test_safe_archives_extract_in_place(tmp_path: Path) -> None:
         bundle.writestr("z/c.txt", "c")
     extract_archive(tmp_path / "good.zip", tmp_path / "z")
     assert (tmp_path / "z" / "z" / "c.txt").read_text() == "c"
+
+
+def test_a_verified_file_already_in_place_is_not_fetched_again(server: tuple[LoopbackServer, str], tmp_path: Path) -> None:
+    """An archive whose extraction was cut short stays, verified: the next run uses it; a wrong one is fetched anew."""
+    state, url = server
+    (tmp_path / "blob.bin").write_bytes(PAYLOAD)
+    download_file(f"{url}/data/blob.bin", tmp_path / "blob.bin", checksum=md5(PAYLOAD), size=None, quiet=True)
+    assert state.content_requests() == []
+    (tmp_path / "blob.bin").write_bytes(b"damaged")
+    download_file(f"{url}/data/blob.bin", tmp_path / "blob.bin", checksum=md5(PAYLOAD), size=None, quiet=True)
+    assert (tmp_path / "blob.bin").read_bytes() == PAYLOAD and len(state.content_requests()) == 1

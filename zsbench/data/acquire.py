@@ -174,8 +174,8 @@ def open_or_fetch(name: str, root: str, build: Callable[[Path], T], *, split: st
 def _with_manual_part(err: DatasetLayoutError, source: DatasetSource) -> DatasetLayoutError:
     """The layout error, with what the user must add by hand where the source cannot fetch everything."""
     if source.manual is None:
-        return DatasetLayoutError(f"{err}\nzsbench fetched {source.dataset}'s files into this root earlier "
-                                  f"(markers in {MARKERS}/); remove that folder to fetch them again.")
+        return DatasetLayoutError(f"{err}\nzsbench fetched {source.dataset}'s files into this root (markers in {MARKERS}/); "
+                                  "remove that folder to fetch them again.")
     return DatasetLayoutError(f"{err}\nzsbench fetches the rest of {source.dataset}; put by hand: {source.manual}.")
 
 

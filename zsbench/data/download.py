@@ -105,6 +105,9 @@ def download_file(url: str, target: Path, *, checksum: str | None, size: int | N
             for the next run to resume), a size or checksum mismatch (the file is removed).
     """
     target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_file() and _matches(target, checksum, size):  # fetched earlier, its extraction cut short
+        return target
+    target.unlink(missing_ok=True)
     part = target.with_name(target.name + ".part")
     start = part.stat().st_size if part.exists() else 0
     response = _open(url, start)
@@ -142,6 +145,18 @@ def download_file(url: str, target: Path, *, checksum: str | None, size: int | N
                                 "The file was removed; run the command again, or check the source (or the mirror).")
     os.replace(part, target)
     return target
+
+
+def _matches(path: Path, checksum: str | None, size: int | None) -> bool:
+    """Whether a file already there is the one to fetch: its size and checksum, where known, match (neither known: no)."""
+    if checksum is None and size is None:
+        return False
+    if size is not None and path.stat().st_size != size:
+        return False
+    if checksum is None:
+        return True
+    algorithm, wanted = parse_checksum(checksum)
+    return file_digest(path, algorithm) == wanted
 
 
 def _inside(root: Path, name: str) -> Path:
