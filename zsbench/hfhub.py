@@ -51,9 +51,15 @@ def _storage(repo_id: str, repo_type: RepoType) -> Path:
     return cache_dir() / f"{repo_type}s--{repo_id.replace('/', '--')}"
 
 
-def _blobs(repo_id: str, repo_type: RepoType) -> set[str]:
-    folder = _storage(repo_id, repo_type) / "blobs"
-    return {entry.name for entry in folder.iterdir()} if folder.is_dir() else set()
+def _verified_record(repo_id: str, repo_type: RepoType) -> Path:
+    """zsbench's list of the blobs of a cached repository it has checked (one name per line), beside huggingface_hub's
+    own folders, so that a blob fetched by a run that was killed before checking it is checked by the next run."""
+    return _storage(repo_id, repo_type) / ".zsbench-verified"
+
+
+def _verified(repo_id: str, repo_type: RepoType) -> set[str]:
+    record = _verified_record(repo_id, repo_type)
+    return set(record.read_text(encoding="utf-8").split()) if record.is_file() else set()
 
 
 def git_blob_sha1(path: Path) -> str:
@@ -103,7 +109,8 @@ def _translate(err: Exception, repo_id: str, repo_type: RepoType, revision: str 
 
 
 def _verify(fetched: dict[str, Path], repo_id: str, repo_type: RepoType, commit: str) -> None:
-    """Hashes each fetched file against the hub's record of it at `commit`; a mismatch removes the file."""
+    """Hashes each fetched file against the hub's record of it at `commit`; every mismatched file is removed, then
+    the first is named."""
     if not fetched:
         return
     from huggingface_hub import HfApi
@@ -114,6 +121,7 @@ def _verify(fetched: dict[str, Path], repo_id: str, repo_type: RepoType, commit:
         for entry in HfApi(endpoint=endpoint()).list_repo_tree(repo_id, recursive=True, revision=commit, repo_type=repo_type)
         if isinstance(entry, RepoFile)
     }
+    mismatches = []
     for name, path in sorted(fetched.items()):
         record = records.get(name)
         if record is None:
@@ -125,8 +133,10 @@ def _verify(fetched: dict[str, Path], repo_id: str, repo_type: RepoType, commit:
             path.unlink(missing_ok=True)
             real.unlink(missing_ok=True)
             kind = "sha256" if record.lfs is not None else "git blob sha1"
-            raise DownloadError(f"Checksum mismatch for {name} of {_where(repo_id, repo_type, commit)}: {kind} {found}, "
-                                f"the hub records {expected}. The file was removed; run the command again.")
+            mismatches.append(f"{name} of {_where(repo_id, repo_type, commit)}: {kind} {found}, the hub records {expected}")
+    if mismatches:
+        more = f" (and {len(mismatches) - 1} more)" if len(mismatches) > 1 else ""
+        raise DownloadError(f"Checksum mismatch for {mismatches[0]}{more}. The file was removed; run the command again.")
 
 
 def _files_under(folder: Path, names: Iterable[str]) -> dict[str, Path]:
@@ -175,19 +185,20 @@ def fetch_snapshot(
     check_reachable(endpoint(), f"fetch it where the network is reachable with {fetch_hint.rstrip('.')}, then run with "
                                 "--offline (or ZSBENCH_OFFLINE=1).")
     _quiet_progress(quiet)
-    before = _blobs(repo_id, repo_type) if local_dir is None else set()
-    had = set(_listing(local_dir)) if local_dir is not None and local_dir.is_dir() else set()
     try:
         folder = Path(snapshot_download(**kwargs))  # type: ignore[arg-type]
     except (errors.HfHubHTTPError, errors.LocalEntryNotFoundError, OSError, ValueError) as err:
         raise _translate(err, repo_id, repo_type, revision) from err
-    if local_dir is None:
-        fresh = {name for name in _listing(folder) if (folder / name).resolve().name not in before}
-        commit = folder.name
-    else:
-        fresh = set(_listing(folder)) - had
-        commit = revision or "main"
-    _verify(_files_under(folder, fresh), repo_id, repo_type, commit)
+    if local_dir is not None:  # a folder of its own (fetched into once): every file is checked
+        _verify(_files_under(folder, _listing(folder)), repo_id, repo_type, revision or "main")
+        return folder
+    # The hub cache: the blobs not checked by an earlier run (a blob's name is its etag, so one check per blob).
+    verified = _verified(repo_id, repo_type)
+    unchecked = {name: folder / name for name in _listing(folder) if (folder / name).resolve().name not in verified}
+    _verify(unchecked, repo_id, repo_type, folder.name)
+    if unchecked:
+        with _verified_record(repo_id, repo_type).open("a", encoding="utf-8") as record:
+            record.writelines(f"{path.resolve().name}\n" for path in unchecked.values())
     return folder
 
 
