@@ -171,9 +171,21 @@ def test_an_open_clip_tag_is_fetched_through_open_clip_s_registry(open_clip_hub:
     assert offline.returncode == 0, offline.stderr
     assert json.loads(offline.stdout) == json.loads(online.stdout)
     assert len(state.content_requests()) == 1
-    missing = run_with_tag(config, tmp_path / "elsewhere", *args, offline=True)
-    assert missing.returncode == 1 and "Traceback" not in missing.stderr
-    assert "are not in the local caches, and zsbench is offline" in missing.stderr and "`hf download test-org/tiny-clip`" in missing.stderr
+
+
+def test_an_open_clip_tag_not_fetched_names_its_command_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    open_clip = pytest.importorskip("open_clip")
+    from open_clip.pretrained import _PRETRAINED, _pcfg
+
+    config = tmp_path / "zsbench-tiny-vit.json"
+    config.write_text(json.dumps(TINY_OPEN_CLIP))
+    open_clip.add_model_config(config)
+    monkeypatch.setitem(_PRETRAINED, "zsbench-tiny-vit", {"test_tag": _pcfg(hf_hub="test-org/tiny-clip/")})
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    code, log = info("test_tag", "zsbench-tiny-vit", "--model_type", "open_clip")
+    assert code == 1
+    assert "open_clip's zsbench-tiny-vit weights 'test_tag' are not in the local caches, and zsbench is offline" in log
+    assert "`hf download test-org/tiny-clip`" in log
 
 
 def test_clip_benchmark_s_default_tag_is_in_open_clip_s_registry() -> None:
