@@ -240,9 +240,9 @@ def test_export_force_never_replaces_a_folder_that_is_not_a_zsbench_export(tmp_p
     assert (folder / "manifest.json").read_text() == manifest and (folder / "notes.txt").read_text() == "keep me"
 
 
-# 8. No network, ever.
+# 8. Offline means no network: not even the text tower that transformers builds from the hub.
 
-def test_open_clip_hugging_face_text_tower_never_reaches_the_hub(tmp_path: Path, cifar: Path) -> None:
+def test_open_clip_hugging_face_text_tower_never_reaches_the_hub_offline(tmp_path: Path, cifar: Path) -> None:
     pytest.importorskip("open_clip")
     pytest.importorskip("transformers")
     listener = socket.create_server(("127.0.0.1", 0))
@@ -260,17 +260,17 @@ def test_open_clip_hugging_face_text_tower_never_reaches_the_hub(tmp_path: Path,
     threading.Thread(target=record, daemon=True).start()
     checkpoint = tmp_path / "roberta.pt"
     torch.save({"logit_scale": torch.ones(())}, checkpoint)
-    # The hub is this machine's listener, nothing is cached, and the offline switches are not set by the caller.
+    # The hub is this machine's listener, nothing is cached, and only zsbench's --offline is set.
     env = {"HF_ENDPOINT": f"http://127.0.0.1:{listener.getsockname()[1]}", "HF_HOME": str(tmp_path / "hf-home"),
-           "HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0"}
-    child = zsbench_process("eval", "--model_type", "open_clip", "--model", "roberta-ViT-B-32", "--pretrained", str(checkpoint),
-                            "--dataset", "cifar10", "--dataset_root", str(cifar), "--output", str(tmp_path / "r.json"),
-                            "--device", "cpu", "--num_workers", "0", "--quiet", env=env)
+           "HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0", "ZSBENCH_OFFLINE": "0"}
+    child = zsbench_process("eval", "--offline", "--model_type", "open_clip", "--model", "roberta-ViT-B-32", "--pretrained",
+                            str(checkpoint), "--dataset", "cifar10", "--dataset_root", str(cifar), "--output",
+                            str(tmp_path / "r.json"), "--device", "cpu", "--num_workers", "0", "--quiet", env=env)
     log, _ = child.communicate(timeout=300)
     listener.close()
     assert child.returncode == 1, log
     assert "builds its text tower from the Hugging Face model 'roberta-base'" in log
-    assert "zsbench never downloads them" in log and "Traceback" not in log
+    assert "`hf download roberta-base`" in log and "Traceback" not in log
     assert requests == []
     assert not (tmp_path / "r.json").exists()
 

@@ -19,11 +19,21 @@ from zsbench.choices import EXPORTED_BACKEND_CHOICES, PRECISION_CHOICES
 from zsbench.console import Console
 from zsbench.errors import ZsbenchError
 from zsbench.models.ref import ModelRef
-from zsbench.options import ConfigCommand, cli_field, cli_group, config_command, option_names
+from zsbench.options import (
+    ConfigCommand,
+    build_config,
+    cli_field,
+    cli_group,
+    config_command,
+    config_parameters,
+    option_names,
+    verbosity_options,
+)
 from zsbench.types import Device, ExportedBackend, Precision
 
 if TYPE_CHECKING:
     from zsbench.bench.config import BenchConfig
+    from zsbench.data.acquire import DownloadOptions
     from zsbench.demo.suite import DemoConfig
     from zsbench.eval.plan import EvalOptions
     from zsbench.export.config import EngineConfig, ExportConfig
@@ -142,7 +152,7 @@ def info_command(options: InfoOptions, console: Console) -> None:
 
     ref = options.model
     model, _, tokenizer = load_clip(ref.model_type, ref.model, ref.pretrained, options.device, options.precision,
-                                    ref.tokenizer, ref.model_config)
+                                    ref.tokenizer, ref.model_config, ref.revision)
     info = {"model": ref.model, "pretrained": ref.pretrained, **describe_model(ref.model_type, model, tokenizer)}
     console.result(json.dumps(info, indent=2))
 
@@ -152,7 +162,10 @@ def info_command(options: InfoOptions, console: Console) -> None:
 def eval_command(options: EvalOptions, console: Console, dry_run: bool) -> None:
     """Evaluate models on datasets (CLIP_benchmark's flags), writing one result JSON per evaluation."""
     from zsbench.eval.plan import plan_runs
+    from zsbench.offline import go_offline
 
+    if options.offline:
+        go_offline()
     runs = plan_runs(options)
     if dry_run:
         for run in runs:
@@ -218,9 +231,7 @@ class DatasetsOptions:
     layout: str | None = cli_field(None, metavar="NAME", help="Draw the on-disk layout one dataset expects.")
 
 
-@config_command(main, "datasets", "zsbench.cli:DatasetsOptions")
-def datasets_command(options: DatasetsOptions, console: Console) -> None:
-    """List the dataset names `--dataset` accepts, with their task and on-disk format."""
+def _list_datasets(options: DatasetsOptions, console: Console) -> None:
     from zsbench.data import dataset_entry, dataset_layout, list_datasets
     from zsbench.data.collections import list_collections
     from zsbench.data.wds import VTAB_DATASETS
@@ -235,7 +246,34 @@ def datasets_command(options: DatasetsOptions, console: Console) -> None:
     console.result(f"  {'wds/<name>':<30} {'(from dataset_type.txt)':<24} wds")
     console.result(f"  {'vtab/<name>':<30} {'zeroshot_classification':<24} wds (CLIP_benchmark's VTAB names: {', '.join(VTAB_DATASETS)})")
     console.result(f"Collections (expand to their datasets): {', '.join(list_collections())}.")
-    console.result("`zsbench datasets --layout NAME` draws the folder --dataset_root should name.")
+    console.result("`zsbench datasets --layout NAME` draws the folder --dataset_root should name; "
+                   "`zsbench datasets download NAME --root DIR` fetches it.")
+
+
+@click.pass_context
+def _datasets_callback(ctx: click.Context, quiet: bool, verbose: bool, **values: Any) -> None:
+    if ctx.invoked_subcommand is None:
+        _list_datasets(build_config(DatasetsOptions, values), Console.from_flags(quiet, verbose))
+
+
+datasets_group = ZsbenchGroup(
+    "datasets", invoke_without_command=True, callback=_datasets_callback,
+    params=[*config_parameters(DatasetsOptions), *verbosity_options()],
+    help="List the dataset names `--dataset` accepts, with their task and on-disk format (`download`: fetch them).",
+)
+main.add_command(datasets_group)
+
+
+@config_command(datasets_group, "download", "zsbench.data.acquire:DownloadOptions", cls=VariadicOptionsCommand)
+def datasets_download_command(options: DownloadOptions, console: Console) -> None:
+    """Fetch datasets (names or collections such as internvl_paper) from the catalog's sources, verified and resumable."""
+    from zsbench.data.acquire import download_datasets
+
+    if (options.root is None) == (options.dataset_root is None):
+        raise click.UsageError("Pass --root DIR (a data folder, laid out as the seed's command lines read it) "
+                               "or --dataset_root DIR (the folder `zsbench eval --dataset_root` reads), not both.")
+    for line in download_datasets(options, quiet=console.quiet, log=console.log):
+        console.result(line)
 
 
 # Export stage: `zsbench export`, `zsbench parity`, `zsbench engine build` (zsbench/export/).

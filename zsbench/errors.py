@@ -105,6 +105,17 @@ class ResultError(ZsbenchError):
 
 class UnsupportedFlagError(ZsbenchError):
     """A CLIP_benchmark flag or task that zsbench deliberately does not implement (linear probe, captioning, ...)."""
+
+
+class DownloadError(ZsbenchError):
+    """A fetch that failed: an unreachable host, an HTTP error, a size or checksum mismatch, an unsafe archive."""
+
+
+class OfflineError(ZsbenchError):
+    """Something that is not on this machine, needed while zsbench may not use the network (--offline,
+    ZSBENCH_OFFLINE=1, HF_HUB_OFFLINE=1)."""
+
+
 class CacheError(ZsbenchError):
     """An embedding cache folder that cannot be used (a file in its place, no permission to write)."""
 

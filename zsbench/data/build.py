@@ -28,6 +28,7 @@ from zsbench.data.catalog import (
 )
 from zsbench.data.files import describe_folder
 from zsbench.data.prompts import load_custom_table, prompt_languages, resolve_classnames, resolve_templates
+from zsbench.data.retrieval import CLEANED_CAPTIONS, clean_export_captions
 from zsbench.data.types import ClassificationDataset, RetrievalDataset
 from zsbench.data.wds import VTAB_DATASETS, export_kind, find_export, load_wds_export, read_export
 from zsbench.errors import DatasetLayoutError, PromptsError, UnknownNameError
@@ -149,6 +150,8 @@ def _load(entry: DatasetEntry, request: DatasetRequest) -> Loaded:
         if entry.loader != "wds":
             export = find_export(entry.name, request.root, request.split)
         loaded = read_export(export, request.split) if export is not None else entry.load(request)
+        if export is not None and entry.name in CLEANED_CAPTIONS:
+            loaded = clean_export_captions(loaded)
         if not entry.name.startswith(WDS_PREFIX) and (loaded.kind or _expected_kind(entry)) != _expected_kind(entry):
             raise DatasetLayoutError(f"it holds a {loaded.kind} export, but {entry.name} is {_expected_kind(entry)} data")
         if export is not None and entry.task == RETRIEVAL and request.language != "en":

@@ -175,8 +175,9 @@ def load_wds_export(request: DatasetRequest) -> Loaded:
             ├── 0.tar                              (s0000000.webp + s0000000.cls, ...)
             └── ... n-1.tar
 
-    Source: https://huggingface.co/datasets/clip-benchmark/wds_<name> (e.g. wds_vtab-flowers),
-    downloaded with git-lfs or huggingface-cli into <root>, or made with clip_benchmark_export_wds.
+    Source: https://huggingface.co/datasets/clip-benchmark/wds_<name> (e.g. wds_vtab-flowers), which
+    `zsbench datasets download wds/<name> --dataset_root <root>` fetches into <root>/wds_<name>/ (or pass
+    that URL itself as --dataset_root); or made with clip_benchmark_export_wds.
     """
     folder = find_export(request.name, request.root, request.split)
     if folder is None:

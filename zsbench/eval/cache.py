@@ -60,15 +60,15 @@ def content_key(fields: dict[str, Any]) -> str:
 
 
 def checkpoint_digest(ref: ModelRef) -> str:
-    """A digest of the checkpoint's files, tokenizer and config (the export fingerprint's), or the
-    open_clip tag when `--pretrained` names no file."""
+    """A digest of the checkpoint's files, tokenizer and config (the export fingerprint's); for open_clip, of the file
+    `--pretrained` resolves to (a pretrained tag's downloaded file included), or the tag itself when it names no file."""
     from zsbench.export.fingerprint import fingerprint_files
 
     if ref.model_type == "internvl":
         from zsbench.backends.artifacts import checkpoint_identity
 
         return checkpoint_identity(ref, "fp32")[2]
-    path = Path(ref.pretrained)
+    path = ref.checkpoint()
     return fingerprint_files([path]).digest if path.is_file() else f"tag:{ref.pretrained}"
 
 

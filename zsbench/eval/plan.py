@@ -35,15 +35,19 @@ class EvalOptions:
     model_type: ModelType = cli_field("open_clip", help="Model family (see `zsbench models`).", choices=MODEL_TYPE_CHOICES)
     models: tuple[str, ...] = cli_field(("ViT-B-32-quickgelu",), flag="model", help="Model name(s).")
     pretrained: tuple[str, ...] = cli_field(
-        ("laion400m_e32",), help="Checkpoint(s): .pth file, HF folder (or a hub id in the local HF cache), or open_clip file."
+        ("laion400m_e32",), help="Checkpoint(s): .pth file, HF folder, hub id (ORG/NAME, fetched into the HF cache), "
+                                 "hf://ORG/REPO/FILE, or open_clip's file or pretrained tag."
     )
+    revision: str | None = cli_field(None, help="Hub revision (branch, tag or commit) of a --pretrained hub id or hf:// file.")
     pretrained_model: tuple[str, ...] = cli_field(
         (), help="'model,pretrained' pair(s), or a file with one pair per line; overrides --model/--pretrained."
     )
     task: str = cli_field("auto", help="zeroshot_classification, zeroshot_retrieval, or auto (from the dataset).",
                           choices=TASK_CHOICES)
     datasets: tuple[str, ...] = cli_field(("cifar10",), flag="dataset", help="Dataset name(s), or a file with one name per line.")
-    dataset_root: str = cli_field("root", help="Dataset folder; may hold {dataset} or {dataset_cleaned}.")
+    dataset_root: str = cli_field("root", help="Dataset folder (fetched into when it lacks the dataset), or a hub dataset "
+                                               "(https://huggingface.co/datasets/ORG/REPO/tree/REV, hf://datasets/ORG/REPO); "
+                                               "may hold {dataset} or {dataset_cleaned}.")
     split: str = cli_field("test", help="Dataset split.")
     languages: tuple[str, ...] = cli_field(("en",), flag="language", help="Language(s) of class names, prompts and captions.")
     output: str = cli_field(
@@ -72,6 +76,8 @@ class EvalOptions:
     tokenizer: str | None = cli_field(None, help="Folder with tokenizer.model (InternVL .pth).")
     model_config: str | None = cli_field(None, help="InternVL config JSON (HF schema) for other sizes.")
     skip_bad_images: bool = cli_field(False, help="Skip unreadable images and count them, instead of failing.")
+    offline: bool = cli_field(False, help="Never use the network: datasets and weights must be on disk or in the Hugging Face "
+                                          "cache (also ZSBENCH_OFFLINE=1 or HF_HUB_OFFLINE=1).")
     no_parity_gate: bool = cli_field(False, help="onnx/trt: use artifacts whose parity check failed or never ran.")
     export_dir: str = cli_field(
         "export", help="onnx/trt: an export folder (e.g. `zsbench export --output_dir`'s), or a folder of exports named <model>-<checkpoint>-<precision>."
@@ -308,7 +314,7 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
             "precision": options.precision,
         }
         output = fill_template("--output", options.output, {key: path_component(value) for key, value in values.items()})
-        ref = ModelRef(options.model_type, model, pretrained, options.tokenizer, options.model_config)
+        ref = ModelRef(options.model_type, model, pretrained, options.tokenizer, options.model_config, options.revision)
         family.loader_name(model)  # an unknown model name fails here, before any dataset is opened
         runs.append(EvalRun(ref, dataset, root, language, task, output, options))
     return runs

@@ -14,6 +14,7 @@ import torch
 
 from zsbench.backends import BackendOptions, LoadedModel, load_backend
 from zsbench.data import build_dataset
+from zsbench.data.acquire import open_or_fetch
 from zsbench.data.types import ClassificationDataset, EvalDataset
 from zsbench.errors import CheckpointError, DatasetLayoutError, ZsbenchError
 from zsbench.eval.cache import EmbeddingCache, encoder_fields, open_cache
@@ -56,18 +57,24 @@ def run_identity(run: EvalRun) -> dict[str, str]:
             "language": run.language, "backend": run.options.backend, "precision": run.options.precision}
 
 
-def open_dataset(run: EvalRun) -> EvalDataset:
-    """Builds (and so validates) the run's dataset, checking it suits the task."""
+def open_dataset(run: EvalRun, log: Callable[[str], None] = print, quiet: bool = False) -> EvalDataset:
+    """Builds (and so validates) the run's dataset, checking it suits the task; a dataset its root does not hold
+    is fetched first (`zsbench.data.acquire`), a line through `log` saying so."""
     options = run.options
-    dataset = build_dataset(
-        run.dataset,
-        Path(run.dataset_root),
-        split=options.split,
-        language=run.language,
-        annotation_file=_optional_path(options.annotation_file),
-        custom_classname_file=_optional_path(options.custom_classname_file),
-        custom_template_file=_optional_path(options.custom_template_file),
-    )
+
+    def build(root: Path) -> EvalDataset:
+        return build_dataset(
+            run.dataset,
+            root,
+            split=options.split,
+            language=run.language,
+            annotation_file=_optional_path(options.annotation_file),
+            custom_classname_file=_optional_path(options.custom_classname_file),
+            custom_template_file=_optional_path(options.custom_template_file),
+        )
+
+    dataset = open_or_fetch(run.dataset, run.dataset_root, build, split=options.split, language=run.language,
+                            quiet=quiet, log=log)
     if dataset.task != run.task:
         asked = f"--task auto chose {run.task}" if options.task == "auto" else f"--task {run.task} was asked for"
         raise DatasetLayoutError(f"{run.dataset} at {run.dataset_root} is a {dataset.task} dataset, but {asked}. Use --task {dataset.task}.")
@@ -248,7 +255,7 @@ def run_evaluations(
         leave_group(group)
 
 
-def open_inputs(runs: list[EvalRun]) -> dict[tuple, EvalDataset]:
+def open_inputs(runs: list[EvalRun], log: Callable[[str], None] = print, quiet: bool = False) -> dict[tuple, EvalDataset]:
     """Every run's dataset, built once per `dataset_key` (its files walked, its annotations parsed), after
     checking that every checkpoint is on disk: all before any model loads, so a wrong root or path costs
     seconds, and every missing dataset and checkpoint is reported in one error instead of one per run.
@@ -262,7 +269,7 @@ def open_inputs(runs: list[EvalRun]) -> dict[tuple, EvalDataset]:
         if dataset_key(run) in opened:
             continue
         try:
-            opened[dataset_key(run)] = open_dataset(run)
+            opened[dataset_key(run)] = open_dataset(run, log, quiet)
         except ZsbenchError as err:
             problems.append(err)
     for pretrained in dict.fromkeys(run.model.pretrained for run in runs):
@@ -298,7 +305,12 @@ def _run_all(runs: list[EvalRun], quiet: bool, log: Callable[[str], None], progr
     if group.is_main:
         for _, run in pending:
             check_output_path(Path(run.output))
-    opened = open_inputs([run for _, run in pending])
+    # Rank 0 opens first, so a missing dataset is fetched once, then found by the others.
+    if not group.is_main:
+        group.barrier()
+    opened = open_inputs([run for _, run in pending], log, quiet)
+    if group.is_main:
+        group.barrier()
     datasets = {index: opened[dataset_key(run)] for index, run in pending}
 
     loaded: LoadedModel | None = None

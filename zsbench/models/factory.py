@@ -95,6 +95,7 @@ def load_clip(
     precision: Precision | None = "fp32",
     tokenizer_path: str | Path | None = None,
     model_config: str | Path | None = None,
+    revision: str | None = None,
 ) -> tuple[nn.Module, Callable, Callable]:
     """Loads a CLIP-style model with its image transform and tokenizer.
 
@@ -102,13 +103,15 @@ def load_clip(
         model_type: a registered family (``"internvl"``, ``"open_clip"``; see `zsbench models`).
         model_name: an InternVL name (``internvl_c_classification``, ``internvl_g_retrieval_hf``, ...)
             or an open_clip architecture.
-        pretrained: the checkpoint: a `.pth` file, a Hugging Face folder (or a hub id in the local
-            Hugging Face cache), or (open_clip) a state-dict file.
+        pretrained: the checkpoint: a `.pth` file, a Hugging Face folder, a hub id (``ORG/NAME``) or one file of a
+            hub repository (``hf://ORG/REPO/FILE``), fetched into the Hugging Face cache where missing, or (open_clip)
+            a state-dict file or one of open_clip's pretrained tags.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         precision: ``"fp32"``, ``"fp16"`` or ``"bf16"``; weights are loaded straight into it. None: fp16 on
             a GPU, fp32 on a CPU (`zsbench.types.resolve_precision`).
         tokenizer_path: folder with `tokenizer.model` (InternVL `.pth` checkpoints).
         model_config: JSON in the Hugging Face InternVL schema, for checkpoints of other sizes.
+        revision: the hub revision (branch, tag or commit) of a hub `pretrained`.
 
     Returns:
         `(model, transform, tokenizer)`: `model.encode_image(transform(img)[None])`,
@@ -116,7 +119,7 @@ def load_clip(
     """
     ref = ModelRef(model_type, model_name, str(pretrained),
                    str(tokenizer_path) if tokenizer_path is not None else None,
-                   str(model_config) if model_config is not None else None)
+                   str(model_config) if model_config is not None else None, revision)
     torch_device = device if isinstance(device, torch.device) else resolve_device(device)
     return get_family(model_type).load(ref, torch_device, resolve_precision(precision, torch_device))
 

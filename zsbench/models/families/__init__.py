@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zsbench.errors import NotExportableError, UnsupportedModelTypeError
@@ -37,6 +38,7 @@ class ModelFamily:
         load: `(ref, device, precision) -> (model, transform, tokenizer)`, CLIP_benchmark's convention.
         describe: `(model, tokenizer) -> sizes` for `zsbench info` (parameters and dtype are added for every family).
         input_size: `(model) -> (image size, vocabulary size)`, the inputs `zsbench bench` synthesises.
+        checkpoint: `(ref) -> path` of the checkpoint on disk, fetched where `--pretrained` names it on a hub.
     """
 
     name: str
@@ -47,6 +49,7 @@ class ModelFamily:
     load: Callable[[ModelRef, torch.device, Precision], LoadedClip]
     describe: Callable[[nn.Module, Callable], dict[str, object]]
     input_size: Callable[[nn.Module], tuple[int, int]]
+    checkpoint: Callable[[ModelRef], Path]
 
 
 MODEL_FAMILIES: Registry[ModelFamily] = Registry("model_type")

@@ -73,12 +73,17 @@ def _optional_path(value: str | None) -> Path | None:
     return Path(value) if value is not None else None
 
 
-def _load(ref: ModelRef, device: torch.device, precision: Precision) -> LoadedClip:
-    from zsbench.models.factory import load_internvl
+def _checkpoint(ref: ModelRef) -> Path:
     from zsbench.models.hub import resolve_pretrained
 
-    return load_internvl(ref.model, resolve_pretrained(ref.pretrained), device, precision,
-                         _optional_path(ref.tokenizer), _optional_path(ref.model_config))
+    return resolve_pretrained(ref.pretrained, ref.revision)
+
+
+def _load(ref: ModelRef, device: torch.device, precision: Precision) -> LoadedClip:
+    from zsbench.models.factory import load_internvl
+
+    return load_internvl(ref.model, _checkpoint(ref), device, precision, _optional_path(ref.tokenizer),
+                         _optional_path(ref.model_config))
 
 
 def _describe(model: nn.Module, tokenizer: Callable) -> dict[str, object]:
@@ -111,4 +116,5 @@ FAMILY = ModelFamily(
     load=_load,
     describe=_describe,
     input_size=_input_size,
+    checkpoint=_checkpoint,
 )

@@ -1,4 +1,4 @@
-"""`--model_type open_clip`: any open_clip architecture with a local checkpoint file (see `open_clip_adapter`)."""
+"""`--model_type open_clip`: any open_clip architecture with a checkpoint file or pretrained tag (see `open_clip_adapter`)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def _list_models() -> list[str]:
 
 
 def _listing() -> list[str]:
-    return ["any open_clip architecture, with --pretrained PATH to a local checkpoint (`zsbench models --open_clip` lists them)"]
+    return ["any open_clip architecture (`zsbench models --open_clip` lists them), with --pretrained PATH to a local checkpoint, "
+            "an open_clip pretrained tag (fetched as open_clip fetches it) or hf://ORG/REPO/FILE"]
 
 
 def _loader_name(model_name: str) -> str:
@@ -32,10 +33,16 @@ def _loader_name(model_name: str) -> str:
     return "open_clip"
 
 
+def _checkpoint(ref: ModelRef) -> Path:
+    from zsbench.models.open_clip_adapter import open_clip_checkpoint
+
+    return open_clip_checkpoint(ref.model, ref.pretrained, ref.revision)
+
+
 def _load(ref: ModelRef, device: torch.device, precision: Precision) -> LoadedClip:
     from zsbench.models.open_clip_adapter import load_open_clip
 
-    return load_open_clip(ref.model, Path(ref.pretrained), device, precision)
+    return load_open_clip(ref.model, _checkpoint(ref), device, precision)
 
 
 def _describe(model: nn.Module, tokenizer: Callable) -> dict[str, object]:
@@ -62,4 +69,5 @@ FAMILY = ModelFamily(
     load=_load,
     describe=_describe,
     input_size=_input_size,
+    checkpoint=_checkpoint,
 )
