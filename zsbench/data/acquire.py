@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from zsbench.data.download import download_file, extract_archive, host_of, is_archive
+from zsbench.data.download import download_file, extract_archive, is_archive
 from zsbench.data.hub_roots import EXPORT_TEXT_FILES, fetch_hub_root, parse_hub_root
 from zsbench.data.sources import SOURCES, DatasetSource, HubMirror, RemoteFile, dataset_source, has_source, seed_folder
 from zsbench.errors import DatasetLayoutError, DownloadError, UnknownNameError
