@@ -124,6 +124,12 @@ class Encoder:
     def close(self) -> None:
         """Frees what the runtime holds (sessions, engines); the encoder cannot be used afterwards."""
 
+    def __enter__(self) -> Encoder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
 
 def synchronize(device: torch.device) -> None:
     """Waits for the GPU, so that wall-clock timings cover the work itself."""
