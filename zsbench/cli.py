@@ -219,7 +219,7 @@ def datasets_command(options: DatasetsOptions, console: Console) -> None:
 
 ENGINE_CONFIG = "zsbench.export.trt_build:EngineConfig"
 # The engine options `export --engine trt` shares with `engine build`.
-ENGINE_SETTINGS = ("flavor", "batch_profiles", "text_length", "workspace_gib", "timing_cache")
+ENGINE_SETTINGS = ("flavor", "batch_profiles", "text_length", "workspace_gib", "timing_cache", "compute_capabilities")
 
 
 def _build_engines(config: EngineConfig, console: Console) -> None:

@@ -104,8 +104,9 @@ class EngineConfig:
     out: Path | None = cli_field(None, flag="output_dir", aliases=("out",), show_default="engines/<export name>", help="Engine folder.")
     flavor: FlavorRequest = cli_field(
         "auto", flag="trt_flavor",
-        help="auto: by the GPU: TensorRT-RTX only on the cards it targets (compute capability 7.5, 8.6, 8.9, 12.x) when standard "
-             "TensorRT is not installed; standard TensorRT on every other card; without a GPU, TensorRT-RTX ahead of time.",
+        help="auto: by the GPU: TensorRT-RTX only on the cards it targets (the installed one's list; 1.7: compute capability 7.5, "
+             "8.0, 8.6, 8.9, 12.0, 12.1) when standard TensorRT is not installed; standard TensorRT on every other card; "
+             "without a GPU, TensorRT-RTX ahead of time.",
     )
     batch_profiles: tuple[tuple[int, int, int], ...] = cli_field(
         ((1, 16, 64),), flag="batch", parse=parse_profile, show=format_profile,
