@@ -191,6 +191,26 @@ def report_command(options: ReportOptions, console: Console) -> None:
 
 
 @dataclass(frozen=True)
+class DoctorOptions:
+    """`zsbench doctor`."""
+
+    as_json: bool = cli_field(False, flag="json", help="Print the report as one JSON object (for scripts).")
+    timeout: float = cli_field(30.0, min=1.0, help="Seconds the probe of torch, the GPUs and the libraries may take.")
+
+
+@config_command(main, "doctor", "zsbench.cli:DoctorOptions")
+def doctor_command(options: DoctorOptions, console: Console) -> None:
+    """Check what runs here (GPUs, driver, torch, ONNX Runtime, TensorRT, each backend and precision) and print the
+    command that fixes what does not; exit 1 when something installed is broken."""
+    from zsbench.doctor import run_doctor
+
+    report = run_doctor(options.timeout)
+    console.result(json.dumps(report.to_dict(), indent=2) if options.as_json else report.render())
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+@dataclass(frozen=True)
 class DatasetsOptions:
     """`zsbench datasets`."""
 

@@ -96,9 +96,11 @@ def test_the_install_command_names_nvidias_index_and_the_cuda_major() -> None:
 def test_old_polygraphy_is_named_with_the_fix() -> None:
     assert version_tuple("10.13.3.9.post1") == (10, 13, 3, 9) and version_tuple("0.53.6") == (0, 53, 6)
     assert polygraphy_problem("tensorrt-rtx", "0.53.6") is None and polygraphy_problem("tensorrt", "0.53.4") is None
-    problem = polygraphy_problem("tensorrt-rtx", "0.49.24")  # the last PyPI release without CreateConfigRTX
-    assert problem is not None and "polygraphy 0.49.24 is too old" in problem and "pip install 'polygraphy>=0.50.3'" in problem
-    assert "pip install 'polygraphy>=0.53.4'" in str(polygraphy_problem("tensorrt", "0.50.3"))
+    reason, fix = polygraphy_problem("tensorrt-rtx", "0.49.24") or ("", "")  # PyPI's last release without CreateConfigRTX
+    assert "polygraphy 0.49.24 is too old to build tensorrt-rtx engines" in reason and fix == "pip install --upgrade 'polygraphy>=0.50.3'"
+    assert polygraphy_problem("tensorrt", "0.50.3") == (
+        "polygraphy 0.50.3 is too old to build tensorrt engines (zsbench needs >= 0.53.4, for TensorRT 11)",
+        "pip install --upgrade 'polygraphy>=0.53.4'")
     assert "is not installed" in str(polygraphy_problem("tensorrt", None))
 
 

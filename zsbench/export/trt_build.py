@@ -212,7 +212,7 @@ def import_polygraphy(flavor: TrtFlavor) -> ModuleType:
     """
     problem = polygraphy_problem(flavor.name, package_version("polygraphy"))
     if problem:
-        raise BackendUnavailableError(problem)
+        raise BackendUnavailableError(f"{problem[0]}. Fix: {problem[1]}")
     try:
         import polygraphy.backend.trt as ptrt
 

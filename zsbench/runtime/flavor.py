@@ -125,16 +125,16 @@ def version_tuple(text: str) -> tuple[int, ...]:
     return tuple(numbers)
 
 
-def polygraphy_problem(flavor: FlavorName, version: str | None) -> str | None:
-    """Why polygraphy `version` (None: not installed) cannot build `flavor` engines, with the command
-    that fixes it; None when it can."""
+def polygraphy_problem(flavor: FlavorName, version: str | None) -> tuple[str, str] | None:
+    """(why, the pip command that fixes it) when polygraphy `version` (None: not installed) cannot build
+    `flavor` engines; None when it can."""
     needed = POLYGRAPHY_MINIMUM[flavor]
-    fix = f"pip install 'polygraphy>={needed}'"
+    fix = f"pip install --upgrade 'polygraphy>={needed}'"
     if version is None:
-        return f"polygraphy is not installed; it drives the {flavor} engine build. Install it: {fix}"
+        return f"polygraphy is not installed; it drives the {flavor} engine build", fix
     if version_tuple(version) < version_tuple(needed):
-        return (f"polygraphy {version} is too old to build {flavor} engines (zsbench needs >= {needed}: "
-                f"{'TensorRT-RTX targets and networks' if flavor == 'tensorrt-rtx' else 'TensorRT 11'}). Upgrade it: {fix}")
+        what = "TensorRT-RTX's compute-capability targets and networks" if flavor == "tensorrt-rtx" else "TensorRT 11"
+        return f"polygraphy {version} is too old to build {flavor} engines (zsbench needs >= {needed}, for {what})", fix
     return None
 
 
@@ -192,15 +192,15 @@ def rtx_supports(capability: Capability, rtx_targets: Iterable[Capability] = KNO
     return capability in tuple(rtx_targets)
 
 
-def choose_flavor(requested: str, target: BuildTarget, installed: frozenset[str],
-                  rtx_targets: tuple[Capability, ...] = KNOWN_RTX_CAPABILITIES, cuda_major: int | None = None) -> FlavorName:
-    """The flavor to use for `requested` (auto, tensorrt, tensorrt-rtx) on `target` with the
-    libraries `installed`, TensorRT-RTX targeting `rtx_targets` (see the module docstring for the
-    rule); `cuda_major` (torch's) picks the pip command a missing library's error names.
+def needed_flavor(requested: str, target: BuildTarget, installed: frozenset[str],
+                  rtx_targets: tuple[Capability, ...] = KNOWN_RTX_CAPABILITIES, cuda_major: int | None = None) -> tuple[FlavorName, str]:
+    """The flavor the rule picks for `requested` (auto, tensorrt, tensorrt-rtx) on `target`, given the
+    libraries `installed` and TensorRT-RTX's `rtx_targets` (see the module docstring), whether or not it
+    is installed, and for whom it is needed (the words a missing library's error uses).
 
     Raises:
         EngineError: an unknown request, or a flavor that does not run on this card.
-        BackendUnavailableError: the flavor this card needs is not installed.
+        BackendUnavailableError: standard TensorRT asked for without a GPU.
     """
     if requested not in ("auto", *FLAVOR_MODULES):
         raise EngineError(f"--trt-flavor {requested!r}: expected auto, tensorrt or tensorrt-rtx.")
@@ -212,7 +212,7 @@ def choose_flavor(requested: str, target: BuildTarget, installed: frozenset[str]
                 "Standard TensorRT builds engines on a GPU, and torch sees none here. Build on the GPU machine, or "
                 f"use --trt-flavor tensorrt-rtx to build ahead of time on this CPU (for the cards TensorRT-RTX targets: {targets})."
             )
-        return _installed("tensorrt-rtx", installed, "to build ahead of time without a GPU", cuda_major)
+        return "tensorrt-rtx", "to build ahead of time without a GPU"
     rtx_ok = rtx_supports(capability, rtx_targets)
     if requested == "tensorrt-rtx" and not rtx_ok:
         raise EngineError(
@@ -220,10 +220,23 @@ def choose_flavor(requested: str, target: BuildTarget, installed: frozenset[str]
             f"(--trt-flavor auto or tensorrt; install: {install_command('tensorrt', cuda_major)})."
         )
     if requested != "auto":
-        return _installed(requested, installed, f"for {target}", cuda_major)  # type: ignore[arg-type]
+        return requested, f"for {target}"  # type: ignore[return-value]
     if "tensorrt" in installed or not rtx_ok:
-        return _installed("tensorrt", installed, f"for {target}, which TensorRT-RTX does not target ({targets})", cuda_major)
-    return _installed("tensorrt-rtx", installed, f"for {target}", cuda_major)
+        return "tensorrt", f"for {target}" + ("" if rtx_ok else f", which TensorRT-RTX does not target ({targets})")
+    return "tensorrt-rtx", f"for {target}"
+
+
+def choose_flavor(requested: str, target: BuildTarget, installed: frozenset[str],
+                  rtx_targets: tuple[Capability, ...] = KNOWN_RTX_CAPABILITIES, cuda_major: int | None = None) -> FlavorName:
+    """`needed_flavor`, which must be installed; `cuda_major` (torch's) picks the pip command a missing
+    library's error names.
+
+    Raises:
+        EngineError: an unknown request, or a flavor that does not run on this card.
+        BackendUnavailableError: the flavor this card needs is not installed.
+    """
+    name, why = needed_flavor(requested, target, installed, rtx_targets, cuda_major)
+    return _installed(name, installed, why, cuda_major)
 
 
 def _installed(name: FlavorName, installed: frozenset[str], why: str, cuda_major: int | None) -> FlavorName:
