@@ -182,3 +182,24 @@ def test_failed_parity_rebuilds_but_the_runner_leaves_the_verdict_to_the_gate(tm
     request = BuildRequest(built.onnx, built.profiles, built.workspace_bytes)
     assert any("failed parity" in r for r in stale_reasons(built, tmp_path, "tensorrt-rtx", "1.7", RTX4090, request))
     check_engines_usable(built, tmp_path, "tensorrt-rtx", "1.7", RTX4090)  # --no-parity-gate may run them
+
+
+def test_the_extras_require_what_the_code_checks() -> None:
+    """pyproject's TensorRT extras: bounded to the majors the contract tests model, each with the polygraphy
+    the build requires for its flavor, and every extra an install command names exists."""
+    tomllib = pytest.importorskip("tomllib")
+    from zsbench.runtime.flavor import POLYGRAPHY_MINIMUM, TESTED_TRT_MAJORS
+
+    extras = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    upper = f"<{max(TESTED_TRT_MAJORS) + 1}"
+    for extra, flavor in {"trt": "tensorrt", "trt-cu12": "tensorrt", "trt-cu13": "tensorrt", "trt-rtx": "tensorrt-rtx",
+                          "trt-rtx-cu12": "tensorrt-rtx"}.items():
+        library, polygraphy = extras[extra]
+        assert polygraphy == f"polygraphy>={POLYGRAPHY_MINIMUM[flavor]}"
+        if flavor == "tensorrt":
+            assert library.endswith(upper) and f">={min(TESTED_TRT_MAJORS)}." in library, library
+        else:
+            assert library.endswith("<2"), library
+    for flavor in ("tensorrt", "tensorrt-rtx"):
+        for cuda in (None, 12, 13):
+            assert install_command(flavor, cuda).split("zsbench[")[1].rstrip("]'") in extras  # type: ignore[arg-type]
