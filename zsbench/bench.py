@@ -193,10 +193,10 @@ def format_table(rows: list[BenchRow]) -> str:
 
 def write_rows(path: Path, rows: list[BenchRow], config: BenchConfig) -> None:
     """`--output bench.json`: the configuration and the rows."""
-    from zsbench.eval.results import environment
+    from zsbench.runtime.provenance import machine_record
     from zsbench.jsonfiles import write_json_atomic
 
-    write_json_atomic(path, {"model": config.model.to_dict(), "device": config.device, "rows": [asdict(row) for row in rows], "env": environment()})
+    write_json_atomic(path, {"model": config.model.to_dict(), "device": config.device, "rows": [asdict(row) for row in rows], "env": machine_record()})
 
 
 def read_rows(path: Path) -> tuple[dict[str, Any], list[BenchRow]]:

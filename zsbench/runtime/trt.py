@@ -372,6 +372,14 @@ class TrtEncoder(Encoder):
         return {**super().describe(), "tensorrt": str(self.flavor), "gpu": str(self.target),
                 "engines_built_for": str(self.manifest.target), "engines": str(self.folder)}
 
+    def provenance(self) -> dict[str, Any]:
+        record = super().provenance()
+        record["versions"][self.flavor.name] = self.flavor.version
+        record["versions"]["polygraphy"] = self.manifest.versions.get("polygraphy")  # the one that built the engines
+        record["engines_built_for"] = list(self.manifest.compute_capabilities or [self.manifest.compute_capability])
+        record["artifacts"] = dict(self.manifest.engine_sha256)
+        return record
+
     def runtime_label(self) -> str:
         """"tensorrt 10.13 on NVIDIA H100 (9.0)": the backend a parity report names."""
         return f"{self.flavor} on {self.target}"
