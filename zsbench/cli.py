@@ -157,6 +157,12 @@ class BuildOptions:
     paths: tuple[Path, ...] = cli_field(argument=True, help="Result JSONs, or folders of them.")
     output: Path = cli_field(Path("benchmark.csv"), help="table.csv, table.md, or - for Markdown on stdout.")
     compare_paper: bool = cli_field(False, help="Add the InternVL paper's number and the difference beside each metric.")
+    columns: tuple[str, ...] = cli_field(
+        (), comma_list=True, show_default="model, pretrained, dataset, language, (task, device in CSV,) backend, precision",
+        help="Comma-separated columns before the metrics: result fields, provenance short names (gpu, compute_capability, "
+             "driver, cuda, cpu, threads, torch, onnxruntime, tensorrt, tensorrt_rtx, polygraphy, commit, checkpoint, ...) "
+             "or dotted paths such as env.gpu.memory_gib.",
+    )
 
 
 @config_command(main, "build", "zsbench.cli:BuildOptions")
@@ -165,11 +171,11 @@ def build_command(options: BuildOptions, console: Console) -> None:
     from zsbench.eval.report import build_table, render_table
 
     if str(options.output) == "-":
-        text, count = render_table(list(options.paths), "md", options.compare_paper, log=console.warn)
+        text, count = render_table(list(options.paths), "md", options.compare_paper, log=console.warn, columns=options.columns)
         click.echo(text, nl=False)
         console.log(f"{count} result(s)")
         return
-    count = build_table(list(options.paths), options.output, options.compare_paper, log=console.warn)
+    count = build_table(list(options.paths), options.output, options.compare_paper, log=console.warn, columns=options.columns)
     console.result(f"{count} result(s) -> {options.output}")
 
 

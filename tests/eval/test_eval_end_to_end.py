@@ -6,6 +6,7 @@ ranking), not with zsbench's eval code.
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import subprocess
@@ -90,8 +91,7 @@ def test_the_result_records_where_and_how_it_ran(tmp_path: Path, tiny_hf_folder:
     weights[name] = weights[name] + 1e-3  # one tensor fine-tuned: another checkpoint
     save_file(weights, changed / "model.safetensors")
     envs = []
-    for checkpoint in (tiny_hf_folder, changed):
-        out = tmp_path / f"{checkpoint.name}.json"
+    for checkpoint, out in ((tiny_hf_folder, tmp_path / "original.json"), (changed, tmp_path / "changed.json")):
         code, log = run_eval("--model", "internvl_c_classification_hf", "--pretrained", str(checkpoint), "--dataset", "cifar10",
                              "--dataset_root", str(tmp_path / "data"), "--output", str(out), "--no-cache")
         assert code == 0, log
@@ -108,6 +108,16 @@ def test_the_result_records_where_and_how_it_ran(tmp_path: Path, tiny_hf_folder:
         assert env["zsbench"]["commit"] == head
     assert len(env["checkpoint"]) == 64 and envs[1]["checkpoint"] != env["checkpoint"]
     assert {key: value for key, value in envs[1].items() if key != "checkpoint"} == {k: v for k, v in env.items() if k != "checkpoint"}
+    # `zsbench build --columns` adds any of it as a column.
+    table = tmp_path / "t.csv"
+    built = CliRunner().invoke(main, ["build", str(tmp_path / "original.json"), str(tmp_path / "changed.json"), "--output", str(table),
+                                      "--columns", "pretrained,cpu,torch,threads,checkpoint,env.cpu.count,backend"])
+    assert built.exit_code == 0, built.output
+    rows = {"changed" if Path(row["pretrained"]) == changed else "original": row for row in csv.DictReader(table.open())}
+    assert list(next(iter(rows.values())))[:7] == ["pretrained", "cpu", "torch", "threads", "checkpoint", "env.cpu.count", "backend"]
+    for checkpoint, recorded in zip(("original", "changed"), envs):
+        assert rows[checkpoint]["cpu"] == recorded["cpu"]["model"] and rows[checkpoint]["torch"] == torch.__version__
+        assert rows[checkpoint]["checkpoint"] == recorded["checkpoint"] and rows[checkpoint]["threads"] == str(torch.get_num_threads())
 
 
 def brute_force_recall(image_embeddings: torch.Tensor, text_embeddings: torch.Tensor, owners: list[int], k: int) -> tuple[float, float]:
