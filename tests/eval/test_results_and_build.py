@@ -171,9 +171,11 @@ def test_build_columns_add_provenance_fields(tmp_path: Path) -> None:
 
 def test_build_columns_refuses_a_field_no_result_has(tmp_path: Path) -> None:
     write_json_atomic(tmp_path / "r.json", result("cifar10", "m", "zeroshot_classification", {"acc1": 0.5}))
-    outcome = CliRunner().invoke(main, ["build", str(tmp_path / "r.json"), "--output", "-", "--columns", "gpu,env.gpu.nmae"])
+    outcome = CliRunner().invoke(main, ["build", str(tmp_path / "r.json"), "--output", "-", "--columns", "gpu,env.gpu.nmae,gpus"])
     assert outcome.exit_code == 1 and "Traceback" not in outcome.output
-    assert "--columns gpu, env.gpu.nmae: none of the 1 result(s) has it" in outcome.output and "compute_capability" in outcome.output
+    assert "--columns env.gpu.nmae, gpus: none of the 1 result(s) has it" in outcome.output and "compute_capability" in outcome.output
+    known = CliRunner().invoke(main, ["build", str(tmp_path / "r.json"), "--output", "-", "--columns", "gpu,backend"])
+    assert known.exit_code == 0 and "| - | torch | 50.00 |" in known.output  # a short name no result fills: empty cells
 
 
 def test_strings_from_result_files_cannot_break_out_of_their_cells(tmp_path: Path) -> None:

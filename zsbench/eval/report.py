@@ -111,12 +111,14 @@ def column_value(result: dict[str, Any], column: str) -> Any:
 
 
 def check_columns(columns: tuple[str, ...], results: list[tuple[Path, dict[str, Any]]]) -> None:
-    """Refuses a column that none of the results has (a typo, or a field older results lack everywhere).
+    """Refuses a column that is neither a known name (identity, `COLUMN_PATHS`) nor a field any of the
+    results has (a typo); a known name that no result fills (`gpu` on CPU runs) shows as empty cells.
 
     Raises:
         ResultError: naming the column, the short names, and how to give a dotted path.
     """
-    unknown = [c for c in columns if c not in IDENTITY_COLUMNS and all(column_value(r, c) is None for _, r in results)]
+    known = {*IDENTITY_COLUMNS, *COLUMN_PATHS}
+    unknown = [c for c in columns if c not in known and all(column_value(r, c) is None for _, r in results)]
     if unknown:
         raise ResultError(
             f"--columns {', '.join(unknown)}: none of the {len(results)} result(s) has it. Expected a result field, a short name "
