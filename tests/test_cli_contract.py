@@ -47,7 +47,7 @@ OPTIONS = [
 
 def sample_value(option: click.Option) -> str:
     """A value `option` accepts (a comma list or MIN:OPT:MAX profile: its default, which its callback parses)."""
-    if option.callback is not None and isinstance(option.default, str):
+    if option.callback is not None and isinstance(option.default, str) and option.default:
         return option.default
     if option.callback is not None and isinstance(option.default, tuple):
         return option.default[0]
@@ -66,7 +66,8 @@ def long_spellings(option: click.Option) -> list[str]:
 
 def test_every_command_is_in_the_table() -> None:
     names = {" ".join(path) for path, _ in COMMANDS}
-    assert names == {"bench", "build", "datasets", "demo", "engine build", "eval", "export", "info", "models", "parity", "report"}
+    assert names == {"bench", "build", "datasets", "demo", "doctor", "engine build", "eval", "export", "info", "models", "parity",
+                     "report"}
 
 
 @pytest.mark.parametrize(("path", "option"), OPTIONS, ids=[f"{' '.join(p)} {o.name}" for p, o in OPTIONS])
