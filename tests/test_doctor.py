@@ -107,6 +107,13 @@ def test_doctor_reports_this_machine_and_its_json_schema() -> None:
     assert report["seconds"] < 30 and wall < 60
 
 
+def test_doctor_keeps_torch_and_the_runtimes_out_of_its_own_process() -> None:
+    """They are imported in the time-limited child only, so a hung CUDA or a crashing library cannot hang doctor."""
+    code = "import sys, zsbench.doctor; print(sorted(m for m in ('torch', 'onnxruntime', 'tensorrt', 'tensorrt_rtx') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert done.stdout.strip() == "[]", done.stderr
+
+
 def test_doctor_text_report_on_this_machine() -> None:
     from click.testing import CliRunner
 

@@ -219,7 +219,7 @@ class TrtEngineRunner:
         self.input_name, self.output_name = inputs[0], outputs[0]
         self.input_dtype = _torch_dtype(trt, engine.get_tensor_dtype(self.input_name))
         self.output_dtype = _torch_dtype(trt, engine.get_tensor_dtype(self.output_name))
-        self.output_width = int(engine.get_tensor_shape(self.output_name)[-1])
+        self.output_width = int(tuple(engine.get_tensor_shape(self.output_name))[-1])  # the embedding width (fixed)
         self.profiles = [
             ShapeProfile(self.input_name, *(tuple(int(d) for d in s) for s in engine.get_tensor_profile_shape(self.input_name, p)))
             for p in range(engine.num_optimization_profiles)
