@@ -122,6 +122,24 @@ def write_engine(path: Path, input_name: str, input_dtype: str, rest: tuple[int 
     return path
 
 
+class Dims:
+    """TensorRT's shape type: iterable and indexable from 0 (conservatively: no negative index, as a C array)."""
+
+    def __init__(self, values: tuple[int, ...]) -> None:
+        self._values = tuple(values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._values)
+
+    def __getitem__(self, index: int) -> int:
+        if not 0 <= index < len(self._values):
+            raise IndexError(f"Dims index {index} out of range")
+        return self._values[index]
+
+
 class Runtime(_Tracked):
     kind = "runtime"
 
@@ -207,9 +225,9 @@ class Engine(_Tracked):
         assert name == self.spec["input"], f"profile shapes asked for {name}, which is not an input"
         return [tuple(shape) for shape in self.spec["profiles"][profile]]
 
-    def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+    def get_tensor_shape(self, name: str) -> Dims:
         """The engine-level shape: -1 where it depends on the context's input shape (the batch)."""
-        return (-1, *self.spec["rest"]) if name == self.spec["input"] else (-1, self.spec["width"])
+        return Dims((-1, *self.spec["rest"]) if name == self.spec["input"] else (-1, self.spec["width"]))
 
     def create_runtime_config(self) -> RuntimeConfig:
         return RuntimeConfig(self)
@@ -270,13 +288,13 @@ class Context(_Tracked):
         self.input_shape = shape
         return True
 
-    def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+    def get_tensor_shape(self, name: str) -> Dims:
         if name == self.engine.spec["input"]:
-            return self.input_shape or (-1, *self.engine.spec["rest"])
+            return Dims(self.input_shape or (-1, *self.engine.spec["rest"]))
         if self.input_shape is None:
-            return (-1, self.engine.spec["width"])
+            return Dims((-1, self.engine.spec["width"]))
         self.output_sized = True
-        return (self.input_shape[0], self.engine.spec["width"])
+        return Dims((self.input_shape[0], self.engine.spec["width"]))
 
     def set_tensor_address(self, name: str, address: int) -> bool:
         assert address, f"null address for {name}"
