@@ -75,3 +75,38 @@ def test_a_killed_check_still_shows_its_finished_rows(tmp_path: Path) -> None:
     assert "stopped (exit status" in out and "before printing its table; the rows it finished:" in out
     rows = out[out.index("the rows it finished:"):].splitlines()[1:]
     assert rows[0].split()[:2] == ["check", "status"] and rows[1].startswith("gpu ")
+
+
+def load_gpu_check():  # noqa: ANN201 - the script as a module
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "scripts" / "gpu_check.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules["gpu_check"] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def test_rows_on_machines_this_one_is_not() -> None:
+    """The rows' decisions for an H100 with only TensorRT-RTX (skip with the install command, never fail) and for
+    a GPU torch cannot use (fail with doctor's reason), from doctor's diagnosis of those machines' probes."""
+    from tests.runtime.test_machine import H100
+    from tests.test_doctor import TORCH_CU130, machine, rtx_only
+    from zsbench.doctor import diagnose
+    from zsbench.runtime.machine import TorchReport, probe_libraries
+
+    gpu_check = load_gpu_check()
+    libraries = rtx_only(probe_libraries())
+    h100 = gpu_check.Machine(diagnose(machine(libraries, [H100])))
+    install = "pip install --extra-index-url https://pypi.nvidia.com 'zsbench[trt-cu13]'"
+    assert h100.device == "cuda"
+    for status, detail in (gpu_check.flavor_row(h100), gpu_check.build_row(h100, gpu_check.CLASSIFY),
+                           gpu_check.eval_row(h100, "trt", "fp16", {}), gpu_check.agreement_row(h100, "trt", "fp16", {}, [])):
+        assert status == "skip" and detail.startswith(install), detail
+    assert gpu_check.gpu_row(h100)[0] == "pass"
+    old_driver = TorchReport(TORCH_CU130, "13.0", False, (), 16, "The NVIDIA driver on your system is too old")
+    broken = gpu_check.Machine(diagnose(machine(libraries, [H100], old_driver, driver=("535.104.05", 12020))))
+    status, detail = gpu_check.gpu_row(broken)
+    assert status == "fail" and "NVIDIA H100 80GB HBM3 (9.0) unusable: driver 535.104.05 supports CUDA up to 12.2" in detail
+    assert broken.device == "cpu" and gpu_check.torch_precision_row(broken, "fp16") == ("skip", "GPU unusable (see the gpu row)")
+    assert gpu_check.eval_row(broken, "trt", "fp16", {}) == ("skip", "GPU unusable (see the gpu row)")
