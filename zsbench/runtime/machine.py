@@ -20,6 +20,7 @@ and reads what the child prints. Nothing here installs or downloads anything.
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib
 import importlib.util
 import json
@@ -84,6 +85,7 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+@functools.cache  # one process runs one checkout: asked once, not for every result of a suite
 def zsbench_source() -> dict[str, Any]:
     """zsbench's version, and when it runs from a git checkout, the commit and whether files differ from it."""
     source: dict[str, Any] = {"version": library_version("zsbench"), "commit": None, "modified": None}

@@ -45,7 +45,7 @@ def gpu_record(device: torch.device) -> dict[str, Any] | None:
 
 
 def _common() -> dict[str, Any]:
-    return {"format": RECORD_FORMAT, "zsbench": zsbench_source(), "python": platform.python_version(), "platform": platform.platform(),
+    return {"format": RECORD_FORMAT, "zsbench": dict(zsbench_source()), "python": platform.python_version(), "platform": platform.platform(),
             "cpu": {"model": cpu_model(), "count": os.cpu_count()}}
 
 
