@@ -191,6 +191,12 @@ class BuildOptions:
     paths: tuple[Path, ...] = cli_field(argument=True, help="Result JSONs, or folders of them.")
     output: Path = cli_field(Path("benchmark.csv"), help="table.csv, table.md, or - for Markdown on stdout.")
     compare_paper: bool = cli_field(False, help="Add the InternVL paper's number and the difference beside each metric.")
+    columns: tuple[str, ...] = cli_field(
+        (), comma_list=True, show_default="model, pretrained, dataset, language, (task, device in CSV,) backend, precision",
+        help="Comma-separated columns before the metrics: result fields, provenance short names (gpu, compute_capability, "
+             "driver, cuda, cpu, threads, torch, onnxruntime, tensorrt, tensorrt_rtx, polygraphy, commit, checkpoint, ...) "
+             "or dotted paths such as env.gpu.memory_gib.",
+    )
 
 
 @config_command(main, "build", "zsbench.cli:BuildOptions")
@@ -199,11 +205,11 @@ def build_command(options: BuildOptions, console: Console) -> None:
     from zsbench.eval.report import build_table, render_table
 
     if str(options.output) == "-":
-        text, count = render_table(list(options.paths), "md", options.compare_paper, log=console.warn)
+        text, count = render_table(list(options.paths), "md", options.compare_paper, log=console.warn, columns=options.columns)
         click.echo(text, nl=False)
         console.log(f"{count} result(s)")
         return
-    count = build_table(list(options.paths), options.output, options.compare_paper, log=console.warn)
+    count = build_table(list(options.paths), options.output, options.compare_paper, log=console.warn, columns=options.columns)
     console.result(f"{count} result(s) -> {options.output}")
 
 
@@ -222,6 +228,26 @@ def report_command(options: ReportOptions, console: Console) -> None:
 
     written = write_report(list(options.paths), options.output_dir, log=console.warn)
     console.result(f"{len(written)} file(s) -> {options.output_dir}: {', '.join(path.name for path in written)}")
+
+
+@dataclass(frozen=True)
+class DoctorOptions:
+    """`zsbench doctor`."""
+
+    as_json: bool = cli_field(False, flag="json", help="Print the report as one JSON object (for scripts).")
+    timeout: float = cli_field(30.0, min=1.0, help="Seconds the probe of torch, the GPUs and the libraries may take.")
+
+
+@config_command(main, "doctor", "zsbench.cli:DoctorOptions")
+def doctor_command(options: DoctorOptions, console: Console) -> None:
+    """Check what runs here (GPUs, driver, torch, ONNX Runtime, TensorRT, each backend and precision) and print the
+    command that fixes what does not; exit 1 when something installed is broken."""
+    from zsbench.doctor import run_doctor
+
+    report = run_doctor(options.timeout)
+    console.result(json.dumps(report.to_dict(), indent=2) if options.as_json else report.render())
+    if not report.ok:
+        raise click.exceptions.Exit(1)
 
 
 @dataclass(frozen=True)
@@ -280,7 +306,7 @@ def datasets_download_command(options: DownloadOptions, console: Console) -> Non
 
 ENGINE_CONFIG = "zsbench.export.config:EngineConfig"
 # The engine options `export --engine trt` shares with `engine build`.
-ENGINE_SETTINGS = ("flavor", "batch_profiles", "text_length", "workspace_gib", "timing_cache")
+ENGINE_SETTINGS = ("flavor", "batch_profiles", "text_length", "workspace_gib", "timing_cache", "compute_capabilities")
 
 
 def _build_engines(config: EngineConfig, console: Console) -> None:

@@ -6,7 +6,10 @@ ranking), not with zsbench's eval code.
 
 from __future__ import annotations
 
+import csv
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 from tests.data.fixtures import image_bytes, write_cifar, write_coco, write_corrupt_images, write_imagenet_val, write_wds
 from zsbench.cli import main
@@ -76,6 +80,44 @@ def test_classification_on_cifar10(tmp_path: Path, tiny_hf_folder: Path) -> None
     present = sorted(set(labels))
     recall = [sum(p == c for p, t in zip(predictions, labels) if t == c) / labels.count(c) for c in present]
     assert result["metrics"]["mean_per_class_recall"] == pytest.approx(sum(recall) / len(recall))
+
+
+def test_the_result_records_where_and_how_it_ran(tmp_path: Path, tiny_hf_folder: Path) -> None:
+    write_cifar(tmp_path / "data", count=4)
+    changed = tmp_path / "changed"
+    shutil.copytree(tiny_hf_folder, changed)
+    weights = load_file(changed / "model.safetensors")
+    name = sorted(weights)[-1]
+    weights[name] = weights[name] + 1e-3  # one tensor fine-tuned: another checkpoint
+    save_file(weights, changed / "model.safetensors")
+    envs = []
+    for checkpoint, out in ((tiny_hf_folder, tmp_path / "original.json"), (changed, tmp_path / "changed.json")):
+        code, log = run_eval("--model", "internvl_c_classification_hf", "--pretrained", str(checkpoint), "--dataset", "cifar10",
+                             "--dataset_root", str(tmp_path / "data"), "--output", str(out), "--no-cache")
+        assert code == 0, log
+        envs.append(json.loads(out.read_text())["env"])
+    env = envs[0]
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file() and "model name" in cpuinfo.read_text():
+        assert env["cpu"]["model"] in cpuinfo.read_text() and env["cpu"]["model"] != "x86_64"
+    assert env["versions"]["torch"] == torch.__version__ and env["threads"]["torch"] == torch.get_num_threads()
+    assert env["gpu"] is None and env["artifacts"] == {}  # torch on the CPU: no GPU, no graph or engine
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / ".git").exists() and shutil.which("git"):
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+        assert env["zsbench"]["commit"] == head
+    assert len(env["checkpoint"]) == 64 and envs[1]["checkpoint"] != env["checkpoint"]
+    assert {key: value for key, value in envs[1].items() if key != "checkpoint"} == {k: v for k, v in env.items() if k != "checkpoint"}
+    # `zsbench build --columns` adds any of it as a column.
+    table = tmp_path / "t.csv"
+    built = CliRunner().invoke(main, ["build", str(tmp_path / "original.json"), str(tmp_path / "changed.json"), "--output", str(table),
+                                      "--columns", "pretrained,cpu,torch,threads,checkpoint,env.cpu.count,backend"])
+    assert built.exit_code == 0, built.output
+    rows = {"changed" if Path(row["pretrained"]) == changed else "original": row for row in csv.DictReader(table.open())}
+    assert list(next(iter(rows.values())))[:7] == ["pretrained", "cpu", "torch", "threads", "checkpoint", "env.cpu.count", "backend"]
+    for checkpoint, recorded in zip(("original", "changed"), envs):
+        assert rows[checkpoint]["cpu"] == recorded["cpu"]["model"] and rows[checkpoint]["torch"] == torch.__version__
+        assert rows[checkpoint]["checkpoint"] == recorded["checkpoint"] and rows[checkpoint]["threads"] == str(torch.get_num_threads())
 
 
 def brute_force_recall(image_embeddings: torch.Tensor, text_embeddings: torch.Tensor, owners: list[int], k: int) -> tuple[float, float]:
@@ -141,7 +183,7 @@ def test_threads_set_torch_and_onnx_runtime_threads_and_are_recorded(tmp_path: P
                                  "wds/shapes", "--dataset_root", str(tmp_path / "cls"), "--output", str(output),
                                  *(["--threads", str(threads)] if threads else []))
             assert code == 0, log
-            recorded = json.loads(output.read_text())["env"]["threads"]
+            recorded = json.loads(output.read_text())["env"]["threads"]["torch"]
             assert recorded == (threads or torch.get_num_threads()) == cpu_threads(torch.device("cpu"))
             torch.set_num_threads(before)
     finally:

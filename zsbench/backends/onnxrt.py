@@ -18,4 +18,5 @@ def load_onnx(ref: ModelRef, device: torch.device, precision: str, options: Back
     import_onnxruntime()
     folder, manifest = find_or_export(ref, precision, device, options)
     transform, tokenizer = preprocessing(manifest, ref)
-    return LoadedModel(OnnxEncoder(graph_files(manifest, folder), device, precision, folder), transform, tokenizer)
+    encoder = OnnxEncoder(graph_files(manifest, folder), device, precision, folder, manifest.file_digests())
+    return LoadedModel(encoder, transform, tokenizer)

@@ -94,11 +94,11 @@ def format_table(rows: list[BenchRow]) -> str:
 
 def write_rows(path: Path, run: BenchRun, config: BenchConfig) -> None:
     """`--output bench.json`: the configuration, the device measured on, the rows and the environment."""
-    from zsbench.eval.results import environment
     from zsbench.jsonfiles import write_json_atomic
+    from zsbench.runtime.provenance import machine_record
 
     write_json_atomic(path, {"model": config.model.to_dict(), "device": run.device, "rows": [asdict(row) for row in run.rows],
-                             "env": environment()})
+                             "env": machine_record()})
 
 
 def read_rows(path: Path) -> tuple[dict[str, Any], list[BenchRow]]:

@@ -83,14 +83,15 @@ def find_demo_checkpoint(pretrained: Path | None) -> Path:
 
 def available_backends(requested: tuple[str, ...], log: Callable[[str], None]) -> tuple[str, ...]:
     """The requested backends whose runtime is installed (the others are skipped, saying why)."""
-    from zsbench.runtime.flavor import installed_flavors
+    from zsbench.runtime.flavor import install_command, installed_flavors
 
     kept = []
     for backend in requested:
         if backend == "onnx" and importlib.util.find_spec("onnxruntime") is None:
             log("skip backend onnx: onnxruntime is not installed (pip install 'zsbench[onnx]')")
         elif backend == "trt" and not installed_flavors():
-            log("skip backend trt: neither tensorrt nor tensorrt_rtx is installed (pip install 'zsbench[trt]' or 'zsbench[trt-rtx]')")
+            log(f"skip backend trt: neither tensorrt nor tensorrt_rtx is installed (data-centre cards: {install_command('tensorrt')}; "
+                f"RTX cards and ahead-of-time builds: {install_command('tensorrt-rtx')}; `zsbench doctor` says which this machine needs)")
         else:
             kept.append(backend)
     return tuple(kept)

@@ -17,16 +17,17 @@ from zsbench.data import build_dataset
 from zsbench.data.acquire import open_or_fetch
 from zsbench.data.types import ClassificationDataset, EvalDataset
 from zsbench.errors import CheckpointError, DatasetLayoutError, ZsbenchError
-from zsbench.eval.cache import EmbeddingCache, encoder_fields, open_cache
+from zsbench.eval.cache import EmbeddingCache, checkpoint_digest, encoder_fields, open_cache
 from zsbench.eval.classification import targets_tensor, zero_shot_classifier, zero_shot_logits
 from zsbench.eval.distributed import SINGLE, RankGroup, join_group, leave_group, rank_device
 from zsbench.eval.encoding import LoaderClock
 from zsbench.eval.features import ImageShard, image_features
 from zsbench.eval.metrics import classification_metrics
 from zsbench.eval.plan import EvalRun, cache_folder
-from zsbench.eval.results import check_output_path, environment, format_rate, why_not_reusable, write_result
+from zsbench.eval.results import check_output_path, format_rate, why_not_reusable, write_result
 from zsbench.eval.retrieval import evaluate_retrieval
 from zsbench.models.hub import missing_checkpoint
+from zsbench.runtime.provenance import provenance_record
 from zsbench.threads import apply_threads
 from zsbench.types import resolve_device
 
@@ -151,8 +152,9 @@ def evaluate_run(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, quiet:
     clock = LoaderClock()
     start = time.perf_counter()
     feature_cache = context.cache if context.cache_features else None
-    # The encoder's cache key fingerprints the checkpoint: computed once per run, for both caches.
+    # The encoder's cache key fingerprints the checkpoint: computed once per run, for both caches and the provenance record.
     fields = encoder_fields(run.model, encoder.describe()) if context.cache is not None else None
+    checkpoint = fields["checkpoint"] if fields is not None else checkpoint_digest(run.model)
     images = image_features(run, dataset, loaded, group, feature_cache, fields, clock, quiet)
     cached_prompts = 0
     if isinstance(dataset, ClassificationDataset):
@@ -192,7 +194,7 @@ def evaluate_run(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, quiet:
         },
         "cache": {"dir": str(context.cache.root) if context.cache is not None else None,
                   "image_features": feature_cache is not None},
-        "env": environment(),
+        "env": provenance_record(encoder, checkpoint, run.model.model_type),
     }
     if options.skip_bad_images:
         result["skipped_images"] = skipped

@@ -110,8 +110,9 @@ class EngineConfig:
     out: Path | None = cli_field(None, flag="output_dir", aliases=("out",), show_default="engines/<export name>", help="Engine folder.")
     flavor: FlavorRequest = cli_field(
         "auto", flag="trt_flavor",
-        help="auto: by the GPU: TensorRT-RTX only on the cards it targets (compute capability 7.5, 8.6, 8.9, 12.x) when standard "
-             "TensorRT is not installed; standard TensorRT on every other card; without a GPU, TensorRT-RTX ahead of time.",
+        help="auto: by the GPU: TensorRT-RTX only on the cards it targets (the installed one's list; 1.7: compute capability 7.5, "
+             "8.0, 8.6, 8.9, 12.0, 12.1) when standard TensorRT is not installed; standard TensorRT on every other card; "
+             "without a GPU, TensorRT-RTX ahead of time.",
     )
     batch_profiles: tuple[tuple[int, int, int], ...] = cli_field(
         ((1, 16, 64),), flag="batch", parse=parse_profile, show=format_profile,
@@ -122,6 +123,10 @@ class EngineConfig:
     )
     workspace_gib: float = cli_field(4.0, flag="workspace", min=0.0625, help="Builder workspace limit, GiB.")
     timing_cache: Path | None = cli_field(None, show_default="engines/timing.cache", help="Timing cache file (standard TensorRT).")
+    compute_capabilities: tuple[str, ...] = cli_field(
+        (), comma_list=True, show_default="ahead of time: every target the installed TensorRT-RTX lists but 7.5; on a GPU: that GPU",
+        help="TensorRT-RTX: comma-separated compute capabilities to build for, e.g. 7.5,8.6 (7.5, Turing, only when named).",
+    )
     force: bool = cli_field(False, help="Rebuild even if matching engines exist.")
     probes: ProbeConfig = field(default_factory=ProbeConfig)
     device: torch.device | None = None  # the GPU to build for and check on (None: the current one)
@@ -131,12 +136,17 @@ class EngineConfig:
         """The config `built` records (profiles, text length, workspace, flavor), so that engines a user
         built with their own settings are reused, and rebuilt with those settings when stale. The
         recorded flavor is kept when it is installed and runs on this GPU, else ``auto`` chooses."""
-        from zsbench.runtime.flavor import gpu_target, installed_flavors, rtx_supports
+        from zsbench.runtime.flavor import format_capability, gpu_target, installed_flavors, installed_rtx_capabilities, rtx_supports
 
         vision, text = built.profiles["vision"], built.profiles["text"][0]
         capability = gpu_target(device).capability
-        suits = capability is None or built.flavor == "tensorrt" or rtx_supports(capability)
-        flavor = built.flavor if suits and built.flavor in installed_flavors() else "auto"
+        installed = installed_flavors()
+        suits = capability is None or built.flavor == "tensorrt" or rtx_supports(capability, installed_rtx_capabilities(installed))
+        flavor = built.flavor if suits and built.flavor in installed else "auto"
+        # Targets a user chose are kept, unless this GPU is not among them (then the build targets this GPU).
+        targets = built.compute_capabilities or ()
+        if capability is not None and format_capability(capability) not in targets:
+            targets = ()
         return cls(
             artifact=artifact,
             out=out,
@@ -145,6 +155,7 @@ class EngineConfig:
             text_length=(text.min[1], text.opt[1], text.max[1]),
             workspace_gib=built.workspace_bytes / 2**30,
             timing_cache=Path(built.timing_cache) if built.timing_cache else None,
+            compute_capabilities=targets,
             device=device,
         )
 
@@ -152,3 +163,10 @@ class EngineConfig:
         for lo, opt, hi in (*self.batch_profiles, self.text_length):
             if not 1 <= lo <= opt <= hi:
                 raise EngineError(f"Profile ({lo}, {opt}, {hi}): expected 1 <= min <= opt <= max.")
+        from zsbench.runtime.flavor import parse_capability
+
+        for text in self.compute_capabilities:
+            try:
+                parse_capability(text)
+            except ValueError as err:
+                raise EngineError(f"--compute_capabilities: {err}.") from err

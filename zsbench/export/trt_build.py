@@ -8,7 +8,14 @@ fp16 for them. TF32 is switched off, so the few fp32 operations really run in fp
 Standard TensorRT needs a GPU and keeps a persistent timing cache (`engines/timing.cache`,
 shared by all builds). TensorRT-RTX builds ahead of time on a CPU-only machine (portable
 engines; compiled for the GPU at load time) or for the present GPU; it takes no timing cache
-(its documentation: the cache has no effect on its engines and forces a GPU query).
+(its documentation: the cache has no effect on its engines and forces a GPU query). Its builds
+always name their compute-capability targets (`build_targets`), and the manifest records them.
+
+TensorRT 10 and 11 differ where a build could touch them: 11 removed the precision builder
+flags (FP16, INT8, ...; zsbench sets none: strongly typed graphs carry their types) and
+deprecated the STRONGLY_TYPED network flag (every network is strongly typed; `network_options`
+asks for it only where it exists); `fp32_stays_fp32` clears TF32 only where the flag exists.
+polygraphy >= 0.53.4 (`POLYGRAPHY_MINIMUM`) handles the rest of 11's builder changes.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import ModuleType
 
 import torch
 
@@ -42,15 +50,86 @@ from zsbench.runtime.engine_manifest import (
 )
 from zsbench.runtime.trust import check_verdict, file_digests, verify_files
 from zsbench.runtime.flavor import (
+    POLYGRAPHY_MINIMUM,
     BuildTarget,
     TrtFlavor,
+    default_rtx_targets,
+    format_capabilities,
+    format_capability,
     gpu_target,
+    parse_capability,
+    polygraphy_problem,
+    rtx_capabilities,
     select_trt_flavor,
     trt_module,
 )
 
 ENGINE_ROOT = Path("engines")
 Log = Callable[[str], None]
+
+
+def build_targets(flavor: TrtFlavor, target: BuildTarget, requested: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The compute capabilities a build targets (recorded in the manifest): for TensorRT-RTX the requested
+    ones, else ahead of time every one the installed TensorRT-RTX lists but the opt-in 7.5, else this
+    GPU's; for standard TensorRT None (its engines are for the GPU that builds them).
+
+    Raises:
+        EngineError: a target the installed TensorRT-RTX does not list, or targets asked of standard TensorRT.
+    """
+    if not flavor.is_rtx:
+        if requested:
+            raise EngineError("--compute_capabilities chooses TensorRT-RTX's targets; standard TensorRT builds for "
+                              f"the GPU it runs on ({target}). Drop the option, or use --trt-flavor tensorrt-rtx.")
+        return None
+    supported = rtx_capabilities(trt_module(flavor))
+    wanted = tuple(sorted({parse_capability(text) for text in requested}))
+    unknown = [c for c in wanted if c not in supported]
+    if unknown:
+        raise EngineError(f"--compute_capabilities {format_capabilities(unknown)}: {flavor} builds for compute capability "
+                          f"{format_capabilities(supported)} only.")
+    if not wanted:
+        wanted = default_rtx_targets(supported) if target.capability is None else (target.capability,)
+    return tuple(format_capability(c) for c in wanted)
+
+
+def network_options(trt: ModuleType) -> dict[str, bool]:
+    """polygraphy's network options: strongly typed. TensorRT 11 builds every network strongly typed and
+    deprecated its STRONGLY_TYPED flag (kept but ignored), so it is asked for only where the flag exists."""
+    return {"strongly_typed": True} if hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED") else {}
+
+
+def fp32_stays_fp32(trt: ModuleType) -> Callable[[object, object, object], None]:
+    """A polygraphy config post-processor that switches TF32 off (it is on by default), so the graph's fp32
+    islands run in fp32; it touches no flag the library lacks (TensorRT 11 removed the precision flags)."""
+
+    def postprocess(builder: object, network: object, config: object) -> None:
+        del builder, network
+        if hasattr(trt.BuilderFlag, "TF32"):
+            config.clear_flag(trt.BuilderFlag.TF32)  # type: ignore[attr-defined]
+
+    return postprocess
+
+
+def import_polygraphy(flavor: TrtFlavor) -> ModuleType:
+    """polygraphy's TensorRT backend, after checking that the installed polygraphy can build `flavor`'s engines.
+
+    Raises:
+        BackendUnavailableError: polygraphy is missing or too old (the message has the pip command).
+    """
+    problem = polygraphy_problem(flavor.name, package_version("polygraphy"))
+    if problem:
+        raise BackendUnavailableError(f"{problem[0]}. Fix: {problem[1]}")
+    try:
+        import polygraphy.backend.trt as ptrt
+
+        if flavor.is_rtx:
+            from polygraphy.backend.tensorrt_rtx import CreateConfigRTX  # noqa: F401 - checked here, used by _build_one
+    except ImportError as err:
+        raise BackendUnavailableError(
+            f"polygraphy {package_version('polygraphy')} cannot build {flavor} engines ({err}). "
+            f"Reinstall it: pip install --force-reinstall 'polygraphy>={POLYGRAPHY_MINIMUM[flavor.name]}'"
+        ) from err
+    return ptrt
 
 
 @dataclass(frozen=True)
@@ -94,26 +173,20 @@ def current_onnx_digests(export: ExportManifest, artifact: Path) -> dict[str, st
     return {graph: spec.fingerprint.digest for graph, spec in export.graphs.items()}
 
 
-def _build_one(onnx_path: Path, opset: int, profiles: tuple[ShapeProfile, ...], flavor: TrtFlavor, target: BuildTarget,
-               workspace: int, timing_cache: Path | None, engine_path: Path) -> None:
+def _build_one(onnx_path: Path, opset: int, profiles: tuple[ShapeProfile, ...], flavor: TrtFlavor,
+               targets: tuple[str, ...] | None, workspace: int, timing_cache: Path | None, engine_path: Path) -> None:
     trt = trt_module(flavor)
-    try:
-        import polygraphy.backend.trt as ptrt
-    except ImportError as err:
-        raise BackendUnavailableError("polygraphy is not installed; it drives the engine build. Install: pip install polygraphy") from err
+    ptrt = import_polygraphy(flavor)
     from polygraphy.exception import PolygraphyException
     from polygraphy.logger import G_LOGGER
 
-    def no_tf32(builder: object, network: object, config: object) -> None:
-        config.clear_flag(trt.BuilderFlag.TF32)  # type: ignore[attr-defined]
-
-    network = ptrt.NetworkFromOnnxPath(str(onnx_path), strongly_typed=True)
+    network = ptrt.NetworkFromOnnxPath(str(onnx_path), **network_options(trt))
     trt_profiles = [ptrt.Profile().add(p.input, p.min, p.opt, p.max) for p in profiles]
     common = {"profiles": trt_profiles, "memory_pool_limits": {trt.MemoryPoolType.WORKSPACE: workspace}}
     if flavor.is_rtx:
         from polygraphy.backend.tensorrt_rtx import CreateConfigRTX
 
-        create = CreateConfigRTX(use_gpu=not target.ahead_of_time, **common)
+        create = CreateConfigRTX(compute_capabilities=[parse_capability(c) for c in targets or ()], **common)
     else:
         create = ptrt.CreateConfig(load_timing_cache=str(timing_cache) if timing_cache else None, **common)
     try:
@@ -121,7 +194,7 @@ def _build_one(onnx_path: Path, opset: int, profiles: tuple[ShapeProfile, ...], 
             # polygraphy always attaches a timing cache; TensorRT-RTX deprecates that API (a no-op there).
             warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*[Tt]iming cache")
             engine = ptrt.EngineBytesFromNetwork(
-                network, ptrt.PostprocessConfig(create, no_tf32), save_timing_cache=str(timing_cache) if timing_cache else None
+                network, ptrt.PostprocessConfig(create, fp32_stays_fp32(trt)), save_timing_cache=str(timing_cache) if timing_cache else None
             )()
     except PolygraphyException as err:
         hint = (
@@ -159,6 +232,7 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
         raise EngineError(f"Engines are built only from graphs proven equal to PyTorch: {err}") from err
     target = gpu_target(config.device)
     flavor = select_trt_flavor(config.flavor, target)
+    targets = build_targets(flavor, target, config.compute_capabilities)
     folder = config.out or default_engine_dir(artifact)
     timing_cache = None if flavor.is_rtx else (config.timing_cache or folder.parent / "timing.cache")
     timing_cache = timing_cache.resolve() if timing_cache else None
@@ -178,6 +252,7 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
         build_seconds={},
         parity_status="not run",
         versions={"polygraphy": package_version("polygraphy"), flavor.name: flavor.version, "torch": torch.__version__},
+        compute_capabilities=targets,
     )
     if folder.is_dir() and any(folder.iterdir()) and not (folder / MANIFEST).is_file():
         raise EngineError(
@@ -187,7 +262,7 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
     if (folder / MANIFEST).exists() and not config.force:
         try:
             built = load_engine_manifest(folder)
-            request = BuildRequest(wanted.onnx, wanted.profiles, wanted.workspace_bytes)
+            request = BuildRequest(wanted.onnx, wanted.profiles, wanted.workspace_bytes, targets)
             reasons = stale_reasons(built, folder, flavor.name, flavor.version, target, request)
         except EngineError as err:
             reasons = [str(err)]
@@ -203,13 +278,14 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
                 report.raise_if_failed()
             return EngineBuildResult(folder, built, report, reused=True)
         log(f"Rebuilding the engines in {folder}: {'; '.join(reasons)}.")
-    log(f"Building FP16 strongly typed engines with {flavor} for {target.device} into {folder}")
+    for_what = f"compute capability {', '.join(targets)}" if targets else target.device
+    log(f"Building FP16 strongly typed engines with {flavor} for {for_what} into {folder}")
     on_device = contextlib.nullcontext() if target.ahead_of_time else torch.cuda.device(_device(config))
     with staged_folder(folder) as staging, on_device:
         seconds = {}
         for graph, engine_file in ENGINE_FILES.items():
             start = time.perf_counter()
-            _build_one(artifact / export.graphs[graph].file, export.opset, wanted.profiles[graph], flavor, target,
+            _build_one(artifact / export.graphs[graph].file, export.opset, wanted.profiles[graph], flavor, targets,
                        wanted.workspace_bytes, timing_cache, staging / engine_file)
             seconds[graph] = round(time.perf_counter() - start, 2)
             log(f"  {engine_file}: {(staging / engine_file).stat().st_size / 2**20:.1f} MiB, {seconds[graph]} s")

@@ -111,13 +111,16 @@ class OnnxEncoder(Encoder):
     """`encode_image` / `encode_text` through ONNX Runtime sessions of an export's graphs.
 
     `graphs` maps "vision" and "text" to their .onnx files. Each session opens on first use
-    and `close(graph)` drops one, so a check can hold one graph's weights at a time.
+    and `close(graph)` drops one, so a check can hold one graph's weights at a time. `digests`:
+    the SHA-256 of the export's files as its manifest records them (checked before they were opened).
     """
 
     name = "onnx"
 
-    def __init__(self, graphs: Mapping[str, Path], device: torch.device, precision: str, artifact: Path | None = None) -> None:
+    def __init__(self, graphs: Mapping[str, Path], device: torch.device, precision: str, artifact: Path | None = None,
+                 digests: Mapping[str, str] | None = None) -> None:
         super().__init__(device, precision)
+        self.digests = dict(digests or {})
         missing = [str(graphs[g]) for g in GRAPHS if g not in graphs or not Path(graphs[g]).is_file()]
         if missing:
             raise ExportError(f"The export's graph file(s) {', '.join(missing)} are missing. Re-export with `zsbench export --force`.")
@@ -148,6 +151,16 @@ class OnnxEncoder(Encoder):
 
         return {**super().describe(), "onnxruntime": onnxruntime.__version__, "execution_provider": self.provider,
                 "artifact": str(self.folder)}
+
+    def provenance(self) -> dict[str, Any]:
+        import onnxruntime
+
+        record = super().provenance()
+        record["versions"]["onnxruntime"] = onnxruntime.__version__
+        record["execution_provider"] = self.provider
+        record["threads"]["onnxruntime"] = self.threads  # intra-op threads; None: ONNX Runtime's default (GPU providers)
+        record["artifacts"] = dict(self.digests)
+        return record
 
     def runtime_label(self) -> str:
         """"onnxruntime 1.32.0 (CPUExecutionProvider)": the backend a parity report names."""
