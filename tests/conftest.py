@@ -99,3 +99,30 @@ def isolated_embedding_cache(tmp_path_factory: pytest.TempPathFactory, monkeypat
     folder = tmp_path_factory.mktemp("embedding_cache")
     monkeypatch.setenv("ZSBENCH_CACHE_DIR", str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True)
+def offline_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never reach the network: zsbench starts offline (the fetch tests turn it back on, against servers they
+    start on 127.0.0.1), and what a test's `--offline` switches on is switched back after it."""
+    from huggingface_hub import constants
+
+    # Set (not deleted) so that monkeypatch restores them even when a test's --offline sets them.
+    monkeypatch.setenv("ZSBENCH_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "0")
+    monkeypatch.setenv("ZSBENCH_DATA_MIRROR", "")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+
+@pytest.fixture
+def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any attempt to open a connection or resolve a name fails the test (offline must mean no socket)."""
+    import socket
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"zsbench used the network: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)

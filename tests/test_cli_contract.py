@@ -25,10 +25,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def all_commands(group: click.Group = main, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
-    """(path, command) of every command under `group`, subgroups walked."""
+    """(path, command) of every command under `group`, subgroups walked (a group that runs on its own, such as
+    `datasets`, is a command too)."""
     found = []
     for name, command in sorted(group.commands.items()):
         if isinstance(command, click.Group):
+            if command.invoke_without_command:
+                found.append(((*prefix, name), command))
             found.extend(all_commands(command, (*prefix, name)))
         else:
             found.append(((*prefix, name), command))
@@ -46,7 +49,7 @@ OPTIONS = [
 
 def sample_value(option: click.Option) -> str:
     """A value `option` accepts (a comma list or MIN:OPT:MAX profile: its default, which its callback parses)."""
-    if option.callback is not None and isinstance(option.default, str):
+    if option.callback is not None and isinstance(option.default, str) and option.default:
         return option.default
     if option.callback is not None and isinstance(option.default, tuple):
         return option.default[0]
@@ -65,7 +68,8 @@ def long_spellings(option: click.Option) -> list[str]:
 
 def test_every_command_is_in_the_table() -> None:
     names = {" ".join(path) for path, _ in COMMANDS}
-    assert names == {"bench", "build", "datasets", "demo", "engine build", "eval", "export", "info", "models", "parity", "report"}
+    assert names == {"bench", "build", "datasets", "datasets download", "demo", "doctor", "engine build", "eval", "export", "info",
+                     "models", "parity", "report"}
 
 
 @pytest.mark.parametrize(("path", "option"), OPTIONS, ids=[f"{' '.join(p)} {o.name}" for p, o in OPTIONS])
@@ -148,26 +152,72 @@ def test_unknown_names_fail_before_any_dataset_or_model_is_opened(tmp_path: Path
 
 
 def _run_without_torch(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """`zsbench ARGS` in a fresh interpreter that reports whether torch was imported."""
+    """`zsbench ARGS` in a fresh interpreter that reports whether torch was imported, and the seconds from
+    importing zsbench's CLI to the command's end (``SECONDS s``) on the line before."""
     script = (
-        "import sys\n"
+        "import sys, time\n"
+        "start = time.perf_counter()\n"
         "from zsbench.cli import main\n"
         "try:\n"
         f"    main.main(args={args!r}, prog_name='zsbench')\n"
         "except SystemExit as exit:\n"
         "    code = exit.code\n"
+        "print(f'{time.perf_counter() - start:.3f} s', file=sys.stderr)\n"
         "print('TORCH IMPORTED' if 'torch' in sys.modules else 'NO TORCH', file=sys.stderr)\n"
     )
     environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     return subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True, check=False)
 
 
-@pytest.mark.parametrize("args", [["--help"], ["--version"], ["models"], ["datasets"], ["datasets", "--layout", "cifar10"],
-                                  ["eval", "--help"], ["demo", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["models"], ["datasets"], ["datasets", "--layout", "cifar10"]])
 def test_fast_commands_do_not_import_torch(args: list[str]) -> None:
     done = _run_without_torch(args)
     assert done.stderr.strip().endswith("NO TORCH"), done.stderr
     assert done.stdout.strip()
+
+
+@pytest.mark.parametrize("path", [path for path, _ in COMMANDS], ids=[" ".join(path) for path, _ in COMMANDS])
+def test_every_commands_help_is_fast_and_does_not_import_torch(path: tuple[str, ...]) -> None:
+    """`--help` builds every option of the command (from its config class): that must not need torch.
+    The bound is generous (a shared machine); without torch it takes about 0.1 s, with it 2-5 s."""
+    done = _run_without_torch([*path, "--help"])
+    *_, seconds, verdict = done.stderr.strip().splitlines()
+    assert verdict == "NO TORCH", done.stderr
+    assert float(seconds.removesuffix(" s")) < 1.0, done.stderr
+    assert "Usage:" in done.stdout and "--quiet" in done.stdout
+
+
+def _placeholder(param: click.Parameter) -> list[str]:
+    """Command-line words giving `param` a value that parses (nothing is opened before all options are parsed)."""
+    if isinstance(param, click.Argument):
+        return ["value"]
+    assert isinstance(param, click.Option)
+    return [param.opts[0], sample_value(param)]
+
+
+REQUIRED = [(path, param) for path, command in COMMANDS for param in command.params if param.required]
+
+
+def test_the_commands_with_required_options_are_found() -> None:
+    """The table below is read from the CLI; this checks it is not empty by accident."""
+    assert {("info", "model"), ("parity", "artifact"), ("export", "pretrained"), ("bench", "model"),
+            ("report", "output_dir")} <= {(" ".join(path), param.name) for path, param in REQUIRED}
+
+
+@pytest.mark.parametrize(("path", "missing"), REQUIRED, ids=[f"{' '.join(p)} without {m.name}" for p, m in REQUIRED])
+def test_every_required_option_missing_is_one_line_and_exit_2(tmp_path: Path, path: tuple[str, ...], missing: click.Parameter) -> None:
+    """`zsbench COMMAND` with every other required option given and this one left out, in a real process
+    on the installed click: exit status 2 and one line naming it (click >= 8.3 took an explicit
+    `default=None` for a value, so the command ran and failed on None with a traceback)."""
+    command = dict(COMMANDS)[path]
+    args = [word for param in command.params if param.required and param is not missing for word in _placeholder(param)]
+    done = subprocess.run([sys.executable, "-m", "zsbench", *path, *args], cwd=tmp_path, capture_output=True, text=True,
+                          check=False, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == "" and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    shown = missing.opts[0] if isinstance(missing, click.Option) else missing.human_readable_name
+    assert done.stderr.startswith("Error: Missing") and shown in done.stderr, done.stderr
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize(("words", "expected"), [("zsbench ev", "eval"), ("zsbench eval --back", "--backend"),
@@ -194,7 +244,8 @@ def test_pretrained_hub_id_is_found_in_the_local_cache(tmp_path: Path, tiny_hf_f
     assert json.loads(by_id.output)["parameters"] == json.loads(by_path.output)["parameters"]
     missing = CliRunner().invoke(main, ["info", "--model", "internvl_c_retrieval_hf", "--pretrained", "OpenGVLab/Not-here"])
     assert missing.exit_code == 1
-    assert "`huggingface-cli download OpenGVLab/Not-here`" in missing.output and "never downloads" in missing.output
+    # Offline (as every test runs), a hub id that is not cached names the command that fetches it.
+    assert "`hf download OpenGVLab/Not-here`" in missing.output and "offline" in missing.output
 
 
 def test_export_then_eval_share_the_precision_default() -> None:
@@ -224,7 +275,7 @@ def test_demo_runs_from_an_empty_folder(tmp_path: Path) -> None:
     env.pop("ZSBENCH_DEMO_CHECKPOINT", None)
     done = subprocess.run(
         [sys.executable, "-m", "zsbench", "demo", "--backends", "torch", "--models", "internvl_c_classification_hf",
-         "--device", "cpu", "--quiet"],
+         "--device", "cpu", "--threads", "1", "--quiet"],
         cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
@@ -232,6 +283,7 @@ def test_demo_runs_from_an_empty_folder(tmp_path: Path) -> None:
     assert len(results) == 1
     result = json.loads(results[0].read_text())
     assert result["model"] == "internvl_c_classification_hf" and result["metrics"]["acc1"] > 0.5
+    assert result["env"]["threads"]["torch"] == 1
     assert "DataLoader" not in done.stderr
 
 

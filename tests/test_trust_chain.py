@@ -136,10 +136,10 @@ def test_skip_existing_recomputes_anything_but_the_same_finished_run(
 
 @pytest.mark.parametrize("case", ["folder", "parent-is-file", "unwritable"])
 def test_unusable_output_fails_before_any_model_or_dataset_is_read(tmp_path: Path, case: str) -> None:
-    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken.json").mkdir()
     (tmp_path / "file").write_text("not a folder")
     output, message = {
-        "folder": (tmp_path / "taken", f"--output {tmp_path / 'taken'} is a folder"),
+        "folder": (tmp_path / "taken.json", f"--output {tmp_path / 'taken.json'} is a folder"),
         "parent-is-file": (tmp_path / "file" / "sub" / "r.json", f"{tmp_path / 'file'} is a file, so it cannot hold"),
         # /proc takes no new files, not even from root (a chmod'ed folder would not stop root).
         "unwritable": (Path("/proc/zsbench-results/r.json"), "--output /proc/zsbench-results/r.json: cannot write in"),
@@ -148,7 +148,7 @@ def test_unusable_output_fails_before_any_model_or_dataset_is_read(tmp_path: Pat
     code, log = zsbench(*eval_args(tmp_path / "no-checkpoint", tmp_path / "no-data", output))
     assert code == 1 and message in log, log
     assert "no-checkpoint" not in log and "no-data" not in log and "Traceback" not in log
-    assert (tmp_path / "file").read_text() == "not a folder" and not any((tmp_path / "taken").iterdir())
+    assert (tmp_path / "file").read_text() == "not a folder" and not any((tmp_path / "taken.json").iterdir())
 
 
 def _run_in_namespace_with_full_disk(mount: Path, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -240,9 +240,9 @@ def test_export_force_never_replaces_a_folder_that_is_not_a_zsbench_export(tmp_p
     assert (folder / "manifest.json").read_text() == manifest and (folder / "notes.txt").read_text() == "keep me"
 
 
-# 8. No network, ever.
+# 8. Offline means no network: not even the text tower that transformers builds from the hub.
 
-def test_open_clip_hugging_face_text_tower_never_reaches_the_hub(tmp_path: Path, cifar: Path) -> None:
+def test_open_clip_hugging_face_text_tower_never_reaches_the_hub_offline(tmp_path: Path, cifar: Path) -> None:
     pytest.importorskip("open_clip")
     pytest.importorskip("transformers")
     listener = socket.create_server(("127.0.0.1", 0))
@@ -260,17 +260,17 @@ def test_open_clip_hugging_face_text_tower_never_reaches_the_hub(tmp_path: Path,
     threading.Thread(target=record, daemon=True).start()
     checkpoint = tmp_path / "roberta.pt"
     torch.save({"logit_scale": torch.ones(())}, checkpoint)
-    # The hub is this machine's listener, nothing is cached, and the offline switches are not set by the caller.
+    # The hub is this machine's listener, nothing is cached, and only zsbench's --offline is set.
     env = {"HF_ENDPOINT": f"http://127.0.0.1:{listener.getsockname()[1]}", "HF_HOME": str(tmp_path / "hf-home"),
-           "HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0"}
-    child = zsbench_process("eval", "--model_type", "open_clip", "--model", "roberta-ViT-B-32", "--pretrained", str(checkpoint),
-                            "--dataset", "cifar10", "--dataset_root", str(cifar), "--output", str(tmp_path / "r.json"),
-                            "--device", "cpu", "--num_workers", "0", "--quiet", env=env)
+           "HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0", "ZSBENCH_OFFLINE": "0"}
+    child = zsbench_process("eval", "--offline", "--model_type", "open_clip", "--model", "roberta-ViT-B-32", "--pretrained",
+                            str(checkpoint), "--dataset", "cifar10", "--dataset_root", str(cifar), "--output",
+                            str(tmp_path / "r.json"), "--device", "cpu", "--num_workers", "0", "--quiet", env=env)
     log, _ = child.communicate(timeout=300)
     listener.close()
     assert child.returncode == 1, log
     assert "builds its text tower from the Hugging Face model 'roberta-base'" in log
-    assert "zsbench never downloads them" in log and "Traceback" not in log
+    assert "`hf download roberta-base`" in log and "Traceback" not in log
     assert requests == []
     assert not (tmp_path / "r.json").exists()
 

@@ -19,24 +19,55 @@ from zsbench.choices import CHECKING_BACKEND_CHOICES, PRECISION_CHOICES
 from zsbench.console import Console
 from zsbench.errors import ZsbenchError
 from zsbench.models.ref import ModelRef
-from zsbench.options import ConfigCommand, cli_field, cli_group, config_command, option_names
+from zsbench.options import (
+    ConfigCommand,
+    build_config,
+    cli_field,
+    cli_group,
+    config_command,
+    config_parameters,
+    option_names,
+    verbosity_options,
+)
 from zsbench.types import Backend, Device, Precision
 
 if TYPE_CHECKING:
-    from zsbench.bench import BenchConfig
+    from zsbench.bench.config import BenchConfig
+    from zsbench.data.acquire import DownloadOptions
     from zsbench.demo.suite import DemoConfig
     from zsbench.eval.plan import EvalOptions
-    from zsbench.export.pipeline import ExportConfig
-    from zsbench.export.trt_build import EngineConfig
+    from zsbench.export.config import EngineConfig, ExportConfig
+
+
+class OneLineUsageError(click.UsageError):
+    """A usage error (exit status 2) in one line: the message, then where the help is. click's own
+    prints the usage, a hint and the message on three."""
+
+    def show(self, file: Any = None) -> None:
+        hint = f" Try '{self.ctx.command_path} --help'." if self.ctx is not None else ""
+        click.echo(f"Error: {self.format_message()}{hint}", file=file, err=file is None)
+
+
+def _one_line(err: click.UsageError) -> OneLineUsageError:
+    return err if isinstance(err, OneLineUsageError) else OneLineUsageError(err.format_message(), err.ctx)
 
 
 class ZsbenchGroup(click.Group):
-    """Turns `ZsbenchError` into a clean `click.ClickException` for every subcommand, and Ctrl-C
-    into exit status 130 (128 + SIGINT, as shells report it), so scripts can tell it from a failure."""
+    """Turns `ZsbenchError` into a clean `click.ClickException` for every subcommand, usage errors (a
+    missing or bad option) into one line, and Ctrl-C into exit status 130 (128 + SIGINT, as shells
+    report it), so scripts can tell it from a failure."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as err:
+            raise _one_line(err) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as err:
+            raise _one_line(err) from None
         except ZsbenchError as err:
             raise click.ClickException(str(err)) from err
         except KeyboardInterrupt:
@@ -121,7 +152,7 @@ def info_command(options: InfoOptions, console: Console) -> None:
 
     ref = options.model
     model, _, tokenizer = load_clip(ref.model_type, ref.model, ref.pretrained, options.device, options.precision,
-                                    ref.tokenizer, ref.model_config)
+                                    ref.tokenizer, ref.model_config, ref.revision)
     info = {"model": ref.model, "pretrained": ref.pretrained, **describe_model(ref.model_type, model, tokenizer)}
     console.result(json.dumps(info, indent=2))
 
@@ -131,7 +162,10 @@ def info_command(options: InfoOptions, console: Console) -> None:
 def eval_command(options: EvalOptions, console: Console, dry_run: bool) -> None:
     """Evaluate models on datasets (CLIP_benchmark's flags), writing one result JSON per evaluation."""
     from zsbench.eval.plan import plan_runs
+    from zsbench.offline import go_offline
 
+    if options.offline:
+        go_offline()
     runs = plan_runs(options)
     if dry_run:
         for run in runs:
@@ -157,6 +191,12 @@ class BuildOptions:
     paths: tuple[Path, ...] = cli_field(argument=True, help="Result JSONs, or folders of them.")
     output: Path = cli_field(Path("benchmark.csv"), help="table.csv, table.md, or - for Markdown on stdout.")
     compare_paper: bool = cli_field(False, help="Add the InternVL paper's number and the difference beside each metric.")
+    columns: tuple[str, ...] = cli_field(
+        (), comma_list=True, show_default="model, pretrained, dataset, language, (task, device in CSV,) backend, precision",
+        help="Comma-separated columns before the metrics: result fields, provenance short names (gpu, compute_capability, "
+             "driver, cuda, cpu, threads, torch, onnxruntime, tensorrt, tensorrt_rtx, polygraphy, commit, checkpoint, ...) "
+             "or dotted paths such as env.gpu.memory_gib.",
+    )
 
 
 @config_command(main, "build", "zsbench.cli:BuildOptions")
@@ -165,11 +205,11 @@ def build_command(options: BuildOptions, console: Console) -> None:
     from zsbench.eval.report import build_table, render_table
 
     if str(options.output) == "-":
-        text, count = render_table(list(options.paths), "md", options.compare_paper, log=console.warn)
+        text, count = render_table(list(options.paths), "md", options.compare_paper, log=console.warn, columns=options.columns)
         click.echo(text, nl=False)
         console.log(f"{count} result(s)")
         return
-    count = build_table(list(options.paths), options.output, options.compare_paper, log=console.warn)
+    count = build_table(list(options.paths), options.output, options.compare_paper, log=console.warn, columns=options.columns)
     console.result(f"{count} result(s) -> {options.output}")
 
 
@@ -191,17 +231,36 @@ def report_command(options: ReportOptions, console: Console) -> None:
 
 
 @dataclass(frozen=True)
+class DoctorOptions:
+    """`zsbench doctor`."""
+
+    as_json: bool = cli_field(False, flag="json", help="Print the report as one JSON object (for scripts).")
+    timeout: float = cli_field(30.0, min=1.0, help="Seconds the probe of torch, the GPUs and the libraries may take.")
+
+
+@config_command(main, "doctor", "zsbench.cli:DoctorOptions")
+def doctor_command(options: DoctorOptions, console: Console) -> None:
+    """Check what runs here (GPUs, driver, torch, ONNX Runtime, TensorRT, each backend and precision) and print the
+    command that fixes what does not; exit 1 when something installed is broken."""
+    from zsbench.doctor import run_doctor
+
+    report = run_doctor(options.timeout)
+    console.result(json.dumps(report.to_dict(), indent=2) if options.as_json else report.render())
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+@dataclass(frozen=True)
 class DatasetsOptions:
     """`zsbench datasets`."""
 
     layout: str | None = cli_field(None, metavar="NAME", help="Draw the on-disk layout one dataset expects.")
 
 
-@config_command(main, "datasets", "zsbench.cli:DatasetsOptions")
-def datasets_command(options: DatasetsOptions, console: Console) -> None:
-    """List the dataset names `--dataset` accepts, with their task and on-disk format."""
+def _list_datasets(options: DatasetsOptions, console: Console) -> None:
     from zsbench.data import dataset_entry, dataset_layout, list_datasets
     from zsbench.data.collections import list_collections
+    from zsbench.data.wds import VTAB_DATASETS
 
     if options.layout is not None:
         console.result(dataset_layout(options.layout))
@@ -211,15 +270,43 @@ def datasets_command(options: DatasetsOptions, console: Console) -> None:
         entry = dataset_entry(name)
         console.result(f"  {name:<30} {entry.task:<24} {entry.loader}")
     console.result(f"  {'wds/<name>':<30} {'(from dataset_type.txt)':<24} wds")
+    console.result(f"  {'vtab/<name>':<30} {'zeroshot_classification':<24} wds (CLIP_benchmark's VTAB names: {', '.join(VTAB_DATASETS)})")
     console.result(f"Collections (expand to their datasets): {', '.join(list_collections())}.")
-    console.result("`zsbench datasets --layout NAME` draws the folder --dataset_root should name.")
+    console.result("`zsbench datasets --layout NAME` draws the folder --dataset_root should name; "
+                   "`zsbench datasets download NAME --root DIR` fetches it.")
+
+
+@click.pass_context
+def _datasets_callback(ctx: click.Context, quiet: bool, verbose: bool, **values: Any) -> None:
+    if ctx.invoked_subcommand is None:
+        _list_datasets(build_config(DatasetsOptions, values), Console.from_flags(quiet, verbose))
+
+
+datasets_group = ZsbenchGroup(
+    "datasets", invoke_without_command=True, callback=_datasets_callback,
+    params=[*config_parameters(DatasetsOptions), *verbosity_options()],
+    help="List the dataset names `--dataset` accepts, with their task and on-disk format (`download`: fetch them).",
+)
+main.add_command(datasets_group)
+
+
+@config_command(datasets_group, "download", "zsbench.data.acquire:DownloadOptions", cls=VariadicOptionsCommand)
+def datasets_download_command(options: DownloadOptions, console: Console) -> None:
+    """Fetch datasets (names or collections such as internvl_paper) from the catalog's sources, verified and resumable."""
+    from zsbench.data.acquire import download_datasets
+
+    if (options.root is None) == (options.dataset_root is None):
+        raise click.UsageError("Pass --root DIR (a data folder, laid out as the seed's command lines read it) "
+                               "or --dataset_root DIR (the folder `zsbench eval --dataset_root` reads), not both.")
+    for line in download_datasets(options, quiet=console.quiet, log=console.log):
+        console.result(line)
 
 
 # Export stage: `zsbench export`, `zsbench parity`, `zsbench engine build` (zsbench/export/).
 
-ENGINE_CONFIG = "zsbench.export.trt_build:EngineConfig"
+ENGINE_CONFIG = "zsbench.export.config:EngineConfig"
 # The engine options `export --engine trt` shares with `engine build`.
-ENGINE_SETTINGS = ("flavor", "batch_profiles", "text_length", "workspace_gib", "timing_cache")
+ENGINE_SETTINGS = ("flavor", "batch_profiles", "text_length", "workspace_gib", "timing_cache", "compute_capabilities")
 
 
 def _build_engines(config: EngineConfig, console: Console) -> None:
@@ -231,7 +318,7 @@ def _build_engines(config: EngineConfig, console: Console) -> None:
                    f"(parity: {result.parity.status})")
 
 
-@config_command(main, "export", "zsbench.export.pipeline:ExportConfig", borrow={"engine_settings": (ENGINE_CONFIG, ENGINE_SETTINGS)})
+@config_command(main, "export", "zsbench.export.config:ExportConfig", borrow={"engine_settings": (ENGINE_CONFIG, ENGINE_SETTINGS)})
 @click.option("--engine", type=click.Choice(["trt"]), default=None, help="Also build FP16 TensorRT engines from the fp16 graphs.")
 @click.option(*option_names("engine_dir", ("engines_out",)), "engine_dir", type=click.Path(path_type=Path), default=None,
               help="Engine folder [default: engines/<export folder name>].")
@@ -287,13 +374,15 @@ def engine_build_command(config: EngineConfig, console: Console) -> None:
     _build_engines(replace(config, probes=probes), console)
 
 
-@config_command(main, "bench", "zsbench.bench:BenchConfig")
+@config_command(main, "bench", "zsbench.bench.config:BenchConfig")
 @click.option(*option_names("random_init"), "random_init", is_flag=True,
               help="Create --pretrained (if absent) with random weights of --model_config: for sizes without weights.")
 @click.option("--output", default=None, type=click.Path(path_type=Path), help="Write the rows to this JSON file.")
 def bench_command(config: BenchConfig, console: Console, random_init: bool, output: Path | None) -> None:
-    """Measure encoder throughput of each backend and precision side by side (ratio to torch fp32, % of matmul rate)."""
-    from zsbench.bench import create_random_checkpoint, format_table, run_bench, write_rows
+    """Measure encoder throughput of each backend and precision side by side (ratio to torch fp32, % of the peak
+    matrix-multiply rate of the row's own runtime and precision)."""
+    from zsbench.bench.rows import format_table, write_rows
+    from zsbench.bench.run import create_random_checkpoint, run_bench
 
     ref = config.model
     if random_init:
@@ -302,11 +391,11 @@ def bench_command(config: BenchConfig, console: Console, random_init: bool, outp
         if not Path(ref.pretrained).exists():
             create_random_checkpoint(Path(ref.model_config), Path(ref.pretrained))
             console.log(f"Created {ref.pretrained} with random weights of {ref.model_config}")
-    rows = run_bench(config, log=console.log)
-    console.result(format_table(rows))
+    run = run_bench(config, log=console.log, warn=console.warn)
+    console.result(format_table(run.rows))
     if output is not None:
-        write_rows(output, rows, config)
-        console.result(f"{len(rows)} row(s) -> {output}")
+        write_rows(output, run, config)
+        console.result(f"{len(run.rows)} row(s) -> {output}")
 
 
 @config_command(main, "demo", "zsbench.demo.suite:DemoConfig")

@@ -18,9 +18,10 @@ class ZsbenchError(Exception):
 class UnknownNameError(ZsbenchError, KeyError):
     """A name that is not in a registry; suggests close names and lists the available ones."""
 
-    def __init__(self, kind: str, name: str, available: Iterable[str]) -> None:
+    def __init__(self, kind: str, name: str, available: Iterable[str], preferred: Iterable[str] = ()) -> None:
+        """`preferred`: names to suggest before the close ones (the same thing spelt another way)."""
         choices = sorted(available)
-        close = difflib.get_close_matches(name, choices, n=3, cutoff=0.6)
+        close = list(dict.fromkeys([*preferred, *difflib.get_close_matches(name, choices, n=3, cutoff=0.6)]))[:3]
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
         listing = ", ".join(choices) if len(choices) <= 40 else ", ".join(choices[:40]) + ", ..."
         self.message = f"Unknown {kind} '{name}'.{hint} Available: {listing}."
@@ -104,6 +105,17 @@ class ResultError(ZsbenchError):
 
 class UnsupportedFlagError(ZsbenchError):
     """A CLIP_benchmark flag or task that zsbench deliberately does not implement (linear probe, captioning, ...)."""
+
+
+class DownloadError(ZsbenchError):
+    """A fetch that failed: an unreachable host, an HTTP error, a size or checksum mismatch, an unsafe archive."""
+
+
+class OfflineError(ZsbenchError):
+    """Something that is not on this machine, needed while zsbench may not use the network (--offline,
+    ZSBENCH_OFFLINE=1, HF_HUB_OFFLINE=1)."""
+
+
 class CacheError(ZsbenchError):
     """An embedding cache folder that cannot be used (a file in its place, no permission to write)."""
 

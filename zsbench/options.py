@@ -237,17 +237,20 @@ def _parameter(config_class: type, field: dataclasses.Field, spec: CliSpec) -> c
     if is_flag and default is True:  # a flag that is on by default is turned off by --no_x / --no-x
         names = [f"{opt}/--no{'_' if '_' in opt else '-'}{opt[2:]}" if opt.startswith("--") else opt for opt in names]
         shown = True
+    # A required option is given no default at all: since click 8.3 an explicit `default=None` counts as a
+    # value, so click would not report the option as missing (the command then failed on None).
+    defaults = {} if required else {"default": default}
     return click.Option(
         [*names, name],
         type=None if is_flag else click_type,
         is_flag=is_flag,
         multiple=multiple,
         required=required,
-        default=None if required else default,
         show_default=spec.show_default if shown else False,
         help=spec.help,
         metavar=spec.metavar,
         callback=callback,
+        **defaults,
     )
 
 

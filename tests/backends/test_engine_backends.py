@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -17,7 +18,7 @@ from zsbench.errors import BackendUnavailableError, ExportError, NotExportableEr
 from zsbench.eval.plan import EvalOptions, plan_runs
 from zsbench.eval.runner import classification_logits, open_dataset
 
-pytest.importorskip("onnxruntime", reason="the onnx backend needs the onnx extra: pip install 'zsbench[onnx]'")
+onnxruntime = pytest.importorskip("onnxruntime", reason="the onnx backend needs the onnx extra: pip install 'zsbench[onnx]'")
 
 
 @pytest.fixture()
@@ -59,6 +60,16 @@ def test_onnx_backend_exports_on_demand_and_matches_torch(workdir: Path) -> None
     assert throughput["first_image_call_seconds"] > 0 and throughput["steady_images_per_second"] > 0  # 4 calls: 1 + 3
     assert throughput["runtime_gpu_memory_mb"] is None  # ONNX Runtime on the CPU holds no GPU memory
     assert torch.equal(per_sample_top1("onnx", "cpu", "fp32"), per_sample_top1("torch", "cpu", "fp32"))
+    # The provenance record names the graph files that produced the numbers, by their bytes.
+    export = workdir / "export" / "internvl_c_hf-ckpt-fp32"
+    graph_files = {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in export.iterdir()
+                   if path.name.endswith((".onnx", ".onnx.data"))}
+    env = onnx_result["env"]
+    assert env["artifacts"] == graph_files and {"vision.onnx", "text.onnx"} <= set(graph_files)
+    assert env["versions"]["onnxruntime"] == onnxruntime.__version__ and env["execution_provider"] == "CPUExecutionProvider"
+    assert env["threads"] == {"torch": torch.get_num_threads(), "onnxruntime": torch.get_num_threads()}
+    assert torch_result["env"]["artifacts"] == {} and torch_result["env"]["checkpoint"] == env["checkpoint"]
+    assert env["checkpoint"] == json.loads((export / "manifest.json").read_text())["checkpoint"]["digest"]
     # Reused, not re-exported, the second time.
     mtime = (workdir / "export" / "internvl_c_hf-ckpt-fp32" / "vision.onnx").stat().st_mtime_ns
     eval_cifar("onnx", "again.json")

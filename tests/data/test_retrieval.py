@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.data.fixtures import write_coco, write_flickr, write_xtd
+from tests.data.fixtures import image_bytes, write_coco, write_flickr, write_wds, write_xtd
 from zsbench.data import build_dataset, clean_caption
 from zsbench.errors import DatasetLayoutError, UnknownNameError
 
@@ -105,3 +105,12 @@ def test_xtd_refuses_a_caption_count_that_does_not_fit_and_unknown_languages(tmp
         build_dataset("multilingual_mscoco_captions", tmp_path, language="fr")
     with pytest.raises(UnknownNameError, match="Available: en, es, fr, it, jp, ko, pl, ru, tr, zh"):
         build_dataset("multilingual_mscoco_captions", tmp_path, language="de")
+
+
+def test_a_registered_retrieval_set_read_from_its_export_has_its_captions_cleaned(tmp_path: Path) -> None:
+    """The hub mirror of Flickr30K or COCO read under the seed's name scores as the seed's own files do: the stored
+    captions go through the fork's cleaning; ``wds/<name>`` reads them as stored, as the fork's webdataset path does."""
+    write_wds(tmp_path / "wds_flickr30k", [(image_bytes(0), ["A Dog, running!", "Two  cats."])], dataset_type="retrieval")
+    for name in ("flickr30k", "mscoco_captions"):
+        assert build_dataset(name, tmp_path / "wds_flickr30k").samples[0][1] == ["a dog, running", "two cats"]
+    assert build_dataset("wds/flickr30k", tmp_path).samples[0][1] == ["A Dog, running!", "Two  cats."]

@@ -123,3 +123,45 @@ def test_labels_beyond_the_class_names_are_refused(tmp_path: Path) -> None:
     write_wds(tmp_path, [(image_bytes(i, "PNG"), i) for i in range(2)], classnames=["only"], image_field="png")
     with pytest.raises(DatasetLayoutError, match="targets that do not fit the 1 classes of classnames.txt"):
         build_dataset("wds/x", tmp_path)
+
+
+@pytest.mark.parametrize("place", ["{root}", "{root}/wds_shapes_retrieval", "{root}/shapes_retrieval"])
+def test_auto_task_reads_dataset_type_where_the_loader_reads_the_export(tmp_path: Path, place: str) -> None:
+    """`--task auto` and the loader find the export by one rule (the root, then wds_<name>, then <name>), so
+    a retrieval export under a parent root is a retrieval task, not a classification guessed from the name."""
+    from zsbench.data import default_task
+
+    captions = [(image_bytes(i, "PNG"), [f"caption {i}"]) for i in range(2)]
+    write_wds(Path(place.format(root=tmp_path)), captions, dataset_type="retrieval", image_field="png")
+    dataset = build_dataset("wds/shapes_retrieval", tmp_path)
+    assert isinstance(dataset, RetrievalDataset)
+    assert default_task("wds/shapes_retrieval", tmp_path) == dataset.task == "zeroshot_retrieval"
+    # Another split is looked for in its own folder, as the loader does.
+    write_wds(tmp_path / "val_only", captions[:1], split="val", dataset_type="retrieval", image_field="png")
+    assert default_task("wds/val_only", tmp_path / "val_only", split="val") == "zeroshot_retrieval"
+
+
+def test_every_clip_benchmark_vtab_name_is_accepted_and_read_from_its_export(tmp_path: Path) -> None:
+    """CLIP_benchmark dispatches `vtab/<name>` to its VTAB builder; zsbench reads the same set's webdataset
+    export, with the export's class names and CLIP_benchmark's templates for the name, as `vtab/flowers`."""
+    from tests.data.fixtures import write_vtab
+    from zsbench.data import dataset_loader_name, default_task
+    from zsbench.data.wds import VTAB_DATASETS
+
+    assert {"caltech101", "cifar100", "clevr_count_all", "pcam", "svhn", "smallnorb_label_azimuth"} <= set(VTAB_DATASETS)
+    write_vtab(tmp_path, "caltech101", ["accordion", "airplane"])
+    dataset = build_dataset("vtab/caltech101", tmp_path)
+    assert isinstance(dataset, ClassificationDataset) and dataset.name == "vtab/caltech101"
+    assert dataset.classnames == ["accordion", "airplane"]
+    table = json.loads((files("clip_benchmark.datasets") / "en_zeroshot_classification_templates.json").read_text())
+    assert dataset.templates == table["caltech101"]
+    for name in VTAB_DATASETS:
+        assert dataset_loader_name(f"vtab/{name}") == "wds" and default_task(f"vtab/{name}") == "zeroshot_classification"
+
+
+@pytest.mark.parametrize(("name", "first"), [("vtab/mnist", "mnist"), ("flowers", "vtab/flowers"), ("vtab/caltech1O1", "vtab/caltech101")])
+def test_did_you_mean_prefers_the_same_datasets_other_spelling(tmp_path: Path, name: str, first: str) -> None:
+    from zsbench.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match=f"Did you mean: {first}[,?]"):
+        build_dataset(name, tmp_path)

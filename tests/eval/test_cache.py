@@ -136,3 +136,21 @@ def test_clip_benchmark_classifier_flags_name_the_cache_folder(tmp_path: Path, d
 def test_content_key_is_canonical() -> None:
     assert content_key({"b": [1, 2], "a": "é"}) == content_key({"a": "é", "b": [1, 2]})
     assert content_key({"templates": ["a {c}"]}) != content_key({"templates": ["a {c}."]})
+
+
+def test_a_text_side_served_from_the_cache_prints_cached_not_a_rate(tmp_path: Path, demo_checkpoint: Path,
+                                                                   isolated_embedding_cache: Path) -> None:
+    """Nothing encoded is no speed: the summary line, `zsbench build`'s table and the demo's table say `cached`."""
+    from zsbench.demo.suite import summary_table
+
+    run_eval(demo_checkpoint, write_classification(tmp_path / "a", seed=0), tmp_path / "a.json")
+    result, log = run_eval(demo_checkpoint, write_classification(tmp_path / "b", seed=100), tmp_path / "b.json")
+    assert result["throughput"]["texts_per_second"] is None and result["throughput"]["cached_texts"] > 0
+    (summary,) = [line for line in log.splitlines() if line.startswith("wds/shapes")]
+    assert "texts cached" in summary and "0.0 txt/s" not in summary and " img/s" in summary
+    table = CliRunner().invoke(main, ["build", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--output", "-"])
+    assert table.exit_code == 0, table.output
+    rows = [line for line in table.stdout.splitlines() if "wds/shapes" in line]
+    assert [row.rstrip(" |").rsplit("|", 1)[-1].strip() for row in rows] == [
+        f"{json.loads((tmp_path / 'a.json').read_text())['throughput']['texts_per_second']:.1f}", "cached"]
+    assert summary_table([result]).splitlines()[-1].split()[-1] == "cached"

@@ -6,7 +6,10 @@ ranking), not with zsbench's eval code.
 
 from __future__ import annotations
 
+import csv
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 from tests.data.fixtures import image_bytes, write_cifar, write_coco, write_corrupt_images, write_imagenet_val, write_wds
 from zsbench.cli import main
@@ -78,6 +82,44 @@ def test_classification_on_cifar10(tmp_path: Path, tiny_hf_folder: Path) -> None
     assert result["metrics"]["mean_per_class_recall"] == pytest.approx(sum(recall) / len(recall))
 
 
+def test_the_result_records_where_and_how_it_ran(tmp_path: Path, tiny_hf_folder: Path) -> None:
+    write_cifar(tmp_path / "data", count=4)
+    changed = tmp_path / "changed"
+    shutil.copytree(tiny_hf_folder, changed)
+    weights = load_file(changed / "model.safetensors")
+    name = sorted(weights)[-1]
+    weights[name] = weights[name] + 1e-3  # one tensor fine-tuned: another checkpoint
+    save_file(weights, changed / "model.safetensors")
+    envs = []
+    for checkpoint, out in ((tiny_hf_folder, tmp_path / "original.json"), (changed, tmp_path / "changed.json")):
+        code, log = run_eval("--model", "internvl_c_classification_hf", "--pretrained", str(checkpoint), "--dataset", "cifar10",
+                             "--dataset_root", str(tmp_path / "data"), "--output", str(out), "--no-cache")
+        assert code == 0, log
+        envs.append(json.loads(out.read_text())["env"])
+    env = envs[0]
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file() and "model name" in cpuinfo.read_text():
+        assert env["cpu"]["model"] in cpuinfo.read_text() and env["cpu"]["model"] != "x86_64"
+    assert env["versions"]["torch"] == torch.__version__ and env["threads"]["torch"] == torch.get_num_threads()
+    assert env["gpu"] is None and env["artifacts"] == {}  # torch on the CPU: no GPU, no graph or engine
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / ".git").exists() and shutil.which("git"):
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+        assert env["zsbench"]["commit"] == head
+    assert len(env["checkpoint"]) == 64 and envs[1]["checkpoint"] != env["checkpoint"]
+    assert {key: value for key, value in envs[1].items() if key != "checkpoint"} == {k: v for k, v in env.items() if k != "checkpoint"}
+    # `zsbench build --columns` adds any of it as a column.
+    table = tmp_path / "t.csv"
+    built = CliRunner().invoke(main, ["build", str(tmp_path / "original.json"), str(tmp_path / "changed.json"), "--output", str(table),
+                                      "--columns", "pretrained,cpu,torch,threads,checkpoint,env.cpu.count,backend"])
+    assert built.exit_code == 0, built.output
+    rows = {"changed" if Path(row["pretrained"]) == changed else "original": row for row in csv.DictReader(table.open())}
+    assert list(next(iter(rows.values())))[:7] == ["pretrained", "cpu", "torch", "threads", "checkpoint", "env.cpu.count", "backend"]
+    for checkpoint, recorded in zip(("original", "changed"), envs):
+        assert rows[checkpoint]["cpu"] == recorded["cpu"]["model"] and rows[checkpoint]["torch"] == torch.__version__
+        assert rows[checkpoint]["checkpoint"] == recorded["checkpoint"] and rows[checkpoint]["threads"] == str(torch.get_num_threads())
+
+
 def brute_force_recall(image_embeddings: torch.Tensor, text_embeddings: torch.Tensor, owners: list[int], k: int) -> tuple[float, float]:
     scores = text_embeddings @ image_embeddings.T
     text_hits = [scores[t, owner] >= scores[t].topk(k).values[-1] for t, owner in enumerate(owners)]
@@ -127,13 +169,42 @@ def test_webdataset_classification_and_retrieval(tmp_path: Path, tiny_hf_folder:
     assert json.loads((tmp_path / "r.json").read_text())["throughput"]["texts"] == 10
 
 
-def test_missing_root_fails_before_any_model_loads(tmp_path: Path) -> None:
-    # The checkpoint does not exist either: the dataset error must come first.
+def test_threads_set_torch_and_onnx_runtime_threads_and_are_recorded(tmp_path: Path, tiny_hf_folder: Path) -> None:
+    """`--threads N` as in `zsbench bench`: torch's intra-op threads (which ONNX Runtime sessions on the CPU
+    take too), recorded in the result's env; without it, torch's default is recorded."""
+    from zsbench.runtime.onnxrt import cpu_threads
+
+    write_wds(tmp_path / "cls", [(image_bytes(i), i % 2) for i in range(3)], classnames=["red", "green"])
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, None):
+            output = tmp_path / f"threads-{threads}.json"
+            code, log = run_eval("--model", "internvl_c_classification_hf", "--pretrained", str(tiny_hf_folder), "--dataset",
+                                 "wds/shapes", "--dataset_root", str(tmp_path / "cls"), "--output", str(output),
+                                 *(["--threads", str(threads)] if threads else []))
+            assert code == 0, log
+            recorded = json.loads(output.read_text())["env"]["threads"]["torch"]
+            assert recorded == (threads or torch.get_num_threads()) == cpu_threads(torch.device("cpu"))
+            torch.set_num_threads(before)
+    finally:
+        torch.set_num_threads(before)
+    code, log = run_eval("--threads", "0", "--dataset", "cifar10")
+    assert code == 2 and "--threads" in log and "Traceback" not in log
+
+
+def test_missing_data_and_missing_weights_are_reported_together_before_any_model_loads(tmp_path: Path, tiny_hf_folder: Path) -> None:
+    """One run names every missing dataset root and checkpoint, instead of one per attempt."""
     code, log = run_eval("--model", "internvl_c_classification_hf", "--pretrained", str(tmp_path / "no-checkpoint"),
+                         "--dataset", "imagenet1k", "cifar10", "--dataset_root", str(tmp_path / "nowhere" / "{dataset}"))
+    assert code == 1 and "Traceback" not in log
+    assert "3 problems, found before any model was loaded (nothing was evaluated):" in log
+    assert "1. Cannot read dataset 'imagenet1k'" in log and "2. Cannot read dataset 'cifar10'" in log
+    assert f"3. Checkpoint {tmp_path / 'no-checkpoint'} does not exist." in log
+    # One problem alone keeps its own message.
+    code, log = run_eval("--model", "internvl_c_classification_hf", "--pretrained", str(tiny_hf_folder),
                          "--dataset", "imagenet1k", "--dataset_root", str(tmp_path / "nowhere"))
-    assert code == 1
-    assert "imagenet1k" in log and str(tmp_path / "nowhere") in log and "val" in log
-    assert "Checkpoint" not in log and "Traceback" not in log
+    assert code == 1 and log.startswith("Error: Cannot read dataset 'imagenet1k'") and "problems" not in log
+    assert str(tmp_path / "nowhere") in log and "val" in log
 
 
 def test_task_that_does_not_fit_the_dataset(tmp_path: Path, tiny_hf_folder: Path) -> None:

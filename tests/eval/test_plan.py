@@ -77,10 +77,24 @@ def test_auto_task_and_device_precision_defaults() -> None:
         (["--model_type", "internvl", "--model", "internvl_x", "--pretrained", "p"], "Unknown InternVL model 'internvl_x'"),
         (["--dataset", "cifar11"], "Unknown dataset 'cifar11'. Did you mean: cifar10"),
         (["--pretrained_model", "no-comma"], "is not of the form 'model,pretrained'"),
+        (["--output", "results/{dataset}"], "--output 'results/{dataset}' does not end in .json"),
+        (["--output", "results/{dataset}.csv"], "Expected a JSON file name such as 'results/{dataset}_{model}.json'"),
     ],
 )
 def test_bad_flags_are_clear_errors(args: list[str], message: str) -> None:
     result = CliRunner().invoke(main, ["eval", *args, "--dry-run"])
     assert result.exit_code != 0
     assert message in result.output
-    assert "Traceback" not in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_auto_task_of_a_webdataset_export_under_a_parent_root(tmp_path: Path) -> None:
+    """The demo's layout with the parent folder as --dataset_root (the loader reads <root>/<name>/): each
+    dataset's task comes from its own dataset_type.txt."""
+    from tests.data.fixtures import image_bytes, write_wds
+
+    write_wds(tmp_path / "shapes_retrieval", [(image_bytes(0), ["a caption"])], dataset_type="retrieval")
+    write_wds(tmp_path / "shapes_classification", [(image_bytes(0), 0)], classnames=["a"])
+    plans = dry_run("--model_type", "internvl", "--model", "internvl_c_retrieval_hf", "--pretrained", "x",
+                    "--dataset", "wds/shapes_retrieval", "wds/shapes_classification", "--dataset_root", str(tmp_path))
+    assert [plan["task"] for plan in plans] == ["zeroshot_retrieval", "zeroshot_classification"]

@@ -105,7 +105,7 @@ def test_build_has_one_column_per_metric_with_paper_and_delta_beside_it(tmp_path
     assert columns[:8] == ["model", "pretrained", "dataset", "language", "task", "backend", "precision", "device"]
     assert columns[8:11] == ["acc1", "paper_acc1", "delta_acc1"]
     assert columns.index("image_retrieval_recall@1") + 1 == columns.index("paper_image_retrieval_recall@1")
-    assert columns[-4:] == ["images_per_second", "texts_per_second", "wall_seconds", "file"]
+    assert columns[-6:] == ["images_per_second", "texts_per_second", "cached_images", "cached_texts", "wall_seconds", "file"]
     assert [row["dataset"] for row in rows] == ["cifar10", "imagenet1k", "mscoco_captions"]  # sorted by task, dataset
     assert float(rows[1]["delta_acc1"]) == pytest.approx(0.8418 - 0.83178)
 
@@ -141,3 +141,49 @@ def test_build_rejects_bad_inputs(tmp_path: Path) -> None:
     assert "does not exist" in runner.invoke(main, ["build", str(tmp_path / "nope"), "--output", "t.csv"]).output
     (tmp_path / "r.json").write_text(json.dumps(result("cifar10", "m", "zeroshot_classification", {"acc1": 1.0})))
     assert "must end in .csv or .md" in runner.invoke(main, ["build", str(tmp_path), "--output", str(tmp_path / "t.txt")]).output
+
+
+def with_env(entry: dict, gpu: str | None, torch_version: str = "2.14.1") -> dict:
+    """A result with the provenance fields `build --columns` reads (`zsbench.runtime.provenance`'s layout)."""
+    return {**entry, "env": {"gpu": {"name": gpu, "compute_capability": "9.0"} if gpu else None, "cpu": {"model": "AMD EPYC 9654"},
+                             "versions": {"torch": torch_version}, "artifacts": {"vision.engine": "ab" * 32}}}
+
+
+def test_build_columns_add_provenance_fields(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    write_json_atomic(results / "gpu.json", with_env(result("cifar10", "m", "zeroshot_classification", {"acc1": 0.5}), "NVIDIA H100 80GB HBM3"))
+    write_json_atomic(results / "cpu.json", with_env({**result("cifar10", "m", "zeroshot_classification", {"acc1": 0.4}),
+                                                      "backend": "onnx"}, None))
+    outcome = CliRunner().invoke(main, ["build", str(results), "--output", str(tmp_path / "t.csv"),
+                                        "--columns", "gpu,compute_capability,backend,precision,env.versions.torch,artifacts"])
+    assert outcome.exit_code == 0, outcome.output
+    rows = {row["backend"]: row for row in csv.DictReader((tmp_path / "t.csv").open())}
+    assert list(rows["torch"])[:7] == ["gpu", "compute_capability", "backend", "precision", "env.versions.torch", "artifacts", "acc1"]
+    assert rows["torch"]["gpu"] == "NVIDIA H100 80GB HBM3" and rows["torch"]["compute_capability"] == "9.0"
+    assert rows["onnx"]["gpu"] == "" and rows["onnx"]["env.versions.torch"] == "2.14.1"
+    assert json.loads(rows["torch"]["artifacts"]) == {"vision.engine": "ab" * 32}
+    outcome = CliRunner().invoke(main, ["build", str(results), "--output", "-", "--columns", "gpu,backend"])
+    assert outcome.exit_code == 0, outcome.output
+    lines = [line for line in outcome.output.splitlines() if line.startswith("|")]
+    assert lines[0] == "| gpu | backend | acc1 % | images/s | texts/s |"
+    assert "| - | onnx | 40.00 |" in outcome.output and "| NVIDIA H100 80GB HBM3 | torch | 50.00 |" in outcome.output
+
+
+def test_build_columns_refuses_a_field_no_result_has(tmp_path: Path) -> None:
+    write_json_atomic(tmp_path / "r.json", result("cifar10", "m", "zeroshot_classification", {"acc1": 0.5}))
+    outcome = CliRunner().invoke(main, ["build", str(tmp_path / "r.json"), "--output", "-", "--columns", "gpu,env.gpu.nmae,gpus"])
+    assert outcome.exit_code == 1 and "Traceback" not in outcome.output
+    assert "--columns env.gpu.nmae, gpus: none of the 1 result(s) has it" in outcome.output and "compute_capability" in outcome.output
+    known = CliRunner().invoke(main, ["build", str(tmp_path / "r.json"), "--output", "-", "--columns", "gpu,backend"])
+    assert known.exit_code == 0 and "| - | torch | 50.00 |" in known.output  # a short name no result fills: empty cells
+
+
+def test_strings_from_result_files_cannot_break_out_of_their_cells(tmp_path: Path) -> None:
+    hostile = "A|B ![x](http://attacker.example/x.png) <script>\nnext"
+    write_json_atomic(tmp_path / "r.json", with_env(result("cifar10", "m", "zeroshot_classification", {"acc1": 0.5}), hostile))
+    outcome = CliRunner().invoke(main, ["build", str(tmp_path / "r.json"), "--output", "-", "--columns", "gpu"])
+    (row,) = [line for line in outcome.output.splitlines() if line.startswith("| A")]
+    assert row.count(" | ") == 3 and "<script>" not in row and "](" not in row.replace("\\](", "")
+    write_json_atomic(tmp_path / "r.json", with_env(result("cifar10", "m", "zeroshot_classification", {"acc1": 0.5}), "=HYPERLINK(1)"))
+    CliRunner().invoke(main, ["build", str(tmp_path / "r.json"), "--output", str(tmp_path / "t.csv"), "--columns", "gpu"])
+    assert next(csv.DictReader((tmp_path / "t.csv").open()))["gpu"] == "'=HYPERLINK(1)"

@@ -61,11 +61,17 @@ def test_small_perturbation_still_fails_fp32_thresholds(exports: dict, copy_expo
     assert "text: failed" in result.output and "worst: text" in result.output and "Traceback" not in result.output
 
 
-def test_parity_cli_reruns_a_passing_check(exports: dict) -> None:
+def test_parity_cli_reruns_a_passing_check_showing_its_progress(exports: dict) -> None:
+    """One progress line per stage on stderr (the reference, then each graph), none with -q."""
     folder = exports[("g", "fp16")].folder
     result = CliRunner().invoke(main, ["parity", "--artifact", str(folder), "--device", "cpu"])
     assert result.exit_code == 0, result.output
-    assert "PASSED" in result.output and "zero_shot: passed" in result.output
+    assert "PASSED" in result.stdout and "zero_shot: passed" in result.stdout
+    stages = [line for line in result.stderr.splitlines() if line.startswith("Parity: ")]
+    assert [line.split(":")[1].split()[0] for line in stages] == ["PyTorch", "vision.onnx", "text.onnx"], result.stderr
+    assert "200 probe images" in stages[0] and "prompts" in stages[2]
+    quiet = CliRunner().invoke(main, ["parity", "--artifact", str(folder), "--device", "cpu", "-q"])
+    assert quiet.exit_code == 0 and quiet.stderr == "" and "PASSED" in quiet.stdout
 
 
 def test_parity_cli_refuses_a_changed_checkpoint(exports: dict, copy_export, tmp_path: Path) -> None:

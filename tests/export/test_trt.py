@@ -4,6 +4,9 @@ time without a GPU); with a GPU, the engines are run and checked for parity agai
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,9 +16,21 @@ from click.testing import CliRunner
 
 from zsbench.cli import main
 from zsbench.errors import EngineError, ZsbenchError
-from zsbench.export.trt_build import EngineConfig, build_engines
+from zsbench.export.trt_build import EngineConfig, build_engines, build_targets
 from zsbench.runtime.engine_manifest import ShapeProfile, load_engine_manifest
-from zsbench.runtime.flavor import AHEAD_OF_TIME, AHEAD_OF_TIME_TARGET, choose_flavor, gpu_target, installed_flavors, select_trt_flavor
+from zsbench.runtime.flavor import (
+    AHEAD_OF_TIME,
+    AHEAD_OF_TIME_TARGET,
+    TrtFlavor,
+    choose_flavor,
+    default_rtx_targets,
+    format_capability,
+    gpu_target,
+    installed_flavors,
+    rtx_capabilities,
+    select_trt_flavor,
+    trt_module,
+)
 from zsbench.runtime.trt import Chunk, choose_profile, plan_batches
 
 HAS_GPU = torch.cuda.is_available()
@@ -75,6 +90,10 @@ def test_engines_build_from_fp16_graphs_with_dynamic_profiles(exports: dict, tmp
         assert manifest.device == torch.cuda.get_device_name() and parity["passed"], parity
     else:
         assert (manifest.device, manifest.compute_capability) == (AHEAD_OF_TIME, AHEAD_OF_TIME)
+        # Explicit targets: every one the installed TensorRT-RTX lists but 7.5.
+        listed = rtx_capabilities(trt_module(select_trt_flavor(FLAVOR, AHEAD_OF_TIME_TARGET)))
+        assert manifest.compute_capabilities == tuple(format_capability(c) for c in default_rtx_targets(listed))
+        assert "8.0" in manifest.compute_capabilities or (8, 0) not in listed
         assert manifest.timing_cache is None  # TensorRT-RTX takes none
         assert parity["status"] == "not run" and "no GPU" in parity["reason"] and manifest.parity_status == "not run"
     print(f"\n{manifest.flavor} build of tiny InternVL-{head.upper()} (2 engines, 2 profiles): {seconds:.1f} s")
@@ -104,6 +123,51 @@ def test_matching_engines_are_reused_and_stale_ones_rebuilt(exports: dict, tmp_p
     assert not build_engines(EngineConfig(export.folder, out=out, flavor=FLAVOR, batch_profiles=((1, 2, 8),)),
                              log=messages.append).reused
     assert any("other optimization profiles" in m for m in messages)
+
+
+@pytest.mark.trt
+@pytest.mark.skipif(HAS_GPU or "tensorrt-rtx" not in installed_flavors(), reason="ahead-of-time TensorRT-RTX builds: no GPU, TensorRT-RTX")
+def test_ahead_of_time_builds_for_explicit_targets_turing_only_when_asked(exports: dict, tmp_path: Path) -> None:
+    export, out = exports[("c", "fp16")], tmp_path / "engines"
+    config = EngineConfig(export.folder, out=out, flavor="tensorrt-rtx", batch_profiles=((1, 2, 4),), text_length=(1, 8, 16),
+                          compute_capabilities=("8.6", "7.5"))
+    built = build_engines(config).manifest
+    assert built.compute_capabilities == ("7.5", "8.6") and all((out / f).stat().st_size for f in built.engines.values())
+    assert json.loads((out / "manifest.json").read_text())["compute_capabilities"] == ["7.5", "8.6"]
+    messages: list[str] = []
+    assert build_engines(EngineConfig(export.folder, out=out, flavor="tensorrt-rtx", batch_profiles=((1, 2, 4),),
+                                      text_length=(1, 8, 16), compute_capabilities=("8.6",)), log=messages.append).reused
+    wider = build_engines(EngineConfig(export.folder, out=out, flavor="tensorrt-rtx", batch_profiles=((1, 2, 4),),
+                                       text_length=(1, 8, 16), compute_capabilities=("8.6", "8.9")), log=messages.append)
+    assert not wider.reused and wider.manifest.compute_capabilities == ("8.6", "8.9")
+    assert any("built for compute capability 7.5, 8.6; 8.6, 8.9 requested" in m for m in messages), messages
+    flavor = select_trt_flavor("tensorrt-rtx", AHEAD_OF_TIME_TARGET)
+    with pytest.raises(EngineError, match=r"--compute_capabilities 9.0: tensorrt-rtx .* builds for compute capability 7.5, "):
+        build_targets(flavor, AHEAD_OF_TIME_TARGET, ("9.0",))
+    with pytest.raises(EngineError, match="standard TensorRT builds for the GPU it runs on"):
+        build_targets(TrtFlavor("tensorrt", "10.13"), AHEAD_OF_TIME_TARGET, ("8.6",))
+    with pytest.raises(EngineError, match="expected a compute capability MAJOR.MINOR such as 8.6, found 'sm86'"):
+        build_engines(EngineConfig(export.folder, out=out, flavor="tensorrt-rtx", compute_capabilities=("sm86",)))
+
+
+@pytest.mark.trt
+@needs_builder
+def test_an_old_polygraphy_is_refused_in_one_line_with_the_fix(exports: dict, tmp_path: Path) -> None:
+    """polygraphy 0.49.24 (PyPI's last release before CreateConfigRTX) in front of the real one: the build
+    says what to upgrade instead of raising an ImportError."""
+    shadow = tmp_path / "site"
+    (shadow / "polygraphy").mkdir(parents=True)
+    (shadow / "polygraphy" / "__init__.py").write_text('__version__ = "0.49.24"\n')
+    (shadow / "polygraphy-0.49.24.dist-info").mkdir()
+    (shadow / "polygraphy-0.49.24.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: polygraphy\nVersion: 0.49.24\n")
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shadow), str(repo)])}
+    result = subprocess.run([sys.executable, "-m", "zsbench", "engine", "build", str(exports[("c", "fp16")].folder),
+                             "--out", str(tmp_path / "engines"), "--trt_flavor", FLAVOR],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert "polygraphy 0.49.24 is too old" in line and "Fix: pip install --upgrade 'polygraphy>=0.5" in line  # 0.50.3 (RTX) or 0.53.4
 
 
 @pytest.mark.trt

@@ -12,6 +12,7 @@ from PIL import Image
 
 from zsbench.backends import ModelRef
 from zsbench.bench import BenchConfig, BenchRow, write_rows
+from zsbench.bench.rows import BenchRun
 from zsbench.cli import main
 from zsbench.eval.results import write_result
 from zsbench.jsonfiles import write_json_atomic
@@ -49,7 +50,7 @@ def inputs(tmp_path: Path) -> Path:
                  text_matmul_fraction=0.02 * batch ** 0.3, runtime="")
         for backend in ("torch", "onnx") for precision in ("fp32", "fp16") for batch in (1, 8, 64)
     ]
-    write_rows(folder / "bench" / "demo.json", rows, BenchConfig(ModelRef("internvl", "internvl_c_retrieval_hf", DEMO)))
+    write_rows(folder / "bench" / "demo.json", BenchRun("cpu (a test CPU, 2 threads)", rows), BenchConfig(ModelRef("internvl", "internvl_c_retrieval_hf", DEMO)))
     write_json_atomic(folder / "notes.json", {"hello": "world"})
     return folder
 
@@ -98,3 +99,44 @@ def test_report_of_bench_files_alone_and_of_nothing_usable(inputs: Path, tmp_pat
     assert outcome.exit_code == 1
     assert "No result of `zsbench eval` nor output of `zsbench bench`" in outcome.output
     assert not (tmp_path / "none").exists()
+
+
+def _row(backend: str, precision: str, batch: int, image_fraction: float) -> BenchRow:
+    return BenchRow(backend, precision, batch, images_per_s=100.0 * batch, texts_per_s=400.0 * batch, images_vs_torch_fp32=1.0,
+                    texts_vs_torch_fp32=1.0, image_matmul_fraction=image_fraction, text_matmul_fraction=0.1, runtime="",
+                    peak_flops_per_s=1e9, peak_measured_by=f"{backend} MatMul {precision}")
+
+
+def test_a_bench_row_above_its_peak_is_flagged_and_does_not_flatten_the_others(tmp_path: Path) -> None:
+    """A fraction above 100 % is a measurement bug: the table says so instead of printing the number, a
+    warning names the row and its peak, and the figure keeps the other rows' scale."""
+    from zsbench.bench.rows import format_table, fraction_warnings
+    from zsbench.report.figures import bench_plot
+
+    rows = [_row("torch", "fp32", batch, 0.05 * batch) for batch in (1, 2, 4)] + [_row("onnx", "fp16", 8, 55.88)]
+    table = format_table(rows)
+    assert ">100%!" in table and "5588" not in table and " 20.0%" in table
+    (warning,) = fraction_warnings(rows)
+    assert "onnx fp16 batch 8" in warning and "image encoder" in warning and "5588%" in warning and "onnx MatMul fp16" in warning
+    figure = bench_plot("title", rows)
+    image_fraction, text_fraction = figure.axes[2], figure.axes[3]
+    assert image_fraction.get_ylim()[1] < 30 and text_fraction.get_ylim()[1] < 30  # scaled to the possible rows (at most 20 %)
+    assert any("a bug" in text.get_text() for text in image_fraction.get_legend().get_texts())
+    assert figure.axes[0].get_yscale() == "log"
+
+    write_rows(tmp_path / "bench.json", BenchRun("cuda:0 (NVIDIA Test GPU)", rows), BenchConfig(ModelRef("internvl", "m", DEMO)))
+    outcome = CliRunner().invoke(main, ["report", str(tmp_path / "bench.json"), "--out", str(tmp_path / "report")])
+    assert outcome.exit_code == 0, outcome.output
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "on cuda:0 (NVIDIA Test GPU)]" in markdown and ">100%!" in markdown
+
+
+def test_bench_files_written_before_per_runtime_peaks_still_read(tmp_path: Path) -> None:
+    from dataclasses import asdict
+
+    from zsbench.bench import read_rows
+
+    row = {key: value for key, value in asdict(_row("torch", "fp32", 1, 0.1)).items() if not key.startswith("peak_")}
+    write_json_atomic(tmp_path / "old.json", {"model": {"model": "m"}, "device": "auto", "rows": [row]})
+    _, (read,) = read_rows(tmp_path / "old.json")
+    assert read.peak_flops_per_s is None and read.image_matmul_fraction == 0.1

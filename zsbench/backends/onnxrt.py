@@ -41,7 +41,8 @@ def load_onnx(ref: ModelRef, device: torch.device, precision: str, options: Back
 
     folder, manifest = find_or_export(ref, precision, device, options)
     tokenizer, transforms = export_inputs(manifest, ref)
-    return LoadedModel(OnnxEncoder(graph_files(manifest, folder), device, precision, folder), tokenizer, transforms)
+    encoder = OnnxEncoder(graph_files(manifest, folder), device, precision, folder, manifest.file_digests())
+    return LoadedModel(encoder, tokenizer, transforms)
 
 
 def check_parity(artifact: Path, device: str, engines: Path | None, log: Log) -> ParityReport:

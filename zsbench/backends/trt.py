@@ -27,13 +27,14 @@ if TYPE_CHECKING:
 def _available(device: torch.device) -> str | None:
     import torch
 
-    from zsbench.runtime.flavor import installed_flavors
+    from zsbench.runtime.flavor import install_command, installed_flavors
 
     if device.type != "cuda" or not torch.cuda.is_available():
         return "--backend trt runs TensorRT engines on a CUDA GPU; use --device cuda on a machine with one."
     if not installed_flavors():
-        return ("Neither tensorrt nor tensorrt_rtx is installed; they run the engines. Install one with "
-                "`pip install --extra-index-url https://pypi.nvidia.com 'zsbench[trt]'` or `pip install 'zsbench[trt-rtx]'`.")
+        return (f"neither tensorrt nor tensorrt_rtx is installed (data-centre cards: {install_command('tensorrt')}; "
+                f"RTX cards and ahead-of-time builds: {install_command('tensorrt-rtx')}; `zsbench doctor` says which this "
+                "machine needs)")
     return None
 
 

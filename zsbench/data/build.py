@@ -8,6 +8,7 @@ with the export's own class names and templates, as clip_benchmark does.
 
 from __future__ import annotations
 
+import difflib
 import textwrap
 from pathlib import Path
 
@@ -23,42 +24,68 @@ from zsbench.data.catalog import (
     Loaded,
     Task,
     export_candidates,
+    short_name,
 )
 from zsbench.data.files import describe_folder
 from zsbench.data.prompts import load_custom_table, prompt_languages, resolve_classnames, resolve_templates
+from zsbench.data.retrieval import CLEANED_CAPTIONS, clean_export_captions
 from zsbench.data.types import ClassificationDataset, RetrievalDataset
-from zsbench.data.wds import export_kind, find_export, load_wds_export, read_export
+from zsbench.data.wds import VTAB_DATASETS, export_kind, find_export, load_wds_export, read_export
 from zsbench.errors import DatasetLayoutError, PromptsError, UnknownNameError
 
 WDS_PREFIX = "wds/"
+VTAB_PREFIX = "vtab/"
 
 
 def list_datasets() -> list[str]:
-    """The registered dataset names, sorted (``wds/<name>`` is accepted besides these)."""
+    """The registered dataset names, sorted (``wds/<name>`` and CLIP_benchmark's ``vtab/<name>`` are accepted besides these)."""
     return DATASETS.names()
 
 
-def default_task(name: str, root: Path | None = None) -> Task:
+def is_dataset_name(name: str) -> bool:
+    """Whether `dataset_entry` knows `name` (a registered name, ``wds/<name>`` or a CLIP_benchmark ``vtab/<name>``)."""
+    try:
+        dataset_entry(name)
+    except UnknownNameError:
+        return False
+    return True
+
+
+def default_task(name: str, root: Path | None = None, split: str = "test") -> Task:
     """The task `--task auto` picks for `name`.
 
-    For ``wds/<name>`` it is what the export's ``dataset_type.txt`` under `root` states, when
-    that file exists (the only disk access); else the task of ``<name>`` when that is registered
-    (so ``wds/flickr30k`` is retrieval, as clip_benchmark strips the prefix before guessing),
-    else classification.
+    For ``wds/<name>`` it is what the export the loader would read under `root` states in its
+    ``dataset_type.txt`` (`find_export`: the root, ``wds_<name>`` or ``<name>``; the only disk
+    access); when there is none yet, the task of ``<name>`` when that is registered (so
+    ``wds/flickr30k`` is retrieval, as clip_benchmark strips the prefix before guessing), else
+    classification.
     """
     if name.startswith(WDS_PREFIX) and name != WDS_PREFIX:
-        if root is not None and (root / "dataset_type.txt").is_file():
-            return RETRIEVAL if export_kind(root) == "retrieval" else CLASSIFICATION
+        export = find_export(name, root, split) if root is not None else None
+        if export is not None:
+            return RETRIEVAL if export_kind(export) == "retrieval" else CLASSIFICATION
         inner = name.removeprefix(WDS_PREFIX)
         return DATASETS.get(inner).task if inner in DATASETS else CLASSIFICATION
-    return DATASETS.get(name).task
+    return dataset_entry(name).task
 
 
 def dataset_entry(name: str) -> DatasetEntry:
-    """The registry entry for `name`; ``wds/<name>`` gets the generic export reader."""
+    """The registry entry for `name`; ``wds/<name>`` gets the generic export reader, and so does every
+    CLIP_benchmark ``vtab/<name>`` (its export, with CLIP_benchmark's templates for the name).
+
+    Raises:
+        UnknownNameError: any other name; "did you mean" names the same dataset's other spelling first
+            (``vtab/mnist`` -> ``mnist``, ``flowers`` -> ``vtab/flowers``).
+    """
+    if name in DATASETS:
+        return DATASETS.get(name)
     if name.startswith(WDS_PREFIX) and name != WDS_PREFIX:
         return DatasetEntry(name, load_wds_export, "wds", default_task(name), splits=None)
-    return DATASETS.get(name)
+    if name.startswith(VTAB_PREFIX) and name.removeprefix(VTAB_PREFIX) in VTAB_DATASETS:
+        return DatasetEntry(name, load_wds_export, "wds", CLASSIFICATION, splits=None)
+    spellings = [*list_datasets(), *(VTAB_PREFIX + vtab for vtab in VTAB_DATASETS if VTAB_PREFIX + vtab not in DATASETS)]
+    same = [spelling for spelling in spellings if short_name(spelling) == short_name(name)]
+    raise UnknownNameError("dataset", name, list_datasets(), preferred=[*same, *difflib.get_close_matches(name, spellings, n=3, cutoff=0.6)])
 
 
 def dataset_loader_name(name: str) -> str:
@@ -110,7 +137,7 @@ def _expected_kind(entry: DatasetEntry) -> Kind:
 def _check_options(entry: DatasetEntry, request: DatasetRequest) -> None:
     if entry.splits is not None and request.split not in entry.splits:
         raise UnknownNameError(f"split of {entry.name}", request.split, entry.splits)
-    if entry.name in DATASETS:  # wds/<name> may hold anything: checked when its prompts are read
+    if not entry.name.startswith(WDS_PREFIX):  # wds/<name> may hold anything: checked when its prompts are read
         languages = entry.languages if entry.languages is not None else prompt_languages()
         if request.language not in languages:
             raise UnknownNameError(f"language of {entry.name}", request.language, languages)
@@ -121,9 +148,11 @@ def _load(entry: DatasetEntry, request: DatasetRequest) -> Loaded:
     try:
         export = None
         if entry.loader != "wds":
-            export = find_export(export_candidates(entry.name, request.root), request.split)
+            export = find_export(entry.name, request.root, request.split)
         loaded = read_export(export, request.split) if export is not None else entry.load(request)
-        if entry.name in DATASETS and (loaded.kind or _expected_kind(entry)) != _expected_kind(entry):
+        if export is not None and entry.name in CLEANED_CAPTIONS:
+            loaded = clean_export_captions(loaded)
+        if not entry.name.startswith(WDS_PREFIX) and (loaded.kind or _expected_kind(entry)) != _expected_kind(entry):
             raise DatasetLayoutError(f"it holds a {loaded.kind} export, but {entry.name} is {_expected_kind(entry)} data")
         if export is not None and entry.task == RETRIEVAL and request.language != "en":
             raise DatasetLayoutError(

@@ -9,7 +9,7 @@ those datasets are distributed.
 
 from __future__ import annotations
 
-from zsbench.data.build import WDS_PREFIX, list_datasets
+from zsbench.data.build import WDS_PREFIX, is_dataset_name
 
 COLLECTIONS: dict[str, tuple[str, ...]] = {
     "vtab": (
@@ -47,13 +47,13 @@ def list_collections() -> list[str]:
 
 
 def expand_collections(names: list[str]) -> list[str]:
-    """`names` with every collection replaced by its datasets, in order; a member zsbench has no
-    loader for becomes ``wds/<member>`` (CLIP_benchmark's webdataset export of it)."""
-    registered = set(list_datasets())
+    """`names` with every collection replaced by its datasets, in order, spelt as CLIP_benchmark spells
+    them (``vtab/<name>`` too); a member zsbench has no loader for (``flickr8k``) becomes ``wds/<member>``
+    (CLIP_benchmark's webdataset export of it)."""
     expanded: list[str] = []
     for name in names:
         if name not in COLLECTIONS:
             expanded.append(name)
             continue
-        expanded.extend(member if member in registered else WDS_PREFIX + member for member in COLLECTIONS[name])
+        expanded.extend(member if is_dataset_name(member) else WDS_PREFIX + member for member in COLLECTIONS[name])
     return expanded

@@ -111,9 +111,11 @@ def _optional_lines(path: Path) -> list[str] | None:
     return [line.strip() for line in read_lines(path) if line.strip()] if path.is_file() else None
 
 
-def find_export(candidates: list[Path], split: str) -> Path | None:
-    """The first candidate folder holding ``<split>/nshards.txt``."""
-    return next((folder for folder in candidates if (folder / split / "nshards.txt").is_file()), None)
+def find_export(name: str, root: Path, split: str) -> Path | None:
+    """The folder holding `name`'s webdataset export under `root`: the first of `export_candidates` (the
+    root, ``wds_<name>``, ``<name>``) with ``<split>/nshards.txt``. The one rule the loaders and
+    `--task auto` (reading its ``dataset_type.txt``) follow."""
+    return next((folder for folder in export_candidates(name, root) if (folder / split / "nshards.txt").is_file()), None)
 
 
 def export_kind(folder: Path) -> Kind:
@@ -173,18 +175,28 @@ def load_wds_export(request: DatasetRequest) -> Loaded:
             ├── 0.tar                              (s0000000.webp + s0000000.cls, ...)
             └── ... n-1.tar
 
-    Source: https://huggingface.co/datasets/clip-benchmark/wds_<name> (e.g. wds_vtab-flowers),
-    downloaded with git-lfs or huggingface-cli into <root>, or made with clip_benchmark_export_wds.
+    Source: https://huggingface.co/datasets/clip-benchmark/wds_<name> (e.g. wds_vtab-flowers), which
+    `zsbench datasets download wds/<name> --dataset_root <root>` fetches into <root>/wds_<name>/ (or pass
+    that URL itself as --dataset_root); or made with clip_benchmark_export_wds.
     """
-    candidates = export_candidates(request.name, request.root)
-    folder = find_export(candidates, request.split)
+    folder = find_export(request.name, request.root, request.split)
     if folder is None:
-        looked = ", ".join(str(candidate / request.split / "nshards.txt") for candidate in candidates)
+        looked = ", ".join(str(candidate / request.split / "nshards.txt") for candidate in export_candidates(request.name, request.root))
         raise DatasetLayoutError(f"no webdataset export found (looked for {looked})")
     return read_export(folder, request.split)
 
 
-# CLIP_benchmark reads VTAB through tensorflow-datasets; zsbench reads its webdataset export of
-# the same splits, whose classnames.txt holds the tfds class names CLIP_benchmark would use.
+# The `vtab/<name>` sets of CLIP_benchmark 1.6.2 (`clip_benchmark.datasets.builder.build_vtab_dataset`).
+# CLIP_benchmark reads them through tensorflow-datasets; zsbench reads its webdataset export of the same
+# splits, whose classnames.txt holds the tfds class names CLIP_benchmark would use, with CLIP_benchmark's
+# templates for the name (`zsbench.data.build.dataset_entry`).
+VTAB_DATASETS = (
+    "caltech101", "cars", "cifar10", "cifar100", "clevr_closest_object_distance", "clevr_count_all", "cub",
+    "diabetic_retinopathy", "dmlab", "dsprites_label_orientation", "dsprites_label_scale", "dsprites_label_shape",
+    "dsprites_label_x_position", "dsprites_label_y_position", "dtd", "eurosat", "flowers", "food101", "inaturalist",
+    "kitti_closest_vehicle_distance", "pcam", "pets", "resisc45", "smallnorb_label_azimuth", "smallnorb_label_category",
+    "smallnorb_label_elevation", "smallnorb_label_lighting", "sun397", "svhn",
+)
+# The two of them in the InternVL paper's tables are registered (listed by `zsbench datasets`, with fixtures).
 for _name in ("vtab/flowers", "vtab/resisc45"):
     register_dataset(_name, loader="wds", splits=None)(load_wds_export)

@@ -19,6 +19,7 @@ from zsbench.choices import BACKEND_CHOICES
 from zsbench.errors import CheckpointError
 from zsbench.eval.plan import EvalOptions, default_num_workers, plan_runs
 from zsbench.options import Choices, cli_field
+from zsbench.threads import threads_field
 from zsbench.types import Backend, Device
 
 # (model name, demo dataset folder): InternVL-C and -G on both tasks.
@@ -51,6 +52,7 @@ class DemoConfig:
     device: Device = cli_field("auto", help="auto (cuda when present, else cpu), cpu, cuda or cuda:N.")
     batch_size: int = cli_field(128, min=1, help="Images per batch.")
     num_workers: int = cli_field(default_num_workers(), min=0, help="DataLoader worker processes (4, or the cores here if fewer).")
+    threads: int | None = threads_field()
 
 
 def demo_checkpoint_candidates() -> list[Path]:
@@ -117,6 +119,7 @@ def run_demo(config: DemoConfig, quiet: bool, log: Callable[[str], None]) -> lis
                 output=str(config.output_dir / backend / "{dataset}_{model}.json"),
                 batch_size=config.batch_size,
                 num_workers=config.num_workers,
+                threads=config.threads,
                 backend=backend,
                 device=config.device,
             )
@@ -127,6 +130,7 @@ def run_demo(config: DemoConfig, quiet: bool, log: Callable[[str], None]) -> lis
 
 def summary_table(results: list[dict[str, Any]]) -> str:
     """Accuracy and throughput per evaluation, as a fixed-width table."""
+    from zsbench.eval.results import format_rate  # here: that module loads torch, `zsbench demo --help` must not
     header = f"{'dataset':<26} {'model':<29} {'backend':<7} {'metric':<38} {'images/s':>9} {'texts/s':>9}"
     lines = [header, "-" * len(header)]
     for result in results:
@@ -138,11 +142,6 @@ def summary_table(results: list[dict[str, Any]]) -> str:
         rates = result["throughput"]
         lines.append(
             f"{result['dataset']:<26} {result['model']:<29} {result['backend']:<7} {shown:<38} "
-            f"{_rate(rates['images_per_second'])} {_rate(rates['texts_per_second'])}"
+            f"{format_rate(rates, 'images'):>9} {format_rate(rates, 'texts'):>9}"
         )
     return "\n".join(lines)
-
-
-def _rate(value: float | None) -> str:
-    """A rate column; "cached" when nothing was encoded (every row came from the embedding cache)."""
-    return f"{value:>9.1f}" if value is not None else f"{'cached':>9}"

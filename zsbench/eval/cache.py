@@ -61,7 +61,7 @@ def content_key(fields: dict[str, Any]) -> str:
 
 def checkpoint_digest(ref: ModelRef) -> str:
     """A digest of the checkpoint's files, tokenizer and config, as its family describes them (the export
-    fingerprint's)."""
+    fingerprint's); for open_clip, of the file `--pretrained` resolves to (a pretrained tag's downloaded file included)."""
     from zsbench.export.store import checkpoint_fingerprint
 
     return checkpoint_fingerprint(ref).digest

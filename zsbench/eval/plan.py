@@ -14,6 +14,7 @@ from zsbench.choices import BACKEND_CHOICES, MODEL_TYPE_CHOICES, PRECISION_CHOIC
 from zsbench.errors import UnknownNameError, UnsupportedFlagError, ZsbenchError
 from zsbench.models.families import export_spec, get_family
 from zsbench.options import cli_field
+from zsbench.threads import threads_field
 from zsbench.types import TASKS, Backend, Device, ModelType, Precision, export_precision, resolve_device, resolve_precision
 
 DEFAULT_OUTPUT = "{dataset}_{pretrained}_{model}_{language}_{task}.json"
@@ -34,15 +35,19 @@ class EvalOptions:
     model_type: ModelType = cli_field("open_clip", help="Model family (see `zsbench models`).", choices=MODEL_TYPE_CHOICES)
     models: tuple[str, ...] = cli_field(("ViT-B-32-quickgelu",), flag="model", help="Model name(s).")
     pretrained: tuple[str, ...] = cli_field(
-        ("laion400m_e32",), help="Checkpoint(s): .pth file, HF folder (or a hub id in the local HF cache), or open_clip file."
+        ("laion400m_e32",), help="Checkpoint(s): .pth file, HF folder, hub id (ORG/NAME, fetched into the HF cache), "
+                                 "hf://ORG/REPO/FILE, or open_clip's file or pretrained tag."
     )
+    revision: str | None = cli_field(None, help="Hub revision (branch, tag or commit) of a --pretrained hub id or hf:// file.")
     pretrained_model: tuple[str, ...] = cli_field(
         (), help="'model,pretrained' pair(s), or a file with one pair per line; overrides --model/--pretrained."
     )
     task: str = cli_field("auto", help="zeroshot_classification, zeroshot_retrieval, or auto (from the dataset).",
                           choices=TASK_CHOICES)
     datasets: tuple[str, ...] = cli_field(("cifar10",), flag="dataset", help="Dataset name(s), or a file with one name per line.")
-    dataset_root: str = cli_field("root", help="Dataset folder; may hold {dataset} or {dataset_cleaned}.")
+    dataset_root: str = cli_field("root", help="Dataset folder (fetched into when it lacks the dataset), or a hub dataset "
+                                               "(https://huggingface.co/datasets/ORG/REPO/tree/REV, hf://datasets/ORG/REPO); "
+                                               "may hold {dataset} or {dataset_cleaned}.")
     split: str = cli_field("test", help="Dataset split.")
     languages: tuple[str, ...] = cli_field(("en",), flag="language", help="Language(s) of class names, prompts and captions.")
     output: str = cli_field(
@@ -51,6 +56,7 @@ class EvalOptions:
     )
     batch_size: int = cli_field(64, help="Images per batch.", min=1)
     num_workers: int = cli_field(default_num_workers(), help="DataLoader worker processes (4, or the cores here if fewer).", min=0)
+    threads: int | None = threads_field()
     recall_k: tuple[int, ...] = cli_field((1, 5, 10), help="k of Recall@k for retrieval.", min=1)
     seed: int = cli_field(0, help="Random seed.")
     skip_existing: bool = cli_field(False, help="Skip runs whose output already holds a finished result.")
@@ -70,6 +76,8 @@ class EvalOptions:
     tokenizer: str | None = cli_field(None, help="Folder with tokenizer.model (InternVL .pth).")
     model_config: str | None = cli_field(None, help="InternVL config JSON (HF schema) for other sizes.")
     skip_bad_images: bool = cli_field(False, help="Skip unreadable images and count them, instead of failing.")
+    offline: bool = cli_field(False, help="Never use the network: datasets and weights must be on disk or in the Hugging Face "
+                                          "cache (also ZSBENCH_OFFLINE=1 or HF_HUB_OFFLINE=1).")
     no_parity_gate: bool = cli_field(False, help="onnx/trt: use artifacts whose parity check failed or never ran.")
     export_dir: str = cli_field(
         "export", help="onnx/trt: an export folder (e.g. `zsbench export --output_dir`'s), or a folder of exports named <model>-<checkpoint>-<precision>."
@@ -279,6 +287,11 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
             "--no-normalize is not supported: CLIP_benchmark applies --normalize only to linear-probe features, which zsbench "
             "does not compute; zero-shot scores are cosine similarities of normalised embeddings. Drop the flag."
         )
+    if Path(options.output).suffix.lower() != ".json":
+        raise ZsbenchError(
+            f"--output {options.output!r} does not end in .json: each evaluation writes one JSON result. "
+            "Expected a JSON file name such as 'results/{dataset}_{model}.json' (placeholders allowed)."
+        )
     options = options.resolved()
     family = get_family(options.model_type)
     models = expand_models(options)
@@ -291,7 +304,7 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
         pretrained = find_pretrained(pretrained, options.model_cache_dir)
         name = dataset.removeprefix("wds/")
         root = fill_template("--dataset_root", options.dataset_root, {"dataset": name, "dataset_cleaned": name.replace("/", "-")})
-        task = default_task(dataset, Path(root)) if options.task == "auto" else options.task
+        task = default_task(dataset, Path(root), options.split) if options.task == "auto" else options.task
         # Every value is one file-name piece: `--language ../../x` cannot leave the output folder.
         values = {
             "model": model,
@@ -304,6 +317,6 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
             "precision": options.precision,
         }
         output = fill_template("--output", options.output, {key: path_component(value) for key, value in values.items()})
-        ref = ModelRef(options.model_type, model, pretrained, options.tokenizer, options.model_config)
+        ref = ModelRef(options.model_type, model, pretrained, options.tokenizer, options.model_config, options.revision)
         runs.append(EvalRun(ref, dataset, root, language, task, output, options))
     return runs

@@ -1,5 +1,10 @@
 """`zsbench build`: result JSONs -> one CSV or Markdown table, one column per metric, optionally
-with the InternVL paper's number and the difference beside each metric."""
+with the InternVL paper's number and the difference beside each metric.
+
+`--columns` chooses the columns before the metrics: any field of a result, by a short name
+(`COLUMN_PATHS`: gpu, cpu, driver, torch, commit, checkpoint, ...: the provenance record in `env`)
+or by its dotted path (`env.gpu.compute_capability`, `throughput.steady_images_per_second`).
+Strings from result files are escaped for Markdown and neutralised for spreadsheets."""
 
 from __future__ import annotations
 
@@ -14,11 +19,24 @@ from pathlib import Path
 from typing import Any, Literal
 
 from zsbench.errors import ResultError
-from zsbench.eval.results import read_result
+from zsbench.eval.results import format_rate, read_result
 from zsbench.jsonfiles import write_text_atomic
 
 IDENTITY_COLUMNS = ("model", "pretrained", "dataset", "language", "task", "backend", "precision", "device")
-THROUGHPUT_COLUMNS = ("images_per_second", "texts_per_second", "wall_seconds")
+MARKDOWN_COLUMNS = ("model", "pretrained", "dataset", "language", "backend", "precision")  # one table per task
+# cached_*: rows the embedding caches served (a rate is then missing: nothing was encoded).
+THROUGHPUT_COLUMNS = ("images_per_second", "texts_per_second", "cached_images", "cached_texts", "wall_seconds")
+# Short names for the provenance record's fields (`zsbench.runtime.provenance`); any dotted path works too.
+COLUMN_PATHS: dict[str, str] = {
+    "gpu": "env.gpu.name", "compute_capability": "env.gpu.compute_capability", "gpu_memory_gib": "env.gpu.memory_gib",
+    "driver": "env.gpu.driver", "cuda": "env.gpu.cuda_runtime", "cuda_driver": "env.gpu.cuda_driver",
+    "cpu": "env.cpu.model", "cpu_count": "env.cpu.count", "threads": "env.threads.torch",
+    "onnxruntime_threads": "env.threads.onnxruntime", "torch": "env.versions.torch", "torchvision": "env.versions.torchvision",
+    "onnxruntime": "env.versions.onnxruntime", "execution_provider": "env.execution_provider",
+    "tensorrt": "env.versions.tensorrt", "tensorrt_rtx": "env.versions.tensorrt-rtx", "polygraphy": "env.versions.polygraphy",
+    "engines_built_for": "env.engines_built_for", "zsbench": "env.zsbench.version", "commit": "env.zsbench.commit",
+    "python": "env.python", "platform": "env.platform", "checkpoint": "env.checkpoint", "artifacts": "env.artifacts",
+}
 # Rows sort by what a reader scans for first: the task, then the dataset, then who ran it how.
 SORT_COLUMNS = ("task", "dataset", "language", "model", "backend", "precision")
 TableFormat = Literal["csv", "md"]
@@ -83,12 +101,40 @@ def paper_metrics(result: dict[str, Any]) -> dict[str, float]:
     return paper_results().get((model_family(result["model"]), result["dataset"], result["language"], result["task"]), {})
 
 
-def build_rows(results: list[tuple[Path, dict[str, Any]]], compare_paper: bool) -> list[dict[str, Any]]:
-    """One row per result, sorted: identity, each metric followed by its paper value and difference
-    (with `compare_paper`, where the paper has the metric), throughput, and the file."""
+def column_value(result: dict[str, Any], column: str) -> Any:
+    """The value of `column` (a short name of `COLUMN_PATHS`, a top-level key or a dotted path) in `result`; None if absent."""
+    value: Any = result
+    for key in COLUMN_PATHS.get(column, column).split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def check_columns(columns: tuple[str, ...], results: list[tuple[Path, dict[str, Any]]]) -> None:
+    """Refuses a column that is neither a known name (identity, `COLUMN_PATHS`) nor a field any of the
+    results has (a typo); a known name that no result fills (`gpu` on CPU runs) shows as empty cells.
+
+    Raises:
+        ResultError: naming the column, the short names, and how to give a dotted path.
+    """
+    known = {*IDENTITY_COLUMNS, *COLUMN_PATHS}
+    unknown = [c for c in columns if c not in known and all(column_value(r, c) is None for _, r in results)]
+    if unknown:
+        raise ResultError(
+            f"--columns {', '.join(unknown)}: none of the {len(results)} result(s) has it. Expected a result field, a short name "
+            f"({', '.join(COLUMN_PATHS)}) or a dotted path into a result such as env.gpu.compute_capability."
+        )
+
+
+def build_rows(results: list[tuple[Path, dict[str, Any]]], compare_paper: bool,
+               columns: tuple[str, ...] = IDENTITY_COLUMNS) -> list[dict[str, Any]]:
+    """One row per result, sorted: identity (and the chosen `columns`), each metric followed by its paper
+    value and difference (with `compare_paper`, where the paper has the metric), throughput, and the file."""
     rows = []
     for path, result in results:
         row: dict[str, Any] = {key: result.get(key) for key in IDENTITY_COLUMNS}
+        row.update({column: column_value(result, column) for column in columns})
         reference = paper_metrics(result) if compare_paper else {}
         for metric, value in result["metrics"].items():
             row[metric] = value
@@ -101,29 +147,51 @@ def build_rows(results: list[tuple[Path, dict[str, Any]]], compare_paper: bool) 
     return sorted(rows, key=lambda row: tuple(str(row[key] or "") for key in SORT_COLUMNS))
 
 
-def metric_names(rows: list[dict[str, Any]]) -> list[str]:
+def metric_names(rows: list[dict[str, Any]], columns: tuple[str, ...] = IDENTITY_COLUMNS) -> list[str]:
     """The metrics of `rows`, in first-seen order."""
-    skip = {*IDENTITY_COLUMNS, *THROUGHPUT_COLUMNS, "file"}
+    skip = {*IDENTITY_COLUMNS, *columns, *THROUGHPUT_COLUMNS, "file"}
     return list(dict.fromkeys(key for row in rows for key in row if key not in skip and not key.startswith(("paper_", "delta_"))))
 
 
-def table_columns(rows: list[dict[str, Any]]) -> list[str]:
-    """Identity, then each metric with its paper value and difference beside it (where any row has
+def table_columns(rows: list[dict[str, Any]], columns: tuple[str, ...] = IDENTITY_COLUMNS) -> list[str]:
+    """`columns`, then each metric with its paper value and difference beside it (where any row has
     them), then throughput and the file."""
     present = {key for row in rows for key in row}
     metrics = [
-        column for metric in metric_names(rows)
+        column for metric in metric_names(rows, columns)
         for column in (metric, f"paper_{metric}", f"delta_{metric}") if column in present
     ]
-    return [*IDENTITY_COLUMNS, *metrics, *THROUGHPUT_COLUMNS, "file"]
+    return [*columns, *metrics, *THROUGHPUT_COLUMNS, "file"]
 
 
-def to_csv(rows: list[dict[str, Any]]) -> str:
+def _text(value: Any) -> str:
+    """A cell's text: JSON for lists and objects (e.g. env.artifacts), str otherwise."""
+    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
+
+
+def _csv_cell(value: Any) -> Any:
+    """Numbers as they are; text that a spreadsheet would run as a formula gets a leading quote."""
+    if value is None or isinstance(value, (int, float)):
+        return value
+    text = _text(value)
+    return f"'{text}" if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
+
+
+def _markdown_cell(value: Any) -> str:
+    """Text from a result file, made inert in a Markdown table: no cell breaks, links, images or HTML."""
+    text = " ".join(_text(value).split())
+    for char in "\\|[]":
+        text = text.replace(char, f"\\{char}")
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_csv(rows: list[dict[str, Any]], columns: tuple[str, ...] = IDENTITY_COLUMNS) -> str:
     """CSV, one column per metric (fractions, as in the result files), sortable in any spreadsheet."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=table_columns(rows), restval="")
+    fields = table_columns(rows, columns)
+    writer = csv.DictWriter(buffer, fieldnames=fields, restval="", extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: _csv_cell(row.get(key)) for key in fields} for row in rows)
     return buffer.getvalue()
 
 
@@ -142,18 +210,17 @@ def _percent(value: Any, signed: bool = False) -> str:
     return f"{100 * value:+.2f}" if signed else f"{100 * value:.2f}"
 
 
-def _rate(value: Any) -> str:
-    return f"{value:.1f}" if isinstance(value, (int, float)) else "-"
+def _descriptive_cell(column: str, value: Any) -> str:
+    if value is None or value == "":
+        return "-"
+    return _markdown_cell(Path(str(value)).name if column == "pretrained" else value)
 
 
-def _markdown_table(rows: list[dict[str, Any]]) -> list[str]:
+def _markdown_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> list[str]:
     present = {key for row in rows for key in row}
-    header = ["model", "pretrained", "dataset", "lang", "backend", "precision"]
-    cells_of: list[Callable[[dict[str, Any]], str]] = [
-        lambda row: str(row["model"]), lambda row: Path(str(row["pretrained"])).name, lambda row: str(row["dataset"]),
-        lambda row: str(row["language"]), lambda row: str(row["backend"] or "-"), lambda row: str(row["precision"] or "-"),
-    ]
-    for metric in metric_names(rows):
+    header = ["lang" if column == "language" else column for column in columns]
+    cells_of: list[Callable[[dict[str, Any]], str]] = [lambda row, c=column: _descriptive_cell(c, row.get(c)) for column in columns]
+    for metric in metric_names(rows, columns):
         header.append(f"{metric_label(metric)} %")
         cells_of.append(lambda row, m=metric: _percent(row.get(m)))
         if f"paper_{metric}" in present:
@@ -161,27 +228,31 @@ def _markdown_table(rows: list[dict[str, Any]]) -> list[str]:
             cells_of.append(lambda row, m=metric: _percent(row.get(f"paper_{m}")))
             cells_of.append(lambda row, m=metric: _percent(row.get(f"delta_{m}"), signed=True))
     header += ["images/s", "texts/s"]
-    cells_of += [lambda row: _rate(row["images_per_second"]), lambda row: _rate(row["texts_per_second"])]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    cells_of += [lambda row: format_rate(row, "images"), lambda row: format_rate(row, "texts")]
+    lines = ["| " + " | ".join(_markdown_cell(title) for title in header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(row) for cell in cells_of) + " |" for row in rows]
     return lines
 
 
-def to_markdown(rows: list[dict[str, Any]]) -> str:
+def to_markdown(rows: list[dict[str, Any]], columns: tuple[str, ...] = MARKDOWN_COLUMNS) -> str:
     """One Markdown table per task, one column per metric (percent), the paper's number and the
     difference in points beside each metric that has one, throughput in items per second."""
     sections = []
     for task in dict.fromkeys(row["task"] for row in rows):
         chosen = [row for row in rows if row["task"] == task]
-        sections.append("\n".join([f"**{task}**", "", *_markdown_table(chosen)]))
+        sections.append("\n".join([f"**{_markdown_cell(task)}**", "", *_markdown_table(chosen, columns)]))
     return "\n\n".join(sections) + "\n"
 
 
-def render_table(paths: list[Path], table_format: TableFormat, compare_paper: bool, log: Log) -> tuple[str, int]:
+def render_table(paths: list[Path], table_format: TableFormat, compare_paper: bool, log: Log,
+                 columns: tuple[str, ...] = ()) -> tuple[str, int]:
     """The table of the results under `paths` as text, and its row count; other JSONs are skipped
-    with a warning through `log`."""
-    rows = build_rows(read_results(collect_result_files(paths), log), compare_paper)
-    return (to_csv(rows) if table_format == "csv" else to_markdown(rows)), len(rows)
+    with a warning through `log`. `columns`: the columns before the metrics (default: the identity)."""
+    results = read_results(collect_result_files(paths), log)
+    check_columns(columns, results)
+    chosen = columns or (IDENTITY_COLUMNS if table_format == "csv" else MARKDOWN_COLUMNS)
+    rows = build_rows(results, compare_paper, chosen)
+    return (to_csv(rows, chosen) if table_format == "csv" else to_markdown(rows, chosen)), len(rows)
 
 
 def table_format_of(output: Path) -> TableFormat:
@@ -191,8 +262,8 @@ def table_format_of(output: Path) -> TableFormat:
     return "csv" if output.suffix == ".csv" else "md"
 
 
-def build_table(paths: list[Path], output: Path, compare_paper: bool, log: Log) -> int:
+def build_table(paths: list[Path], output: Path, compare_paper: bool, log: Log, columns: tuple[str, ...] = ()) -> int:
     """Writes the table of the results under `paths` to `output` (.csv or .md) atomically; returns the row count."""
-    text, count = render_table(paths, table_format_of(output), compare_paper, log)
+    text, count = render_table(paths, table_format_of(output), compare_paper, log, columns)
     write_text_atomic(output, text)
     return count

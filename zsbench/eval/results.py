@@ -1,4 +1,5 @@
-"""Result JSON files: CLIP_benchmark's keys plus backend, precision, device, env and throughput.
+"""Result JSON files: CLIP_benchmark's keys plus backend, precision, device, env (the provenance record,
+`zsbench.runtime.provenance`) and throughput.
 
 Results are written atomically (`zsbench.jsonfiles.write_json_atomic`), so an interrupted suite
 never leaves a truncated file that `--skip_existing` would count as done.
@@ -8,14 +9,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import platform
 import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from zsbench.errors import ResultError
 from zsbench.jsonfiles import read_json_object, write_json_atomic
@@ -25,23 +22,14 @@ REQUIRED_KEYS = ("dataset", "model", "pretrained", "task", "metrics", "language"
 RUN_KEYS = ("model", "pretrained", "dataset", "task", "language", "backend", "precision")
 
 
-def environment() -> dict[str, Any]:
-    """Versions and hardware, for the result's `env` block."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {}
-    for package in ("zsbench", "torch", "torchvision", "onnxruntime", "tensorrt", "tensorrt_rtx", "open_clip_torch"):
-        try:
-            versions[package] = version(package.replace("_", "-") if package == "open_clip_torch" else package)
-        except PackageNotFoundError:
-            continue
-    return {
-        "versions": versions,
-        "python": platform.python_version(),
-        "cpu": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-    }
+def format_rate(throughput: dict[str, Any], kind: str) -> str:
+    """A result's `kind` ("images" or "texts") per second as every table and summary prints it: the rate to one
+    decimal; ``cached`` when the embedding caches served every row, so nothing was encoded (no speed to show);
+    ``-`` when there is no rate at all."""
+    value = throughput.get(f"{kind}_per_second")
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return f"{value:.1f}"
+    return "cached" if throughput.get(f"cached_{kind}") else "-"
 
 
 def read_result(path: Path) -> dict[str, Any]:

@@ -14,17 +14,21 @@ import torch
 
 from zsbench.backends import BackendOptions, LoadedModel, load_backend
 from zsbench.data import build_dataset
+from zsbench.data.acquire import open_or_fetch
 from zsbench.data.types import ClassificationDataset, EvalDataset
-from zsbench.errors import DatasetLayoutError
-from zsbench.eval.cache import EmbeddingCache, encoder_fields, open_cache
+from zsbench.errors import CheckpointError, DatasetLayoutError, ZsbenchError
+from zsbench.eval.cache import EmbeddingCache, checkpoint_digest, encoder_fields, open_cache
 from zsbench.eval.classification import targets_tensor, zero_shot_classifier, zero_shot_logits
 from zsbench.eval.distributed import SINGLE, RankGroup, join_group, leave_group, rank_device
 from zsbench.eval.encoding import LoaderClock
 from zsbench.eval.features import ImageShard, image_features
 from zsbench.eval.metrics import classification_metrics
 from zsbench.eval.plan import EvalRun, cache_folder
-from zsbench.eval.results import check_output_path, environment, why_not_reusable, write_result
+from zsbench.eval.results import check_output_path, format_rate, why_not_reusable, write_result
 from zsbench.eval.retrieval import evaluate_retrieval
+from zsbench.models.hub import missing_checkpoint
+from zsbench.runtime.provenance import provenance_record
+from zsbench.threads import apply_threads
 from zsbench.types import resolve_device
 
 
@@ -54,23 +58,27 @@ def run_identity(run: EvalRun) -> dict[str, str]:
             "language": run.language, "backend": run.options.backend, "precision": run.options.precision}
 
 
-def open_dataset(run: EvalRun) -> EvalDataset:
-    """Builds (and so validates) the run's dataset, checking it suits the task."""
+def open_dataset(run: EvalRun, log: Callable[[str], None] = print, quiet: bool = False) -> EvalDataset:
+    """Builds (and so validates) the run's dataset, checking it suits the task; a dataset its root does not hold
+    is fetched first (`zsbench.data.acquire`), a line through `log` saying so."""
     options = run.options
-    dataset = build_dataset(
-        run.dataset,
-        Path(run.dataset_root),
-        split=options.split,
-        language=run.language,
-        annotation_file=_optional_path(options.annotation_file),
-        custom_classname_file=_optional_path(options.custom_classname_file),
-        custom_template_file=_optional_path(options.custom_template_file),
-    )
-    if dataset.task != run.task:
-        raise DatasetLayoutError(
-            f"{run.dataset} at {run.dataset_root} is a {dataset.task} dataset, but --task {run.task} was asked for. "
-            f"Use --task {dataset.task} (or auto)."
+
+    def build(root: Path) -> EvalDataset:
+        return build_dataset(
+            run.dataset,
+            root,
+            split=options.split,
+            language=run.language,
+            annotation_file=_optional_path(options.annotation_file),
+            custom_classname_file=_optional_path(options.custom_classname_file),
+            custom_template_file=_optional_path(options.custom_template_file),
         )
+
+    dataset = open_or_fetch(run.dataset, run.dataset_root, build, split=options.split, language=run.language,
+                            quiet=quiet, log=log)
+    if dataset.task != run.task:
+        asked = f"--task auto chose {run.task}" if options.task == "auto" else f"--task {run.task} was asked for"
+        raise DatasetLayoutError(f"{run.dataset} at {run.dataset_root} is a {dataset.task} dataset, but {asked}. Use --task {dataset.task}.")
     return dataset
 
 
@@ -144,8 +152,9 @@ def evaluate_run(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, quiet:
     clock = LoaderClock()
     start = time.perf_counter()
     feature_cache = context.cache if context.cache_features else None
-    # The encoder's cache key fingerprints the checkpoint: computed once per run, for both caches.
+    # The encoder's cache key fingerprints the checkpoint: computed once per run, for both caches and the provenance record.
     fields = encoder_fields(run.model, encoder.describe()) if context.cache is not None else None
+    checkpoint = fields["checkpoint"] if fields is not None else checkpoint_digest(run.model)
     images = image_features(run, dataset, loaded, group, feature_cache, fields, clock, quiet)
     cached_prompts = 0
     if isinstance(dataset, ClassificationDataset):
@@ -185,7 +194,7 @@ def evaluate_run(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, quiet:
         },
         "cache": {"dir": str(context.cache.root) if context.cache is not None else None,
                   "image_features": feature_cache is not None},
-        "env": environment(),
+        "env": provenance_record(encoder, checkpoint, run.model.model_type),
     }
     if options.skip_bad_images:
         result["skipped_images"] = skipped
@@ -205,7 +214,11 @@ def summary_line(result: dict[str, Any], output: str) -> str:
     ]
     shown = " ".join(f"{key}={metrics[key]:.4f}" for key in keys if key in metrics)
     rates = result["throughput"]
-    speed = f"{rates['images_per_second'] or 0:.1f} img/s, {rates['texts_per_second'] or 0:.1f} txt/s"
+    speed = ", ".join(
+        f"{kind} {shown}" if shown in ("cached", "-") else f"{shown} {unit}"
+        for kind, unit in (("images", "img/s"), ("texts", "txt/s"))
+        for shown in [format_rate(rates, kind)]
+    )
     skipped = f" | skipped {result['skipped_images']} unreadable image(s)" if "skipped_images" in result else ""
     cached = (f" | from cache: {rates['cached_images']} image(s), {rates['cached_texts']} prompt(s)"
               if rates.get("cached_images") or rates.get("cached_texts") else "")
@@ -233,6 +246,7 @@ def run_evaluations(
     if not runs:
         return []
     first = runs[0].options
+    apply_threads(first.threads)
     group = join_group(first.device)
     try:
         log = log if group.is_main else _silent
@@ -241,6 +255,35 @@ def run_evaluations(
         return _run_all(runs, quiet or not group.is_main, log, progress, context)
     finally:
         leave_group(group)
+
+
+def open_inputs(runs: list[EvalRun], log: Callable[[str], None] = print, quiet: bool = False) -> dict[tuple, EvalDataset]:
+    """Every run's dataset, built once per `dataset_key` (its files walked, its annotations parsed), after
+    checking that every checkpoint is on disk: all before any model loads, so a wrong root or path costs
+    seconds, and every missing dataset and checkpoint is reported in one error instead of one per run.
+
+    Raises:
+        ZsbenchError: the one problem found (its own error), or several, listed in one message.
+    """
+    opened: dict[tuple, EvalDataset] = {}
+    problems: list[ZsbenchError] = []
+    for run in runs:
+        if dataset_key(run) in opened:
+            continue
+        try:
+            opened[dataset_key(run)] = open_dataset(run, log, quiet)
+        except ZsbenchError as err:
+            problems.append(err)
+    for pretrained in dict.fromkeys(run.model.pretrained for run in runs):
+        problem = missing_checkpoint(pretrained)
+        if problem is not None:
+            problems.append(CheckpointError(problem))
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        listed = "\n".join(f"{number}. {problem}" for number, problem in enumerate(problems, 1))
+        raise ZsbenchError(f"{len(problems)} problems, found before any model was loaded (nothing was evaluated):\n{listed}")
+    return opened
 
 
 def _run_all(runs: list[EvalRun], quiet: bool, log: Callable[[str], None], progress: Callable[[str], None],
@@ -264,11 +307,12 @@ def _run_all(runs: list[EvalRun], quiet: bool, log: Callable[[str], None], progr
     if group.is_main:
         for _, run in pending:
             check_output_path(Path(run.output))
-    # A dataset several models are evaluated on is built (its files walked, its annotations parsed) once.
-    opened: dict[tuple, EvalDataset] = {}
-    for _, run in pending:
-        if dataset_key(run) not in opened:
-            opened[dataset_key(run)] = open_dataset(run)
+    # Rank 0 opens first, so a missing dataset is fetched once, then found by the others.
+    if not group.is_main:
+        group.barrier()
+    opened = open_inputs([run for _, run in pending], log, quiet)
+    if group.is_main:
+        group.barrier()
     datasets = {index: opened[dataset_key(run)] for index, run in pending}
 
     loaded: LoadedModel | None = None

@@ -1,35 +1,33 @@
 """Export: torch -> ONNX (fp32 / fp16), ONNX -> TensorRT engines, parity checks, manifests, the artifact store.
 
 Everything here is driven by the model family's `ExportSpec` (`zsbench.models.export_spec`): no module
-names a family. Importing this package imports neither onnx, onnxruntime, polygraphy nor tensorrt: each is
-imported by the function that needs it. The graphs and engines are run by `zsbench.runtime`
-(the same encoders `--backend onnx|trt` evaluate with); this package builds and checks them.
+names a family. The attributes are imported on first use (`zsbench.lazy`), so that the commands' options
+(in `zsbench.export.config`) are built without torch; and importing this package imports neither onnx,
+onnxruntime, polygraphy nor tensorrt: each is imported by the function that needs it. The graphs and
+engines are run by `zsbench.runtime` (the same encoders `--backend onnx|trt` evaluate with); this
+package builds and checks them.
 """
 
-from zsbench.export.manifest import ExportManifest, load_export_manifest
-from zsbench.export.parity import ParityReport, ParityThresholds
-from zsbench.export.pipeline import ExportConfig, ExportResult, check_export_parity, export_model
-from zsbench.export.probes import ProbeConfig
-from zsbench.export.store import default_engine_dir, default_export_dir
-from zsbench.export.trt_build import EngineBuildResult, EngineConfig, build_engines, check_engine_parity
-from zsbench.runtime.engine_manifest import EngineManifest, load_engine_manifest
+from zsbench.lazy import lazy_attributes
 
-__all__ = [
-    "EngineBuildResult",
-    "EngineConfig",
-    "EngineManifest",
-    "ExportConfig",
-    "ExportManifest",
-    "ExportResult",
-    "ParityReport",
-    "ParityThresholds",
-    "ProbeConfig",
-    "build_engines",
-    "check_engine_parity",
-    "check_export_parity",
-    "default_engine_dir",
-    "default_export_dir",
-    "export_model",
-    "load_engine_manifest",
-    "load_export_manifest",
-]
+_EXPORTS = {
+    "EngineBuildResult": "zsbench.export.trt_build",
+    "EngineConfig": "zsbench.export.config",
+    "EngineManifest": "zsbench.runtime.engine_manifest",
+    "ExportConfig": "zsbench.export.config",
+    "ExportManifest": "zsbench.export.manifest",
+    "ExportResult": "zsbench.export.pipeline",
+    "ParityReport": "zsbench.export.parity",
+    "ParityThresholds": "zsbench.export.parity",
+    "ProbeConfig": "zsbench.export.config",
+    "build_engines": "zsbench.export.trt_build",
+    "check_engine_parity": "zsbench.export.trt_build",
+    "check_export_parity": "zsbench.export.pipeline",
+    "default_engine_dir": "zsbench.export.store",
+    "default_export_dir": "zsbench.export.store",
+    "export_model": "zsbench.export.pipeline",
+    "load_engine_manifest": "zsbench.runtime.engine_manifest",
+    "load_export_manifest": "zsbench.export.manifest",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_attributes(__name__, _EXPORTS)

@@ -9,17 +9,22 @@ from pathlib import Path
 
 import torch
 
-from zsbench.errors import BackendUnavailableError, ExportError
 from zsbench.artifact_paths import PARITY
+from zsbench.errors import BackendUnavailableError, ExportError
 from zsbench.export.manifest import ExportManifest, read_json
 from zsbench.export.parity import Embeddings, ParityReport, ParityThresholds, compare_embeddings, reference_embeddings, run_probes
-from zsbench.export.probes import ProbeConfig, ProbeSet, TextPadding, build_probes
+from zsbench.export.config import ProbeConfig
+from zsbench.export.probes import ProbeSet, TextPadding, build_probes
 from zsbench.export.store import checkpoint_fingerprint
 from zsbench.models.export_spec import ExportSpec
 from zsbench.models.families import LoadedClip, ModelFamily, export_spec, get_family
 from zsbench.runtime.engine_manifest import EngineManifest
 
 Log = Callable[[str], None]
+
+
+def _silent(message: str) -> None:
+    del message
 
 
 def free_memory() -> None:
@@ -46,18 +51,19 @@ def text_padding(spec: ExportSpec, text: dict[str, object]) -> TextPadding | Non
 
 def compute_reference(
     load: Callable[[], LoadedClip], family: ModelFamily, model_name: str, padding: TextPadding | None,
-    probe_config: ProbeConfig, device: torch.device,
+    probe_config: ProbeConfig, device: torch.device, reference: str, log: Log = _silent,
 ) -> tuple[ProbeSet, Embeddings]:
     """Loads the reference model with `load`, builds the probes with its transform (the model name's task)
     and tokenizer, embeds them (TF32 off), and frees the model before returning, so that the backend under
-    test never shares memory with it."""
+    test never shares memory with it. `reference` names its precision; `log` gets one progress line per stage."""
     loaded = load()
     transform = family.transform(loaded.preprocess, family.default_task(model_name))
     probes = build_probes(transform, loaded.tokenizer, probe_config, padding)
-    reference = reference_embeddings(loaded.model, probes, device)
+    log(f"Parity: PyTorch {reference} reference on {device}: {len(probes.image_names)} probe images, {len(probes.texts)} prompts")
+    embeddings = reference_embeddings(loaded.model, probes, device)
     del loaded
     free_memory()
-    return probes, reference
+    return probes, embeddings
 
 
 def graph_files(manifest: ExportManifest, folder: Path) -> dict[str, Path]:
@@ -66,7 +72,7 @@ def graph_files(manifest: ExportManifest, folder: Path) -> dict[str, Path]:
 
 
 def export_reference(manifest: ExportManifest, spec: ExportSpec, probe_config: ProbeConfig,
-                     device: torch.device) -> tuple[ProbeSet, Embeddings]:
+                     device: torch.device, log: Log = _silent) -> tuple[ProbeSet, Embeddings]:
     """The probes and the reference embeddings of an export: its PyTorch model in the spec's reference precision,
     loaded from the manifest's checkpoint information once the checkpoint is shown unchanged.
 
@@ -82,7 +88,7 @@ def export_reference(manifest: ExportManifest, spec: ExportSpec, probe_config: P
         )
     family = get_family(ref.model_type)
     return compute_reference(lambda: ref.load(device, spec.reference), family, ref.model, text_padding(spec, manifest.text),
-                             probe_config, device)
+                             probe_config, device, spec.reference, log)
 
 
 def onnx_parity(
@@ -95,15 +101,19 @@ def onnx_parity(
     probe_config: ProbeConfig,
     thresholds: ParityThresholds | None,
     spec_reference: str,
+    log: Log = _silent,
 ) -> ParityReport:
-    """Parity of the graphs through `OnnxEncoder`, the encoder `--backend onnx` evaluates with."""
+    """Parity of the graphs through `OnnxEncoder`, the encoder `--backend onnx` evaluates with (`log`: one
+    progress line per graph)."""
     from zsbench.runtime.onnxrt import OnnxEncoder
 
     encoder = OnnxEncoder(graphs, device, precision, artifact)
     # One session at a time: each holds its own copy of the graph's weights.
+    log(f"Parity: {graphs['vision'].name} ({precision}) on ONNX Runtime: {len(probes.image_names)} probe images")
     image = run_probes(encoder, probes, ("vision",)).image
     backend = encoder.runtime_label()
     encoder.close("vision")
+    log(f"Parity: {graphs['text'].name} ({precision}) on ONNX Runtime: {len(probes.texts)} prompts")
     text = run_probes(encoder, probes, ("text",)).text
     encoder.close()
     return compare_embeddings(
@@ -141,8 +151,9 @@ def engine_parity(export: ExportManifest, engine_folder: Path, engines: EngineMa
         raise BackendUnavailableError("Engine parity runs the engines, which needs a CUDA GPU; torch sees none here.")
     spec = export_spec(export.model_type, export.model_name, "Engine parity")
     log(f"Checking engine parity against PyTorch {spec.reference} on {device}")
-    probes, reference = export_reference(export, spec, probe_config, device)
+    probes, reference = export_reference(export, spec, probe_config, device, log)
     encoder = TrtEncoder(engine_folder, engines, device)
+    log(f"Parity: the engines in {engine_folder} on {device}: {len(probes.image_names)} probe images, {len(probes.texts)} prompts")
     try:
         candidate = run_probes(encoder, probes)
         backend = encoder.runtime_label()

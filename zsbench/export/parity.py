@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from zsbench.errors import ExportError, ParityError
-from zsbench.export.probes import ProbeConfig, ProbeSet
+from zsbench.export.config import ProbeConfig
+from zsbench.export.probes import ProbeSet
 from zsbench.precisions import PRECISIONS
 
 Status = Literal["passed", "failed", "not run"]

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from zsbench.choices import EXPORT_PRECISION_CHOICES
 from zsbench.export.checking import (
     compute_reference,
     export_reference,
@@ -27,44 +26,17 @@ from zsbench.export.checking import (
 from zsbench.export.fingerprint import fingerprint_checkpoint
 from zsbench.export.manifest import MANIFEST, PARITY, ExportManifest, load_export_manifest, package_version
 from zsbench.export.onnx_export import default_opset, export_graphs
-from zsbench.export.parity import ParityReport, ParityThresholds
-from zsbench.export.probes import ProbeConfig
+from zsbench.export.config import ExportConfig
+from zsbench.export.parity import ParityReport
 from zsbench.export.staging import staged_folder
-from zsbench.export.store import ExportIdentity, check_writable, default_export_dir
+from zsbench.export.store import ExportIdentity, check_writable
 from zsbench.jsonfiles import write_json_atomic
 from zsbench.models.families import export_spec, get_family
-from zsbench.models.ref import ModelRef
-from zsbench.options import cli_field, cli_group
 from zsbench.runtime.trust import file_digests
-from zsbench.types import Device, Precision, export_precision, resolve_device, resolve_precision
+from zsbench.types import export_precision, resolve_device, resolve_precision
 
 Log = Callable[[str], None]
 _VERSIONED = ("torch", "onnx", "onnxruntime", "onnxscript", "onnx-ir", "numpy", "open_clip_torch", "zsbench")
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    """What `zsbench export` was asked: the model, where to write, precision, opset, parity probes."""
-
-    model: ModelRef = cli_group()
-    out: Path | None = cli_field(None, flag="output_dir", aliases=("out",), show_default="export/<graph>-<checkpoint name>-<precision>",
-                                 help="Output folder.")
-    precision: Precision | None = cli_field(
-        None, choices=EXPORT_PRECISION_CHOICES, show_default="fp16 on a GPU, fp32 on a CPU (as `zsbench eval`)",
-        help="Precision of the graphs (TensorRT engines are built from fp16 ones).",
-    )
-    opset: int | None = cli_field(
-        None, show_default="23 for fp32 (ONNX Runtime's fused attention, RoPE and RMSNorm), 18 for fp16 (what TensorRT builds from)",
-        help="ONNX opset.", min=18,
-    )
-    force: bool = cli_field(False, help="Replace an output folder that holds another model's export.")
-    device: Device = cli_field("auto", help="auto (the GPU when present), cpu, cuda or cuda:N: where the model is traced and the fp32 reference runs.")
-    probes: ProbeConfig = cli_group(ProbeConfig)
-    thresholds: ParityThresholds | None = None
-
-    def output_folder(self, precision: Precision) -> Path:
-        """`out`, or the default folder of this model in `precision` (the resolved one)."""
-        return self.out if self.out is not None else default_export_dir(self.model, precision)
 
 
 @dataclass(frozen=True)
@@ -100,7 +72,7 @@ def export_model(config: ExportConfig, log: Log = lambda message: None) -> Expor
     # A folder holding another model or precision is refused before the checkpoint is read; the
     # checkpoint fingerprint is compared once it is.
     check_writable(folder, ExportIdentity(ref.model_type, spec.graph, "", precision), wanted, config.force, checkpoint_known=False)
-    record = family.checkpoint(ref)
+    record = family.record(ref)
     fingerprint = fingerprint_checkpoint(record.path, record.tokenizer_file, record.config)
     check_writable(folder, ExportIdentity(ref.model_type, spec.graph, fingerprint.digest, precision), wanted, config.force,
                    checkpoint_known=True)
@@ -124,9 +96,9 @@ def export_model(config: ExportConfig, log: Log = lambda message: None) -> Expor
         free_memory()
         log(f"Checking parity against PyTorch {spec.reference} with ONNX Runtime")
         probes, reference = compute_reference(exported.pop if exported else lambda: ref.load(device, spec.reference), family,
-                                              ref.model, text_padding(spec, record.text), config.probes, device)
+                                              ref.model, text_padding(spec, record.text), config.probes, device, spec.reference, log)
         report = onnx_parity(probes, reference, {graph: staging / item.file for graph, item in graphs.items()}, folder,
-                             device, precision, config.probes, config.thresholds, spec.reference)
+                             device, precision, config.probes, config.thresholds, spec.reference, log)
         report = report.about({name: digest for item in graphs.values() for name, digest in item.sha256.items()},
                               fingerprint.digest)
         manifest = ExportManifest(
@@ -165,12 +137,12 @@ def check_export_parity(artifact: Path, device: str = "auto", log: Log = lambda 
     probe_config, thresholds = recorded_parity_settings(artifact)
     torch_device = resolve_device(device)
     log(f"Loading {manifest.model_name} in {spec.reference} from {manifest.pretrained}")
-    probes, reference = export_reference(manifest, spec, probe_config, torch_device)
+    probes, reference = export_reference(manifest, spec, probe_config, torch_device, log)
     # The report names the files as checked now; eval also requires them to be the files the
     # manifest recorded, so a graph edited after the export never runs, whatever its parity.
     checked = file_digests(artifact, list(manifest.file_digests()))
     report = onnx_parity(probes, reference, graph_files(manifest, artifact), artifact, torch_device, manifest.precision,
-                         probe_config, thresholds, spec.reference).about(checked, manifest.checkpoint.digest)
+                         probe_config, thresholds, spec.reference, log).about(checked, manifest.checkpoint.digest)
     write_json_atomic(artifact / PARITY, report.to_dict())
     write_json_atomic(artifact / MANIFEST, replace(manifest, parity_passed=report.passed).to_dict(artifact))
     return report

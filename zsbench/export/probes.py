@@ -10,42 +10,15 @@ the same probes are rebuilt anywhere from the `ProbeConfig` recorded in parity.j
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFilter
 
-from zsbench.options import cli_field
+from zsbench.export.config import ProbeConfig
 
 IMAGE_KINDS = ("gradient", "shapes", "noise", "checkerboard", "stripes", "blobs")
-
-
-@dataclass(frozen=True)
-class ProbeConfig:
-    """How many probes, in which batches. For a text graph of any length, every `pad_every`-th text
-    batch is padded to the tokenizer's full context length, the others to their longest text.
-
-    200 images make the 0.995 top-1 agreement threshold meaningful (one flip allowed)."""
-
-    num_images: int = cli_field(200, flag="parity_images", help="Synthetic probe images of the parity check.", min=1)
-    num_classes: int = 50
-    num_templates: int = 8
-    image_batch_sizes: tuple[int, ...] = (1, 2, 5, 8, 16, 32)
-    text_batch_sizes: tuple[int, ...] = (1, 3, 16, 64)
-    pad_every: int = 4
-    seed: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ProbeConfig:
-        values = dict(data)
-        for key in ("image_batch_sizes", "text_batch_sizes"):
-            values[key] = tuple(values[key])
-        return cls(**values)
 
 
 @dataclass(frozen=True)

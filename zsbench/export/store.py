@@ -59,7 +59,7 @@ class ExportIdentity:
 
 def checkpoint_fingerprint(ref: ModelRef) -> Fingerprint:
     """The fingerprint of `ref`'s checkpoint as its family describes it (files, tokenizer, config; no weights read)."""
-    record = get_family(ref.model_type).checkpoint(ref)
+    record = get_family(ref.model_type).record(ref)
     return fingerprint_checkpoint(record.path, record.tokenizer_file, record.config)
 
 

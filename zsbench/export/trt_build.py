@@ -8,7 +8,14 @@ fp16 for them. TF32 is switched off, so the few fp32 operations really run in fp
 Standard TensorRT needs a GPU and keeps a persistent timing cache (`engines/timing.cache`,
 shared by all builds). TensorRT-RTX builds ahead of time on a CPU-only machine (portable
 engines; compiled for the GPU at load time) or for the present GPU; it takes no timing cache
-(its documentation: the cache has no effect on its engines and forces a GPU query).
+(its documentation: the cache has no effect on its engines and forces a GPU query). Its builds
+always name their compute-capability targets (`build_targets`), and the manifest records them.
+
+TensorRT 10 and 11 differ where a build could touch them: 11 removed the precision builder
+flags (FP16, INT8, ...; zsbench sets none: strongly typed graphs carry their types) and
+deprecated the STRONGLY_TYPED network flag (every network is strongly typed; `network_options`
+asks for it only where it exists); `fp32_stays_fp32` clears TF32 only where the flag exists.
+polygraphy >= 0.53.4 (`POLYGRAPHY_MINIMUM`) handles the rest of 11's builder changes.
 """
 
 from __future__ import annotations
@@ -17,8 +24,9 @@ import contextlib
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from types import ModuleType
 
 import torch
 
@@ -27,11 +35,10 @@ from zsbench.errors import BackendUnavailableError, EngineError, ParityError
 from zsbench.export.checking import engine_parity, recorded_parity_settings
 from zsbench.export.manifest import ExportManifest, load_export_manifest, package_version
 from zsbench.export.parity import ParityReport
-from zsbench.export.probes import ProbeConfig
+from zsbench.export.config import EngineConfig
 from zsbench.export.staging import staged_folder
 from zsbench.export.store import default_engine_dir
 from zsbench.jsonfiles import write_json_atomic
-from zsbench.options import cli_field
 from zsbench.precisions import PRECISIONS, engine_precisions
 from zsbench.runtime.engine_manifest import (
     ENGINE_FILES,
@@ -45,12 +52,16 @@ from zsbench.runtime.engine_manifest import (
 )
 from zsbench.runtime.trust import check_verdict, file_digests, verify_files
 from zsbench.runtime.flavor import (
+    POLYGRAPHY_MINIMUM,
     BuildTarget,
-    FlavorRequest,
     TrtFlavor,
+    default_rtx_targets,
+    format_capabilities,
+    format_capability,
     gpu_target,
-    installed_flavors,
-    rtx_supports,
+    parse_capability,
+    polygraphy_problem,
+    rtx_capabilities,
     select_trt_flavor,
     trt_module,
 )
@@ -58,77 +69,68 @@ from zsbench.runtime.flavor import (
 Log = Callable[[str], None]
 
 
-def parse_profile(text: str) -> tuple[int, int, int]:
-    """'MIN:OPT:MAX' -> (min, opt, max).
+def build_targets(flavor: TrtFlavor, target: BuildTarget, requested: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The compute capabilities a build targets (recorded in the manifest): for TensorRT-RTX the requested
+    ones, else ahead of time every one the installed TensorRT-RTX lists but the opt-in 7.5, else this
+    GPU's; for standard TensorRT None (its engines are for the GPU that builds them).
 
     Raises:
-        ValueError: not three non-negative integers separated by colons.
+        EngineError: a target the installed TensorRT-RTX does not list, or targets asked of standard TensorRT.
     """
-    parts = text.split(":")
-    if len(parts) != 3 or not all(part.isdigit() for part in parts):
-        raise ValueError(f"expected MIN:OPT:MAX such as 1:16:64, found {text!r}")
-    low, opt, high = (int(part) for part in parts)
-    return low, opt, high
+    if not flavor.is_rtx:
+        if requested:
+            raise EngineError("--compute_capabilities chooses TensorRT-RTX's targets; standard TensorRT builds for "
+                              f"the GPU it runs on ({target}). Drop the option, or use --trt-flavor tensorrt-rtx.")
+        return None
+    supported = rtx_capabilities(trt_module(flavor))
+    wanted = tuple(sorted({parse_capability(text) for text in requested}))
+    unknown = [c for c in wanted if c not in supported]
+    if unknown:
+        raise EngineError(f"--compute_capabilities {format_capabilities(unknown)}: {flavor} builds for compute capability "
+                          f"{format_capabilities(supported)} only.")
+    if not wanted:
+        wanted = default_rtx_targets(supported) if target.capability is None else (target.capability,)
+    return tuple(format_capability(c) for c in wanted)
 
 
-def format_profile(profile: tuple[int, int, int]) -> str:
-    """(min, opt, max) -> 'MIN:OPT:MAX'."""
-    return ":".join(map(str, profile))
+def network_options(trt: ModuleType) -> dict[str, bool]:
+    """polygraphy's network options: strongly typed. TensorRT 11 builds every network strongly typed and
+    deprecated its STRONGLY_TYPED flag (kept but ignored), so it is asked for only where the flag exists."""
+    return {"strongly_typed": True} if hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED") else {}
 
 
-@dataclass(frozen=True)
-class EngineConfig:
-    """What `zsbench engine build` was asked.
+def fp32_stays_fp32(trt: ModuleType) -> Callable[[object, object, object], None]:
+    """A polygraphy config post-processor that switches TF32 off (it is on by default), so the graph's fp32
+    islands run in fp32; it touches no flag the library lacks (TensorRT 11 removed the precision flags)."""
 
-    `batch_profiles`: (min, opt, max) batch sizes, one optimization profile each (the runner
-    picks the profile that fits a batch, and splits batches beyond the largest). Text
-    profiles span `text_length` (min, opt, max), capped at the tokenizer's context length.
+    def postprocess(builder: object, network: object, config: object) -> None:
+        del builder, network
+        if hasattr(trt.BuilderFlag, "TF32"):
+            config.clear_flag(trt.BuilderFlag.TF32)  # type: ignore[attr-defined]
+
+    return postprocess
+
+
+def import_polygraphy(flavor: TrtFlavor) -> ModuleType:
+    """polygraphy's TensorRT backend, after checking that the installed polygraphy can build `flavor`'s engines.
+
+    Raises:
+        BackendUnavailableError: polygraphy is missing or too old (the message has the pip command).
     """
+    problem = polygraphy_problem(flavor.name, package_version("polygraphy"))
+    if problem:
+        raise BackendUnavailableError(f"{problem[0]}. Fix: {problem[1]}")
+    try:
+        import polygraphy.backend.trt as ptrt
 
-    artifact: Path = cli_field(argument=True, help="The fp16 export folder to build from.")
-    out: Path | None = cli_field(None, flag="output_dir", aliases=("out",), show_default="engines/<export name>", help="Engine folder.")
-    flavor: FlavorRequest = cli_field(
-        "auto", flag="trt_flavor",
-        help="auto: by the GPU: TensorRT-RTX only on the cards it targets (compute capability 7.5, 8.6, 8.9, 12.x) when standard "
-             "TensorRT is not installed; standard TensorRT on every other card; without a GPU, TensorRT-RTX ahead of time.",
-    )
-    batch_profiles: tuple[tuple[int, int, int], ...] = cli_field(
-        ((1, 16, 64),), flag="batch", parse=parse_profile, show=format_profile,
-        help="Batch-size optimization profile MIN:OPT:MAX; repeat for several profiles.",
-    )
-    text_length: tuple[int, int, int] = cli_field(
-        (1, 32, 80), parse=parse_profile, show=format_profile, help="Token-length profile MIN:OPT:MAX (capped at the tokenizer's 80)."
-    )
-    workspace_gib: float = cli_field(4.0, flag="workspace", min=0.0625, help="Builder workspace limit, GiB.")
-    timing_cache: Path | None = cli_field(None, show_default="engines/timing.cache", help="Timing cache file (standard TensorRT).")
-    force: bool = cli_field(False, help="Rebuild even if matching engines exist.")
-    probes: ProbeConfig = field(default_factory=ProbeConfig)
-    device: torch.device | None = None  # the GPU to build for and check on (None: the current one)
-
-    @classmethod
-    def as_built(cls, artifact: Path, out: Path, built: EngineManifest, device: torch.device | None = None) -> EngineConfig:
-        """The config `built` records (profiles, text length, workspace, flavor), so that engines a user
-        built with their own settings are reused, and rebuilt with those settings when stale. The
-        recorded flavor is kept when it is installed and runs on this GPU, else ``auto`` chooses."""
-        vision, text = built.profiles["vision"], built.profiles["text"][0]
-        capability = gpu_target(device).capability
-        suits = capability is None or built.flavor == "tensorrt" or rtx_supports(capability)
-        flavor = built.flavor if suits and built.flavor in installed_flavors() else "auto"
-        return cls(
-            artifact=artifact,
-            out=out,
-            flavor=flavor,  # type: ignore[arg-type]
-            batch_profiles=tuple((p.min[0], p.opt[0], p.max[0]) for p in vision),
-            text_length=(text.min[1], text.opt[1], text.max[1]),
-            workspace_gib=built.workspace_bytes / 2**30,
-            timing_cache=Path(built.timing_cache) if built.timing_cache else None,
-            device=device,
-        )
-
-    def validate(self) -> None:
-        for lo, opt, hi in (*self.batch_profiles, self.text_length):
-            if not 1 <= lo <= opt <= hi:
-                raise EngineError(f"Profile ({lo}, {opt}, {hi}): expected 1 <= min <= opt <= max.")
+        if flavor.is_rtx:
+            from polygraphy.backend.tensorrt_rtx import CreateConfigRTX  # noqa: F401 - checked here, used by _build_one
+    except ImportError as err:
+        raise BackendUnavailableError(
+            f"polygraphy {package_version('polygraphy')} cannot build {flavor} engines ({err}). "
+            f"Reinstall it: pip install --force-reinstall 'polygraphy>={POLYGRAPHY_MINIMUM[flavor.name]}'"
+        ) from err
+    return ptrt
 
 
 @dataclass(frozen=True)
@@ -168,26 +170,20 @@ def current_onnx_digests(export: ExportManifest, artifact: Path) -> dict[str, st
     return {graph: spec.fingerprint.digest for graph, spec in export.graphs.items()}
 
 
-def _build_one(onnx_path: Path, opset: int, profiles: tuple[ShapeProfile, ...], flavor: TrtFlavor, target: BuildTarget,
-               workspace: int, timing_cache: Path | None, engine_path: Path) -> None:
+def _build_one(onnx_path: Path, opset: int, profiles: tuple[ShapeProfile, ...], flavor: TrtFlavor,
+               targets: tuple[str, ...] | None, workspace: int, timing_cache: Path | None, engine_path: Path) -> None:
     trt = trt_module(flavor)
-    try:
-        import polygraphy.backend.trt as ptrt
-    except ImportError as err:
-        raise BackendUnavailableError("polygraphy is not installed; it drives the engine build. Install: pip install polygraphy") from err
+    ptrt = import_polygraphy(flavor)
     from polygraphy.exception import PolygraphyException
     from polygraphy.logger import G_LOGGER
 
-    def no_tf32(builder: object, network: object, config: object) -> None:
-        config.clear_flag(trt.BuilderFlag.TF32)  # type: ignore[attr-defined]
-
-    network = ptrt.NetworkFromOnnxPath(str(onnx_path), strongly_typed=True)
+    network = ptrt.NetworkFromOnnxPath(str(onnx_path), **network_options(trt))
     trt_profiles = [ptrt.Profile().add(p.input, p.min, p.opt, p.max) for p in profiles]
     common = {"profiles": trt_profiles, "memory_pool_limits": {trt.MemoryPoolType.WORKSPACE: workspace}}
     if flavor.is_rtx:
         from polygraphy.backend.tensorrt_rtx import CreateConfigRTX
 
-        create = CreateConfigRTX(use_gpu=not target.ahead_of_time, **common)
+        create = CreateConfigRTX(compute_capabilities=[parse_capability(c) for c in targets or ()], **common)
     else:
         create = ptrt.CreateConfig(load_timing_cache=str(timing_cache) if timing_cache else None, **common)
     try:
@@ -195,7 +191,7 @@ def _build_one(onnx_path: Path, opset: int, profiles: tuple[ShapeProfile, ...], 
             # polygraphy always attaches a timing cache; TensorRT-RTX deprecates that API (a no-op there).
             warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*[Tt]iming cache")
             engine = ptrt.EngineBytesFromNetwork(
-                network, ptrt.PostprocessConfig(create, no_tf32), save_timing_cache=str(timing_cache) if timing_cache else None
+                network, ptrt.PostprocessConfig(create, fp32_stays_fp32(trt)), save_timing_cache=str(timing_cache) if timing_cache else None
             )()
     except PolygraphyException as err:
         hint = (
@@ -234,6 +230,7 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
         raise EngineError(f"Engines are built only from graphs proven equal to PyTorch: {err}") from err
     target = gpu_target(config.device)
     flavor = select_trt_flavor(config.flavor, target)
+    targets = build_targets(flavor, target, config.compute_capabilities)
     folder = config.out or default_engine_dir(artifact)
     timing_cache = None if flavor.is_rtx else (config.timing_cache or folder.parent / "timing.cache")
     timing_cache = timing_cache.resolve() if timing_cache else None
@@ -253,6 +250,7 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
         build_seconds={},
         parity_status="not run",
         versions={"polygraphy": package_version("polygraphy"), flavor.name: flavor.version, "torch": torch.__version__},
+        compute_capabilities=targets,
     )
     if folder.is_dir() and any(folder.iterdir()) and not (folder / MANIFEST).is_file():
         raise EngineError(
@@ -262,7 +260,7 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
     if (folder / MANIFEST).exists() and not config.force:
         try:
             built = load_engine_manifest(folder)
-            request = BuildRequest(wanted.onnx, wanted.profiles, wanted.workspace_bytes)
+            request = BuildRequest(wanted.onnx, wanted.profiles, wanted.workspace_bytes, targets)
             reasons = stale_reasons(built, folder, flavor.name, flavor.version, target, request)
         except EngineError as err:
             reasons = [str(err)]
@@ -278,13 +276,14 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
                 report.raise_if_failed()
             return EngineBuildResult(folder, built, report, reused=True)
         log(f"Rebuilding the engines in {folder}: {'; '.join(reasons)}.")
-    log(f"Building FP16 strongly typed engines with {flavor} for {target.device} into {folder}")
+    for_what = f"compute capability {', '.join(targets)}" if targets else target.device
+    log(f"Building FP16 strongly typed engines with {flavor} for {for_what} into {folder}")
     on_device = contextlib.nullcontext() if target.ahead_of_time else torch.cuda.device(_device(config))
     with staged_folder(folder) as staging, on_device:
         seconds = {}
         for graph, engine_file in ENGINE_FILES.items():
             start = time.perf_counter()
-            _build_one(artifact / export.graphs[graph].file, export.opset, wanted.profiles[graph], flavor, target,
+            _build_one(artifact / export.graphs[graph].file, export.opset, wanted.profiles[graph], flavor, targets,
                        wanted.workspace_bytes, timing_cache, staging / engine_file)
             seconds[graph] = round(time.perf_counter() - start, 2)
             log(f"  {engine_file}: {(staging / engine_file).stat().st_size / 2**20:.1f} MiB, {seconds[graph]} s")

@@ -17,7 +17,7 @@ from zsbench.errors import CheckpointError
 from zsbench.models.checkpoints import HF_LAYOUT, hf_weight_files, load_weights, read_tensors
 from zsbench.models.config import CheckpointFormat, ImageHead, InternVLConfig, builtin_config, load_config_file
 from zsbench.models.families import get_family
-from zsbench.models.hub import missing_checkpoint_hint
+from zsbench.models.hub import missing_checkpoint
 from zsbench.models.internvl import InternVL, create_model
 from zsbench.models.ref import ModelRef
 from zsbench.models.tokenizer import InternVLTokenizer, find_tokenizer_file
@@ -46,8 +46,9 @@ def resolve_internvl_config(checkpoint_format: CheckpointFormat, pretrained: Pat
 
 
 def _check_checkpoint_kind(model_name: str, checkpoint_format: CheckpointFormat, pretrained: Path) -> None:
-    if not pretrained.exists():
-        raise CheckpointError(f"Checkpoint {pretrained} does not exist. {missing_checkpoint_hint(str(pretrained))}")
+    problem = missing_checkpoint(str(pretrained))
+    if problem is not None:
+        raise CheckpointError(problem)
     if checkpoint_format == "hf" and not pretrained.is_dir():
         raise CheckpointError(
             f"{model_name} reads a Hugging Face folder, but {pretrained} is a file. For a .pth checkpoint use "
@@ -91,6 +92,7 @@ def load_clip(
     precision: Precision | None = "fp32",
     tokenizer_path: str | Path | None = None,
     model_config: str | Path | None = None,
+    revision: str | None = None,
     task: str | None = None,
 ) -> tuple[nn.Module, Callable, Callable]:
     """Loads a CLIP-style model with its image transform and tokenizer.
@@ -99,13 +101,15 @@ def load_clip(
         model_type: a registered family (``"internvl"``, ``"open_clip"``; see `zsbench models`).
         model_name: an InternVL name (``internvl_c_classification``, ``internvl_g_retrieval_hf``, ...)
             or an open_clip architecture.
-        pretrained: the checkpoint: a `.pth` file, a Hugging Face folder (or a hub id in the local
-            Hugging Face cache), or (open_clip) a state-dict file.
+        pretrained: the checkpoint: a `.pth` file, a Hugging Face folder, a hub id (``ORG/NAME``) or one file of a
+            hub repository (``hf://ORG/REPO/FILE``), fetched into the Hugging Face cache where missing, or (open_clip)
+            a state-dict file or one of open_clip's pretrained tags.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         precision: ``"fp32"``, ``"fp16"`` or ``"bf16"``; weights are loaded straight into it. None: fp16 on
             a GPU, fp32 on a CPU (`zsbench.types.resolve_precision`).
         tokenizer_path: folder with `tokenizer.model` (InternVL `.pth` checkpoints).
         model_config: JSON in the Hugging Face InternVL schema, for checkpoints of other sizes.
+        revision: the hub revision (branch, tag or commit) of a hub `pretrained`.
         task: ``zeroshot_classification`` or ``zeroshot_retrieval``: whose image transform to return (None:
             the one the model name stands for, e.g. retrieval for ``internvl_g_retrieval_hf``).
 
@@ -115,7 +119,7 @@ def load_clip(
     """
     ref = ModelRef(model_type, model_name, str(pretrained),
                    str(tokenizer_path) if tokenizer_path is not None else None,
-                   str(model_config) if model_config is not None else None)
+                   str(model_config) if model_config is not None else None, revision)
     family = get_family(model_type)
     torch_device = device if isinstance(device, torch.device) else resolve_device(device)
     loaded = family.load(ref, torch_device, resolve_precision(precision, torch_device))

@@ -24,19 +24,22 @@ class ModelRef:
     model_type: ModelType = cli_field(help="Model family (see `zsbench models`).", choices=MODEL_TYPE_CHOICES, cli_default="internvl")
     model: str = cli_field(help="Model name (see `zsbench models`).")
     pretrained: str = cli_field(
-        help="Checkpoint: .pth file, Hugging Face folder (or a hub id in the local Hugging Face cache), or open_clip file."
+        help="Checkpoint: .pth file, Hugging Face folder, hub id (ORG/NAME, fetched into the Hugging Face cache), "
+             "hf://ORG/REPO/FILE, or open_clip's file or pretrained tag."
     )
     tokenizer: str | None = cli_field(None, help="Folder with tokenizer.model (InternVL .pth).")
     model_config: str | None = cli_field(None, help="InternVL config JSON (HF schema) for other sizes.")
+    revision: str | None = cli_field(None, help="Hub revision (branch, tag or commit) of a --pretrained hub id or hf:// file.")
 
     def to_dict(self) -> dict[str, str | None]:
         return asdict(self)
 
     def checkpoint(self) -> Path:
-        """`pretrained` on disk: the path itself, or the cached snapshot of a Hugging Face hub id."""
-        from zsbench.models.hub import resolve_pretrained
+        """`pretrained` on disk, as the family resolves it: the path itself, or a hub snapshot or file fetched
+        into the Hugging Face cache (or an open_clip tag's file), fetched where missing."""
+        from zsbench.models.families import get_family
 
-        return resolve_pretrained(self.pretrained)
+        return get_family(self.model_type).checkpoint(self)
 
     def load(self, device: torch.device, precision: Precision) -> LoadedClip:
         """This model, its tokenizer and preprocessing on `device` in `precision`, loaded by its family."""

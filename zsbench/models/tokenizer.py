@@ -104,13 +104,15 @@ def find_tokenizer_file(tokenizer_path: Path | None, checkpoint: Path) -> Path:
             return candidate
         raise TokenizerError(
             f"--tokenizer {tokenizer_path} holds no tokenizer.model. Pass the folder of the LLaMA "
-            "tokenizer (e.g. the seed repository's internvl_c_pytorch/chinese_alpaca_lora_7b/)."
+            "tokenizer (the seed repository's internvl_c_pytorch/chinese_alpaca_lora_7b/; pretrained/README.md says "
+            "where to get it)."
         )
     if beside.is_file():
         return beside
     raise TokenizerError(
         f"No tokenizer for {checkpoint}: expected --tokenizer DIR (a folder with tokenizer.model, such as "
-        f"the seed repository's internvl_c_pytorch/chinese_alpaca_lora_7b/) or {beside}."
+        f"the seed repository's internvl_c_pytorch/chinese_alpaca_lora_7b/: pretrained/README.md says where to get it) "
+        f"or {beside}."
     )
 
 

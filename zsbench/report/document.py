@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zsbench.bench import BenchRow, format_table, read_rows
+from zsbench.bench.rows import BenchRow, format_table, read_rows
 from zsbench.errors import ResultError
 from zsbench.eval.report import build_rows, collect_result_files, metric_label, model_family, paper_metrics, to_markdown
 from zsbench.eval.results import read_result
@@ -119,8 +119,9 @@ def _bench_section(path: Path, info: dict[str, Any], rows: list[BenchRow], figur
     figures[name] = bench_figure(_bench_title(info), rows)
     return [
         "", f"## Throughput against batch size ({path})", "", f"![{_bench_title(info)}]({name})", "",
-        "Top: items per second; bottom: the fraction of the machine's matrix-multiply rate (measured in the same "
-        "run, in the row's precision) that the encoder reaches.", "", "```", format_table(rows), "```",
+        "Top: items per second (log scale); bottom: the fraction of its own peak that each row reaches: the "
+        "matrix-multiply rate of the row's runtime and precision, measured in the same run (a point above 100 % "
+        "would be a measurement bug: it is marked at the top edge, off the scale).", "", "```", format_table(rows), "```",
     ]
 
 

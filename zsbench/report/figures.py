@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from zsbench.bench import BenchRow
+from zsbench.bench.rows import BenchRow, impossible
 
 WIDTH_INCHES = 10.0
 DPI = 100
@@ -138,32 +138,59 @@ def throughput_figure(entries: list[ThroughputEntry]) -> bytes:
     return _png(figure)
 
 
-def bench_figure(title: str, rows: list[BenchRow]) -> bytes:
-    """`zsbench bench` rows: throughput against batch size (top) and the fraction of the machine's
-    matmul rate reached (bottom), per backend and precision, images left and texts right."""
+def _series_points(rows: list[BenchRow], name: str, field: str) -> list[tuple[int, float]]:
+    chosen = sorted((row for row in rows if f"{row.backend} {row.precision}" == name), key=lambda row: row.batch_size)
+    return [(row.batch_size, getattr(row, field)) for row in chosen if getattr(row, field) is not None]
+
+
+def _plot_fractions(axes: Axes, rows: list[BenchRow], series: list[str], colors: dict[str, str], field: str) -> None:
+    """Percent of each row's own peak. A fraction above 100 % is a measurement bug (`zsbench.bench.rows.impossible`):
+    it is left out of the scale, so it cannot flatten the others, and marked at the top edge instead."""
+    possible = [100 * value for name in series for _, value in _series_points(rows, name, field) if not impossible(value)]
+    top = 1.15 * max(possible, default=100.0)
+    for name in series:
+        points = _series_points(rows, name, field)
+        kept = [(x, 100 * y) for x, y in points if not impossible(y)]
+        axes.plot([x for x, _ in kept], [y for _, y in kept], marker="o", color=colors[name], label=name)
+        wrong = [x for x, y in points if impossible(y)]
+        if wrong:
+            axes.plot(wrong, [0.97 * top] * len(wrong), linestyle="none", marker="^", markersize=9, color=colors[name],
+                      markeredgecolor="red", label=f"{name}: >100%, a bug (off the scale)")
+    axes.set_ylim(0, top)
+    axes.set_ylabel("% of the row's own peak")
+
+
+def bench_plot(title: str, rows: list[BenchRow]) -> Figure:
+    """`zsbench bench` rows: throughput against batch size (top, log scale: backends and batch sizes differ by
+    orders of magnitude, and a fast row must not flatten the slow ones) and the fraction of each row's own
+    peak rate reached (bottom), per backend and precision, images left and texts right."""
     series = sorted({f"{row.backend} {row.precision}" for row in rows})
     colors = series_colors(series)
     batches = sorted({row.batch_size for row in rows})
     figure = Figure(figsize=(WIDTH_INCHES, BENCH_HEIGHT_INCHES), dpi=DPI, layout="constrained")
     grid = figure.subplots(2, 2, sharex=True)
-    panels = (
-        (grid[0][0], "images_per_s", 1.0, "images/s"), (grid[0][1], "texts_per_s", 1.0, "texts/s"),
-        (grid[1][0], "image_matmul_fraction", 100.0, "% of matmul rate"), (grid[1][1], "text_matmul_fraction", 100.0, "% of matmul rate"),
-    )
-    for axes, field, scale, unit in panels:
+    for axes, field, unit in ((grid[0][0], "images_per_s", "images/s (log scale)"), (grid[0][1], "texts_per_s", "texts/s (log scale)")):
         for name in series:
-            chosen = sorted((row for row in rows if f"{row.backend} {row.precision}" == name), key=lambda row: row.batch_size)
-            points = [(row.batch_size, getattr(row, field)) for row in chosen if getattr(row, field) is not None]
-            axes.plot([x for x, _ in points], [scale * y for _, y in points], marker="o", color=colors[name], label=name)
+            points = [(x, y) for x, y in _series_points(rows, name, field) if y > 0]
+            axes.plot([x for x, _ in points], [y for _, y in points], marker="o", color=colors[name], label=name)
+        axes.set_yscale("log")
+        axes.set_ylabel(unit)
+    for axes, field in ((grid[1][0], "image_matmul_fraction"), (grid[1][1], "text_matmul_fraction")):
+        _plot_fractions(axes, rows, series, colors, field)
+        axes.set_xlabel("batch size")
+        if any(impossible(getattr(row, field)) for row in rows):
+            axes.legend(fontsize=7)
+    for axes in (*grid[0], *grid[1]):
         axes.set_xscale("log", base=2)
         axes.set_xticks(batches, [str(batch) for batch in batches])
-        axes.set_ylabel(unit)
-        axes.set_ylim(bottom=0)
         axes.grid(alpha=0.3)
     grid[0][0].set_title("image encoder", fontsize=10)
     grid[0][1].set_title("text encoder", fontsize=10)
-    for axes in grid[1]:
-        axes.set_xlabel("batch size")
     grid[0][0].legend(fontsize=8, title="backend precision", title_fontsize=8)
     figure.suptitle(title)
-    return _png(figure)
+    return figure
+
+
+def bench_figure(title: str, rows: list[BenchRow]) -> bytes:
+    """`bench_plot` as PNG bytes."""
+    return _png(bench_plot(title, rows))

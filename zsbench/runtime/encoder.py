@@ -87,6 +87,12 @@ class Encoder:
         """What the result JSON records about this backend (runtime, provider, versions)."""
         return {"backend": self.name, "precision": self.precision, "device": str(self.device)}
 
+    def provenance(self) -> dict[str, Any]:
+        """What produced this encoder's numbers, for the result's provenance record: the versions of the
+        runtime libraries it runs on, the threads they use, and the SHA-256 of the artifact files it runs
+        (file name -> digest; none for eager PyTorch)."""
+        return {"versions": {"torch": torch.__version__}, "threads": {"torch": torch.get_num_threads()}, "artifacts": {}}
+
     def runtime_memory_mb(self) -> dict[str, float] | None:
         """GPU memory the runtime holds outside torch's allocator (None: none, or not known)."""
         return None
@@ -123,6 +129,12 @@ class Encoder:
 
     def close(self) -> None:
         """Frees what the runtime holds (sessions, engines); the encoder cannot be used afterwards."""
+
+    def __enter__(self) -> Encoder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def synchronize(device: torch.device) -> None:

@@ -1,8 +1,9 @@
 """What an engine folder holds (`engines/<name>/manifest.json`) and the one rule for when its engines are stale.
 
     manifest.json     EngineManifest: TensorRT flavor and version, GPU and compute capability
-                      (or "none/ahead-of-time" for TensorRT-RTX without a GPU), optimization
-                      profiles, workspace, the fingerprint of each ONNX graph, engine parity
+                      (or "none/ahead-of-time" for TensorRT-RTX without a GPU), the compute
+                      capabilities TensorRT-RTX built for, optimization profiles, workspace,
+                      the fingerprint of each ONNX graph, engine parity
     parity.json       ParityReport of the engines against PyTorch fp32 (or "not run: no GPU"),
                       naming the SHA-256 of the engines it checked
     vision.engine     FP16, strongly typed TensorRT engine of vision.onnx
@@ -13,8 +14,11 @@
 `stale_reasons` says why engines cannot be used: by `zsbench engine build` (rebuild or reuse)
 and by the runner's gate (refuse), with the same rules for the library and the card; a build
 also compares graphs, profiles and workspace, and rebuilds engines that failed parity (whether
-failed engines may run is the loader's parity gate, not the runner's). An ahead-of-time TensorRT-RTX engine
-is accepted on every GPU TensorRT-RTX targets. Paths are recorded relative to the folder
+failed engines may run is the loader's parity gate, not the runner's). A TensorRT-RTX engine runs on
+the GPUs whose compute capability its manifest lists (`compute_capabilities`, the build's explicit
+targets). Manifests written before that list still load: their ahead-of-time engines (built with
+TensorRT-RTX's default targets) are accepted on 8.6, 8.9 and 12.x, and refused on other cards with
+the command that rebuilds them for it. Paths are recorded relative to the folder
 where they are near it (`zsbench.artifact_paths`), so a copied project folder still works.
 """
 
@@ -27,11 +31,14 @@ from typing import Any
 from zsbench.artifact_paths import MANIFEST, recorded_path, stored_path
 from zsbench.errors import EngineError
 from zsbench.jsonfiles import read_json_object
-from zsbench.runtime.flavor import BuildTarget, rtx_supports
+from zsbench.runtime.flavor import BuildTarget, format_capability, parse_capability
 from zsbench.runtime.trust import recorded_digests, verify_files
 
 ENGINE_FORMAT = "zsbench-trt-engines/2"  # 2: SHA-256 of each engine file
 ENGINE_FILES = {"vision": "vision.engine", "text": "text.engine"}
+# Where ahead-of-time TensorRT-RTX engines from manifests without a target list run: the targets every
+# TensorRT-RTX release builds for by default (8.6, 8.9, 12.x); 7.5 only when asked, 8.0 only in later releases.
+LEGACY_RTX_CAPABILITIES = ((8, 6), (8, 9))
 RUNTIME_CACHE_SUFFIX = ".runtime.cache"  # vision.engine -> vision.engine.runtime.cache
 
 
@@ -81,10 +88,30 @@ class EngineManifest:
     engine_sha256: dict[str, str] = field(default_factory=dict)  # engine file -> SHA-256, checked before it runs
     format: str = ENGINE_FORMAT
     versions: dict[str, str | None] = field(default_factory=dict)
+    # TensorRT-RTX: the compute capabilities the engines were built for ("8.6", ...); None in manifests
+    # written before zsbench recorded them (`runs_on` then falls back to the default targets).
+    compute_capabilities: tuple[str, ...] | None = None
 
     @property
     def target(self) -> BuildTarget:
         return BuildTarget(self.device, self.compute_capability)
+
+    def runs_on(self, target: BuildTarget) -> str | None:
+        """Why these engines cannot run on the GPU `target` (None: they can), as far as the card goes."""
+        capability = target.capability
+        if capability is None:
+            return None if self.target == target else f"built for {self.target}, this build is {target}"
+        if self.flavor == "tensorrt-rtx" and self.compute_capabilities is not None:
+            if format_capability(capability) in self.compute_capabilities:
+                return None
+            return (f"built by TensorRT-RTX for compute capability {', '.join(self.compute_capabilities)}, "
+                    f"not for {target}")
+        if self.flavor == "tensorrt-rtx" and self.target.ahead_of_time:
+            if capability in LEGACY_RTX_CAPABILITIES or capability[0] == 12:
+                return None
+            return (f"built ahead of time for TensorRT-RTX's default targets before zsbench recorded them, which "
+                    f"leave out {target}")
+        return None if self.target == target else f"built for {self.target}, this GPU is {target}"
 
     def to_dict(self, folder: Path) -> dict[str, Any]:
         """The JSON form written to `folder/manifest.json`."""
@@ -102,6 +129,8 @@ class EngineManifest:
         values["artifact"] = str(recorded_path(data["artifact"], folder))
         values["timing_cache"] = str(recorded_path(data["timing_cache"], folder)) if data["timing_cache"] else None
         values["engine_sha256"] = recorded_digests(data["engine_sha256"], list(data["engines"].values()))
+        if data.get("compute_capabilities") is not None:
+            values["compute_capabilities"] = tuple(format_capability(parse_capability(c)) for c in data["compute_capabilities"])
         return cls(**values)
 
 
@@ -126,11 +155,13 @@ def load_engine_manifest(folder: Path) -> EngineManifest:
 
 @dataclass(frozen=True)
 class BuildRequest:
-    """What an engine build asks beyond the library and target: graphs, profiles, workspace."""
+    """What an engine build asks beyond the library and target: graphs, profiles, workspace, and the
+    compute capabilities a TensorRT-RTX build targets (None: not a TensorRT-RTX build)."""
 
     onnx: dict[str, str]
     profiles: dict[str, tuple[ShapeProfile, ...]]
     workspace_bytes: int
+    compute_capabilities: tuple[str, ...] | None = None
 
 
 def stale_reasons(
@@ -143,13 +174,15 @@ def stale_reasons(
     reasons = []
     if (built.flavor, built.trt_version) != (flavor, trt_version):
         reasons.append(f"built with {built.flavor} {built.trt_version}, this process uses {flavor} {trt_version}")
-    if built.target.ahead_of_time and built.flavor == "tensorrt-rtx":
-        capability = target.capability
-        if capability is not None and not rtx_supports(capability):
-            reasons.append(f"built ahead of time for TensorRT-RTX, which does not run on {target}")
-    elif built.target != target:
-        reasons.append(f"built for {built.target}, this {'GPU' if not target.ahead_of_time else 'build'} is {target}")
+    card = built.runs_on(target)
+    if card:
+        reasons.append(card)
     if request is not None:
+        wanted, recorded = request.compute_capabilities, built.compute_capabilities
+        if wanted is not None and recorded is None and target.ahead_of_time:
+            reasons.append("built before zsbench recorded TensorRT-RTX's compute-capability targets")
+        elif wanted is not None and recorded is not None and not set(wanted) <= set(recorded):
+            reasons.append(f"built for compute capability {', '.join(recorded)}; {', '.join(wanted)} requested")
         changed = [graph for graph in request.onnx if built.onnx.get(graph) != request.onnx[graph]]
         if changed:
             reasons.append(f"ONNX graph(s) {', '.join(changed)} changed since the engines were built")

@@ -43,6 +43,21 @@ def providers_for(device: torch.device) -> list[str]:
     return [provider for provider in wanted if provider in available]
 
 
+def cpu_threads(device: torch.device) -> int | None:
+    """Intra-op threads of a session on `device`: on the CPU as many as torch uses (`--threads`), so that
+    backends compare on equal terms; on a GPU ONNX Runtime's own choice."""
+    return torch.get_num_threads() if device.type == "cpu" else None
+
+
+def session_options(threads: int | None) -> Any:
+    """The `SessionOptions` every zsbench session opens with (the encoders' and `zsbench bench`'s peak MatMul)."""
+    options = import_onnxruntime().SessionOptions()
+    options.log_severity_level = 3  # errors only: ORT's fp16 warnings are expected
+    if threads:
+        options.intra_op_num_threads = threads
+    return options
+
+
 def numpy_dtype(ort_type: str) -> np.dtype:
     """The numpy dtype of an ONNX Runtime type name such as "tensor(float16)" (float32 for others)."""
     return np.dtype(_ORT_DTYPES.get(ort_type, "float32"))
@@ -58,12 +73,9 @@ class OnnxGraphRunner:
     def __init__(self, path: Path, providers: list[str], device: torch.device, threads: int | None = None,
                  disabled_optimizers: tuple[str, ...] = ()) -> None:
         ort = import_onnxruntime()
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # errors only: ORT's fp16 warnings are expected
-        if threads:
-            options.intra_op_num_threads = threads
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers, disabled_optimizers=list(disabled_optimizers))
+            self.session = ort.InferenceSession(str(path), session_options(threads), providers=providers,
+                                                disabled_optimizers=list(disabled_optimizers))
         except Exception as err:  # onnxruntime raises its own untyped exceptions
             raise ExportError(
                 f"ONNX Runtime {ort.__version__} cannot load {path}: {err}. Opset-23 graphs (the fp32 default) need "
@@ -102,21 +114,23 @@ class OnnxEncoder(Encoder):
     """`encode_image` / `encode_text` through ONNX Runtime sessions of an export's graphs.
 
     `graphs` maps "vision" and "text" to their .onnx files. Each session opens on first use
-    and `close(graph)` drops one, so a check can hold one graph's weights at a time.
+    and `close(graph)` drops one, so a check can hold one graph's weights at a time. `digests`:
+    the SHA-256 of the export's files as its manifest records them (checked before they were opened).
     """
 
     name = "onnx"
 
-    def __init__(self, graphs: Mapping[str, Path], device: torch.device, precision: str, artifact: Path | None = None) -> None:
+    def __init__(self, graphs: Mapping[str, Path], device: torch.device, precision: str, artifact: Path | None = None,
+                 digests: Mapping[str, str] | None = None) -> None:
         super().__init__(device, precision)
+        self.digests = dict(digests or {})
         missing = [str(graphs[g]) for g in GRAPHS if g not in graphs or not Path(graphs[g]).is_file()]
         if missing:
             raise ExportError(f"The export's graph file(s) {', '.join(missing)} are missing. Re-export with `zsbench export --force`.")
         self.graphs = {graph: Path(graphs[graph]) for graph in GRAPHS}
         self.folder = artifact if artifact is not None else self.graphs["vision"].parent
         self.providers = providers_for(device)
-        # The CPU gets as many threads as torch uses, so backends compare on equal terms.
-        self.threads = torch.get_num_threads() if device.type == "cpu" else None
+        self.threads = cpu_threads(device)
         # ONNX Runtime 1.32's NCHWc layout transformer (a CPU layout for fp32 convolutions) crashes the process
         # (SIGSEGV) while opening open_clip's fp16 ViT graphs, both of them; graphs in another dtype than fp32
         # are opened without it, which they never use.
@@ -145,6 +159,16 @@ class OnnxEncoder(Encoder):
 
         return {**super().describe(), "onnxruntime": onnxruntime.__version__, "execution_provider": self.provider,
                 "artifact": str(self.folder)}
+
+    def provenance(self) -> dict[str, Any]:
+        import onnxruntime
+
+        record = super().provenance()
+        record["versions"]["onnxruntime"] = onnxruntime.__version__
+        record["execution_provider"] = self.provider
+        record["threads"]["onnxruntime"] = self.threads  # intra-op threads; None: ONNX Runtime's default (GPU providers)
+        record["artifacts"] = dict(self.digests)
+        return record
 
     def runtime_label(self) -> str:
         """"onnxruntime 1.32.0 (CPUExecutionProvider)": the backend a parity report names."""

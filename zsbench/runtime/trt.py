@@ -16,16 +16,24 @@
   profiles or below every minimum is padded up to the nearest minimum (with copies of its last
   row) and the padding rows are dropped from the output.
 - TensorRT-RTX compiles kernels for the GPU when an engine first runs; its runtime cache
-  (`<engine>.runtime.cache` beside the engine) is loaded when present and saved after each new
-  context's first run, so later processes skip the compilation.
+  (`<engine>.runtime.cache` beside the engine) is loaded when present, saved after each new
+  context's first run, and saved again when the runner closes if it grew since (kernels for
+  other text lengths, a last partial batch), so later processes skip the compilation.
+- A runner owns its TensorRT objects (`_TrtObjects`) and releases them in dependency order:
+  execution contexts, then the runtime config and the runtime cache they use, then the
+  engine, then the runtime that deserialised it. `close()`, the context manager and a
+  finaliser (a runner dropped without closing, as at interpreter exit) all run that one release.
+- A batch of 0 rows returns an empty (0, width) result without running the engine.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import warnings
+import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
@@ -131,72 +139,125 @@ def _torch_dtype(trt: ModuleType, dtype: Any) -> torch.dtype:
     return table[dtype]
 
 
+@dataclass
+class _TrtObjects:
+    """What a runner owns, so that its finaliser can release it without keeping the runner alive."""
+
+    runtime: Any = None
+    engine: Any = None
+    runtime_config: Any = None
+    runtime_cache: Any = None  # kept here: the config only refers to it, and it must outlive every context
+    contexts: dict[int, Any] = field(default_factory=dict)
+    buffers: list[dict[int, torch.Tensor]] = field(default_factory=list)
+    cache_path: Path | None = None
+    cache_digest: str | None = None  # SHA-256 of the cache as last loaded or saved: what "grew" is measured against
+
+    def save_cache(self) -> None:
+        """Writes the runtime cache to its file when it differs from what was last loaded or saved."""
+        if self.runtime_cache is None or self.cache_path is None:
+            return
+        blob = bytes(self.runtime_cache.serialize())
+        digest = hashlib.sha256(blob).hexdigest()
+        if digest == self.cache_digest:
+            return
+        try:
+            write_bytes_atomic(self.cache_path, blob)
+            self.cache_digest = digest
+        except OSError as err:  # a read-only engine folder costs the next process a recompilation, nothing else
+            warnings.warn(f"Could not save TensorRT-RTX's runtime cache {self.cache_path}: {err}", stacklevel=2)
+
+    def release(self) -> None:
+        """Saves a grown runtime cache, then drops every object after those that depend on it: contexts,
+        their buffers, the runtime config and cache, the engine, the runtime."""
+        try:
+            self.save_cache()
+        finally:
+            self.contexts.clear()
+            for buffers in self.buffers:
+                buffers.clear()
+            self.runtime_config = None
+            self.runtime_cache = None
+            self.engine = None
+            self.runtime = None
+
+
 class TrtEngineRunner:
     """One deserialised engine; `infer(x)` maps a tensor (CUDA or CPU) to the engine's output on the device.
 
     `runtime_cache`: TensorRT-RTX's runtime cache file for this engine (None: standard TensorRT).
     `stream`: where the work goes (default: a new `CudaRunnerStream` on `device`).
+    Use it as a context manager, or call `close()`; a runner that is dropped is released the same way.
     """
 
     def __init__(self, engine_path: Path, trt: ModuleType, device: torch.device, runtime_cache: Path | None = None,
                  stream: RunnerStream | None = None) -> None:
-        # Declared first, so that when a runner is dropped without close() its contexts go before the engine.
-        self._contexts: dict[int, Any] = {}
+        self._owned = _TrtObjects()
         self._inputs: dict[int, torch.Tensor] = {}
         self._outputs: dict[int, torch.Tensor] = {}
+        self._owned.buffers = [self._inputs, self._outputs]
+        self._release = weakref.finalize(self, self._owned.release)
         self.path = engine_path
         self.device = device
         self.stream = stream if stream is not None else CudaRunnerStream(device)
         self.plan_bytes = engine_path.stat().st_size
-        self._runtime = trt.Runtime(trt.Logger(trt.Logger.ERROR))
+        self._owned.runtime = trt.Runtime(trt.Logger(trt.Logger.ERROR))
         with self.stream.scope():
-            self.engine = self._runtime.deserialize_cuda_engine(engine_path.read_bytes())
-        if self.engine is None:
+            self._owned.engine = self._owned.runtime.deserialize_cuda_engine(engine_path.read_bytes())
+        engine = self.engine
+        if engine is None:
+            self.close()
             raise EngineError(
                 f"{trt.__name__} could not load {engine_path}: built for another GPU or TensorRT version, or damaged. "
                 "Rebuild it with `zsbench engine build <export folder> --force`."
             )
-        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
-        inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
-        outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        outputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
         if len(inputs) != 1 or len(outputs) != 1:
+            self.close()
             raise EngineError(f"{engine_path} has inputs {inputs} and outputs {outputs}; expected one of each.")
         self.input_name, self.output_name = inputs[0], outputs[0]
-        self.input_dtype = _torch_dtype(trt, self.engine.get_tensor_dtype(self.input_name))
-        self.output_dtype = _torch_dtype(trt, self.engine.get_tensor_dtype(self.output_name))
+        self.input_dtype = _torch_dtype(trt, engine.get_tensor_dtype(self.input_name))
+        self.output_dtype = _torch_dtype(trt, engine.get_tensor_dtype(self.output_name))
+        self.output_width = int(tuple(engine.get_tensor_shape(self.output_name))[-1])  # the embedding width (fixed)
         self.profiles = [
-            ShapeProfile(self.input_name, *(tuple(int(d) for d in s) for s in self.engine.get_tensor_profile_shape(self.input_name, p)))
-            for p in range(self.engine.num_optimization_profiles)
+            ShapeProfile(self.input_name, *(tuple(int(d) for d in s) for s in engine.get_tensor_profile_shape(self.input_name, p)))
+            for p in range(engine.num_optimization_profiles)
         ]
         self.runtime_cache = runtime_cache
         self.runtime_cache_loaded = False
-        # The cache object is kept here: the config only refers to it, and it must outlive every context.
-        self._runtime_config, self._runtime_cache = self._open_runtime_cache() if runtime_cache is not None else (None, None)
+        if runtime_cache is not None:
+            self._open_runtime_cache(runtime_cache)
 
-    def _open_runtime_cache(self) -> tuple[Any, Any]:
+    @property
+    def engine(self) -> Any:
+        """The deserialised ICudaEngine (None once closed)."""
+        return self._owned.engine
+
+    @property
+    def closed(self) -> bool:
+        return not self._release.alive
+
+    def _open_runtime_cache(self, path: Path) -> None:
         """An IRuntimeConfig and the runtime cache it uses, filled from the cache file when it suits this GPU."""
-        assert self.runtime_cache is not None
-        config = self.engine.create_runtime_config()
-        cache = config.create_runtime_cache()
-        if self.runtime_cache.is_file():
+        owned = self._owned
+        owned.runtime_config = self.engine.create_runtime_config()
+        owned.runtime_cache = owned.runtime_config.create_runtime_cache()
+        owned.cache_path = path
+        if path.is_file():
+            blob = path.read_bytes()
             with self.stream.scope():  # deserialize compares against the current CUDA context
-                self.runtime_cache_loaded = bool(cache.deserialize(self.runtime_cache.read_bytes()))
-        config.set_runtime_cache(cache)
-        return config, cache
-
-    def _save_runtime_cache(self) -> None:
-        if self._runtime_cache is None or self.runtime_cache is None:
-            return
-        try:
-            write_bytes_atomic(self.runtime_cache, bytes(self._runtime_cache.serialize()))
-        except OSError as err:  # a read-only engine folder costs the next process a recompilation, nothing else
-            warnings.warn(f"Could not save TensorRT-RTX's runtime cache {self.runtime_cache}: {err}", stacklevel=2)
+                self.runtime_cache_loaded = bool(owned.runtime_cache.deserialize(blob))
+            if self.runtime_cache_loaded:
+                owned.cache_digest = hashlib.sha256(blob).hexdigest()
+        owned.runtime_config.set_runtime_cache(owned.runtime_cache)
 
     def _context(self, index: int) -> Any:
         """The execution context of profile `index`, with its buffers (created on first use)."""
-        if index not in self._contexts:
-            if self._runtime_config is not None:
-                context = self.engine.create_execution_context(self._runtime_config)
+        contexts = self._owned.contexts
+        if index not in contexts:
+            if self._owned.runtime_config is not None:
+                context = self.engine.create_execution_context(self._owned.runtime_config)
             else:
                 context = self.engine.create_execution_context()
             if context is None:
@@ -208,8 +269,8 @@ class TrtEngineRunner:
             output_shape = tuple(context.get_tensor_shape(self.output_name))
             self._inputs[index] = torch.empty(int(torch.Size(largest).numel()), dtype=self.input_dtype, device=self.device)
             self._outputs[index] = torch.empty(int(torch.Size(output_shape).numel()), dtype=self.output_dtype, device=self.device)
-            self._contexts[index] = context
-        return self._contexts[index]
+            contexts[index] = context
+        return contexts[index]
 
     def _set_shape(self, context: Any, shape: tuple[int, ...]) -> None:
         if not context.set_input_shape(self.input_name, shape):
@@ -217,7 +278,7 @@ class TrtEngineRunner:
 
     def _run(self, values: torch.Tensor, chunk: Chunk) -> torch.Tensor:
         """Runs one chunk on its profile; returns its output rows (padding dropped) as a new tensor."""
-        first_run = chunk.profile not in self._contexts
+        first_run = chunk.profile not in self._owned.contexts
         context = self._context(chunk.profile)
         shape = (chunk.rows, *values.shape[1:])
         staged = self._inputs[chunk.profile][: int(torch.Size(shape).numel())].view(shape)
@@ -233,13 +294,17 @@ class TrtEngineRunner:
         if not context.execute_async_v3(self.stream.handle):
             raise EngineError(f"TensorRT failed to run {self.path} on a batch of shape {shape}.")
         if first_run:
-            self._save_runtime_cache()
+            self._owned.save_cache()
         return output[:real].clone()  # the buffer is the next chunk's output
 
     def infer(self, values: torch.Tensor) -> torch.Tensor:
         """Runs the engine on `values` (copied into the engine's input buffer, wherever they are);
-        the result is a new tensor on the device in the engine's output dtype."""
-        chunks = plan_batches(self.profiles, tuple(values.shape))
+        the result is a new tensor on the device in the engine's output dtype (0 rows in: 0 rows out)."""
+        if self.closed:
+            raise EngineError(f"The runner of {self.path} was closed; open the engine again to run it.")
+        chunks = plan_batches(self.profiles, tuple(values.shape))  # checks the dimensions after the batch, even of 0 rows
+        if not chunks:
+            return torch.empty((0, self.output_width), dtype=self.output_dtype, device=self.device)
         with self.stream.scope():
             parts = [self._run(values, chunk) for chunk in chunks]
             result = parts[0] if len(parts) == 1 else torch.cat(parts)
@@ -248,18 +313,23 @@ class TrtEngineRunner:
 
     def memory_bytes(self) -> dict[str, int]:
         """TensorRT's own GPU memory: the engine plan (its weights) and each created context's scratch memory."""
-        # device_memory_size_v2 (TensorRT >= 10.1 and TensorRT-RTX) replaced device_memory_size.
+        # device_memory_size_v2 (TensorRT >= 10.1 and TensorRT-RTX) replaced device_memory_size, which 11 removed.
         engine = self.engine
+        if engine is None:
+            return {"engine": 0, "contexts": 0}
         per_context = engine.device_memory_size_v2 if hasattr(engine, "device_memory_size_v2") else engine.device_memory_size
-        return {"engine": self.plan_bytes, "contexts": len(self._contexts) * int(per_context)}
+        return {"engine": self.plan_bytes, "contexts": len(self._owned.contexts) * int(per_context)}
 
     def close(self) -> None:
-        """Frees the contexts, buffers and engine (GPU memory)."""
-        self._contexts.clear()
-        self._inputs.clear()
-        self._outputs.clear()
-        self._runtime_config = self._runtime_cache = None
-        self.engine = None
+        """Saves a grown runtime cache, then frees the contexts, buffers, runtime config and cache, engine
+        and runtime, in that order (GPU memory). Closing twice does nothing."""
+        self._release()
+
+    def __enter__(self) -> TrtEngineRunner:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class TrtEncoder(Encoder):
@@ -282,7 +352,7 @@ class TrtEncoder(Encoder):
         self.flavor: TrtFlavor = select_trt_flavor(manifest.flavor, self.target)
         check_engines_usable(manifest, self.folder, self.flavor.name, self.flavor.version, self.target)
         self._trt = trt_module(self.flavor)
-        self._runners: dict[str, TrtEngineRunner] = {}
+        self._runners: dict[str, TrtEngineRunner] = {}  # each runner releases its own TensorRT objects (close or finaliser)
 
     def runner(self, graph: str) -> TrtEngineRunner:
         """The engine runner of `graph` ("vision", "text"), loaded on first use."""
@@ -301,6 +371,14 @@ class TrtEncoder(Encoder):
     def describe(self) -> dict[str, object]:
         return {**super().describe(), "tensorrt": str(self.flavor), "gpu": str(self.target),
                 "engines_built_for": str(self.manifest.target), "engines": str(self.folder)}
+
+    def provenance(self) -> dict[str, Any]:
+        record = super().provenance()
+        record["versions"][self.flavor.name] = self.flavor.version
+        record["versions"]["polygraphy"] = self.manifest.versions.get("polygraphy")  # the one that built the engines
+        record["engines_built_for"] = list(self.manifest.compute_capabilities or [self.manifest.compute_capability])
+        record["artifacts"] = dict(self.manifest.engine_sha256)
+        return record
 
     def runtime_label(self) -> str:
         """"tensorrt 10.13 on NVIDIA H100 (9.0)": the backend a parity report names."""

@@ -72,7 +72,8 @@ class ModelFamily:
         listing: the lines `zsbench models` prints for the family (cheap: no torch).
         loader_name: `(model name, task) -> the loader`, as `--dry-run` shows it; raises for an unknown name.
         default_task: the task whose transform `load_clip` returns when it is not told one.
-        checkpoint: `ref -> CheckpointRecord`, without reading weights.
+        checkpoint: `ref -> path` of the checkpoint on disk, fetched where `--pretrained` names it on a hub.
+        record: `ref -> CheckpointRecord`: what the checkpoint consists of, without reading weights.
         load: `(ref, device, precision) -> LoadedClip`.
         transform: `(preprocess record, task) -> image transform`: the task is a run parameter, not a model.
         describe: `(model, tokenizer) -> sizes` for `zsbench info` (parameters and dtype are added for every family).
@@ -86,7 +87,8 @@ class ModelFamily:
     listing: Callable[[], list[str]]
     loader_name: Callable[[str, str], str]
     default_task: Callable[[str], str]
-    checkpoint: Callable[[ModelRef], CheckpointRecord]
+    checkpoint: Callable[[ModelRef], Path]
+    record: Callable[[ModelRef], CheckpointRecord]
     load: Callable[[ModelRef, torch.device, Precision], LoadedClip]
     transform: Callable[[dict[str, Any], str], Callable]
     describe: Callable[[nn.Module, Callable], dict[str, object]]

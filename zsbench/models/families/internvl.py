@@ -95,7 +95,13 @@ def _optional_path(value: str | None) -> Path | None:
     return Path(value) if value is not None else None
 
 
-def _checkpoint(ref: ModelRef) -> CheckpointRecord:
+def _checkpoint(ref: ModelRef) -> Path:
+    from zsbench.models.hub import resolve_pretrained
+
+    return resolve_pretrained(ref.pretrained, ref.revision)
+
+
+def _record(ref: ModelRef) -> CheckpointRecord:
     from zsbench.models.config import CONTEXT_LENGTH
     from zsbench.models.factory import resolve_internvl_config
     from zsbench.models.tokenizer import PREFIX, find_tokenizer_file
@@ -208,6 +214,7 @@ FAMILY = ModelFamily(
     loader_name=_loader_name,
     default_task=_default_task,
     checkpoint=_checkpoint,
+    record=_record,
     load=_load,
     transform=_transform,
     describe=_describe,

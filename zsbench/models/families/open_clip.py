@@ -1,4 +1,4 @@
-"""`--model_type open_clip`: any open_clip architecture with a local checkpoint file (see `open_clip_adapter`).
+"""`--model_type open_clip`: any open_clip architecture with a checkpoint file or pretrained tag (see `open_clip_adapter`).
 
 The architectures whose towers are open_clip's own `VisionTransformer` and `TextTransformer` with its
 bundled tokenizer (ViT-S-32, ViT-B-32, ViT-B-16, ViT-L-14, their quickgelu variants, ...) export to
@@ -72,7 +72,8 @@ def _exporting() -> list[str]:
 
 def _listing() -> list[str]:
     return [
-        "any open_clip architecture, with --pretrained PATH to a local checkpoint (`zsbench models --open_clip` lists them)",
+        "any open_clip architecture (`zsbench models --open_clip` lists them), with --pretrained PATH to a local checkpoint, "
+        "an open_clip pretrained tag (fetched as open_clip fetches it) or hf://ORG/REPO/FILE",
         f"export to ONNX and TensorRT (open_clip's own ViT towers): {', '.join(_exporting())}",
     ]
 
@@ -89,21 +90,28 @@ def _default_task(model_name: str) -> str:
     return "zeroshot_classification"
 
 
-def _checkpoint(ref: ModelRef) -> CheckpointRecord:
+def _checkpoint(ref: ModelRef) -> Path:
+    from zsbench.models.open_clip_adapter import open_clip_checkpoint
+
+    return open_clip_checkpoint(ref.model, ref.pretrained, ref.revision)
+
+
+def _record(ref: ModelRef) -> CheckpointRecord:
     from zsbench.models.open_clip_adapter import check_checkpoint_file
 
     config = _model_config(ref.model)
     if config is None:
         raise UnknownNameError("open_clip model", ref.model, _list_models())
-    check_checkpoint_file(Path(ref.pretrained))
+    path = ref.checkpoint()
+    check_checkpoint_file(ref.model, path)
     # Graphs take every text padded to the context length (the positional table's length).
-    return CheckpointRecord(Path(ref.pretrained), None, config, {"context_length": config["text_cfg"].get("context_length", 77)})
+    return CheckpointRecord(path, None, config, {"context_length": config["text_cfg"].get("context_length", 77)})
 
 
 def _load(ref: ModelRef, device: torch.device, precision: Precision) -> LoadedClip:
     from zsbench.models.open_clip_adapter import load_open_clip
 
-    return load_open_clip(ref.model, Path(ref.pretrained), device, precision)
+    return load_open_clip(ref.model, ref.checkpoint(), device, precision)
 
 
 def _transform(preprocess: dict[str, Any], task: str) -> Callable:
@@ -158,6 +166,7 @@ FAMILY = ModelFamily(
     loader_name=_loader_name,
     default_task=_default_task,
     checkpoint=_checkpoint,
+    record=_record,
     load=_load,
     transform=_transform,
     describe=_describe,

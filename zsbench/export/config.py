@@ -1,0 +1,171 @@
+"""What `zsbench export` and `zsbench engine build` are asked: their config dataclasses, whose fields are
+the commands' options (`zsbench.options`).
+
+Kept apart from the modules that act on them, and free of torch, onnx and TensorRT, so that building
+the commands' options (`--help`, shell completion, a missing option) stays fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zsbench.choices import EXPORT_PRECISION_CHOICES
+from zsbench.errors import EngineError
+from zsbench.models.ref import ModelRef
+from zsbench.options import cli_field, cli_group
+from zsbench.runtime.flavor import FlavorRequest
+from zsbench.types import Device, Precision
+
+if TYPE_CHECKING:
+    import torch
+
+    from zsbench.export.parity import ParityThresholds
+    from zsbench.runtime.engine_manifest import EngineManifest
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """How many probes, in which batches. For a text graph of any length, every `pad_every`-th text
+    batch is padded to the tokenizer's full context length, the others to their longest text.
+
+    200 images make the 0.995 top-1 agreement threshold meaningful (one flip allowed)."""
+
+    num_images: int = cli_field(200, flag="parity_images", help="Synthetic probe images of the parity check.", min=1)
+    num_classes: int = 50
+    num_templates: int = 8
+    image_batch_sizes: tuple[int, ...] = (1, 2, 5, 8, 16, 32)
+    text_batch_sizes: tuple[int, ...] = (1, 3, 16, 64)
+    pad_every: int = 4
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProbeConfig:
+        values = dict(data)
+        for key in ("image_batch_sizes", "text_batch_sizes"):
+            values[key] = tuple(values[key])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """What `zsbench export` was asked: the model, where to write, precision, opset, parity probes."""
+
+    model: ModelRef = cli_group()
+    out: Path | None = cli_field(None, flag="output_dir", aliases=("out",), show_default="export/<graph>-<checkpoint name>-<precision>",
+                                 help="Output folder.")
+    precision: Precision | None = cli_field(
+        None, choices=EXPORT_PRECISION_CHOICES, show_default="fp16 on a GPU, fp32 on a CPU (as `zsbench eval`)",
+        help="Precision of the graphs (TensorRT engines are built from fp16 ones).",
+    )
+    opset: int | None = cli_field(
+        None, show_default="23 for fp32 (ONNX Runtime's fused attention, RoPE and RMSNorm), 18 for fp16 (what TensorRT builds from)",
+        help="ONNX opset.", min=18,
+    )
+    force: bool = cli_field(False, help="Replace an output folder that holds another model's export.")
+    device: Device = cli_field("auto", help="auto (the GPU when present), cpu, cuda or cuda:N: where the model is traced and the fp32 reference runs.")
+    probes: ProbeConfig = cli_group(ProbeConfig)
+    thresholds: ParityThresholds | None = None
+
+    def output_folder(self, precision: Precision) -> Path:
+        """`out`, or the default folder of this model in `precision` (the resolved one)."""
+        from zsbench.export.store import default_export_dir
+
+        return self.out if self.out is not None else default_export_dir(self.model, precision)
+
+
+def parse_profile(text: str) -> tuple[int, int, int]:
+    """'MIN:OPT:MAX' -> (min, opt, max).
+
+    Raises:
+        ValueError: not three non-negative integers separated by colons.
+    """
+    parts = text.split(":")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
+        raise ValueError(f"expected MIN:OPT:MAX such as 1:16:64, found {text!r}")
+    low, opt, high = (int(part) for part in parts)
+    return low, opt, high
+
+
+def format_profile(profile: tuple[int, int, int]) -> str:
+    """(min, opt, max) -> 'MIN:OPT:MAX'."""
+    return ":".join(map(str, profile))
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """What `zsbench engine build` was asked.
+
+    `batch_profiles`: (min, opt, max) batch sizes, one optimization profile each (the runner
+    picks the profile that fits a batch, and splits batches beyond the largest). Text
+    profiles span `text_length` (min, opt, max), capped at the tokenizer's context length.
+    """
+
+    artifact: Path = cli_field(argument=True, help="The fp16 export folder to build from.")
+    out: Path | None = cli_field(None, flag="output_dir", aliases=("out",), show_default="engines/<export name>", help="Engine folder.")
+    flavor: FlavorRequest = cli_field(
+        "auto", flag="trt_flavor",
+        help="auto: by the GPU: TensorRT-RTX only on the cards it targets (the installed one's list; 1.7: compute capability 7.5, "
+             "8.0, 8.6, 8.9, 12.0, 12.1) when standard TensorRT is not installed; standard TensorRT on every other card; "
+             "without a GPU, TensorRT-RTX ahead of time.",
+    )
+    batch_profiles: tuple[tuple[int, int, int], ...] = cli_field(
+        ((1, 16, 64),), flag="batch", parse=parse_profile, show=format_profile,
+        help="Batch-size optimization profile MIN:OPT:MAX; repeat for several profiles.",
+    )
+    text_length: tuple[int, int, int] = cli_field(
+        (1, 32, 80), parse=parse_profile, show=format_profile, help="Token-length profile MIN:OPT:MAX (capped at the tokenizer's 80)."
+    )
+    workspace_gib: float = cli_field(4.0, flag="workspace", min=0.0625, help="Builder workspace limit, GiB.")
+    timing_cache: Path | None = cli_field(None, show_default="engines/timing.cache", help="Timing cache file (standard TensorRT).")
+    compute_capabilities: tuple[str, ...] = cli_field(
+        (), comma_list=True, show_default="ahead of time: every target the installed TensorRT-RTX lists but 7.5; on a GPU: that GPU",
+        help="TensorRT-RTX: comma-separated compute capabilities to build for, e.g. 7.5,8.6 (7.5, Turing, only when named).",
+    )
+    force: bool = cli_field(False, help="Rebuild even if matching engines exist.")
+    probes: ProbeConfig = field(default_factory=ProbeConfig)
+    device: torch.device | None = None  # the GPU to build for and check on (None: the current one)
+
+    @classmethod
+    def as_built(cls, artifact: Path, out: Path, built: EngineManifest, device: torch.device | None = None) -> EngineConfig:
+        """The config `built` records (profiles, text length, workspace, flavor), so that engines a user
+        built with their own settings are reused, and rebuilt with those settings when stale. The
+        recorded flavor is kept when it is installed and runs on this GPU, else ``auto`` chooses."""
+        from zsbench.runtime.flavor import format_capability, gpu_target, installed_flavors, installed_rtx_capabilities, rtx_supports
+
+        vision, text = built.profiles["vision"], built.profiles["text"][0]
+        capability = gpu_target(device).capability
+        installed = installed_flavors()
+        suits = capability is None or built.flavor == "tensorrt" or rtx_supports(capability, installed_rtx_capabilities(installed))
+        flavor = built.flavor if suits and built.flavor in installed else "auto"
+        # Targets a user chose are kept, unless this GPU is not among them (then the build targets this GPU).
+        targets = built.compute_capabilities or ()
+        if capability is not None and format_capability(capability) not in targets:
+            targets = ()
+        return cls(
+            artifact=artifact,
+            out=out,
+            flavor=flavor,  # type: ignore[arg-type]
+            batch_profiles=tuple((p.min[0], p.opt[0], p.max[0]) for p in vision),
+            text_length=(text.min[1], text.opt[1], text.max[1]),
+            workspace_gib=built.workspace_bytes / 2**30,
+            timing_cache=Path(built.timing_cache) if built.timing_cache else None,
+            compute_capabilities=targets,
+            device=device,
+        )
+
+    def validate(self) -> None:
+        for lo, opt, hi in (*self.batch_profiles, self.text_length):
+            if not 1 <= lo <= opt <= hi:
+                raise EngineError(f"Profile ({lo}, {opt}, {hi}): expected 1 <= min <= opt <= max.")
+        from zsbench.runtime.flavor import parse_capability
+
+        for text in self.compute_capabilities:
+            try:
+                parse_capability(text)
+            except ValueError as err:
+                raise EngineError(f"--compute_capabilities: {err}.") from err
