@@ -50,8 +50,8 @@ class ToyTokenizer:
         return torch.tensor([row + [0] * (length - len(row)) for row in rows], dtype=torch.long)
 
 
-def _checkpoint(ref: Any) -> CheckpointRecord:
-    return CheckpointRecord(Path(ref.pretrained), None, dict(CONFIG), {"context_length": CONFIG["context_length"], "pad_id": 0})
+def _record(ref: Any) -> CheckpointRecord:
+    return CheckpointRecord(ref.checkpoint(), None, dict(CONFIG), {"context_length": CONFIG["context_length"], "pad_id": 0})
 
 
 def _load(ref: Any, device: torch.device, precision: str) -> LoadedClip:
@@ -60,7 +60,7 @@ def _load(ref: Any, device: torch.device, precision: str) -> LoadedClip:
     from zsbench.precisions import PRECISIONS
 
     model = ToyClip()
-    model.load_state_dict(load_file(ref.pretrained), strict=True)
+    model.load_state_dict(load_file(ref.checkpoint()), strict=True)
     model = model.to(device, PRECISIONS.get(precision).dtype()).eval().requires_grad_(False)
     return LoadedClip(model, ToyTokenizer(), {"image_size": CONFIG["image_size"]})
 
@@ -83,7 +83,8 @@ FAMILY = ModelFamily(
     listing=lambda: ["toy-clip   a toy CLIP (tests/recipes/toy_family.py)"],
     loader_name=lambda model_name, task: "toy",
     default_task=lambda model_name: "zeroshot_classification",
-    checkpoint=_checkpoint,
+    checkpoint=lambda ref: Path(ref.pretrained),
+    record=_record,
     load=_load,
     transform=_transform,
     describe=lambda model, tokenizer: {"embed_dim": CONFIG["width"]},

@@ -39,9 +39,9 @@ class BackendOptions:
     """How backends of exported artifacts find them and whether they trust them. `export_root` and
     `engine_root`: one artifact folder, or a folder of them (`zsbench.export.store`)."""
 
-    parity_gate: bool = True
     export_root: Path = Path("export")
     engine_root: Path = Path("engines")
+    parity_gate: bool = True
     log: Log = field(default=_ignore, compare=False)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -85,7 +86,7 @@ def run_bench(config: BenchConfig, log: Log, warn: Log | None = None) -> BenchRu
     for backend in config.backends:
         for precision in config.precisions:
             try:
-                encoders[(backend, precision)] = load_backend(backend, config.model, device, precision)
+                encoders[(backend, precision)] = load_backend(backend, config.model, device, precision, replace(config.artifacts, log=log))
             except ZsbenchError as err:  # BackendUnavailableError included: say why and go on
                 log(f"skip {backend} {precision}: {err}")
     if ("torch", "fp32") not in encoders:

@@ -15,11 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zsbench.choices import BACKEND_CHOICES
 from zsbench.errors import CheckpointError
 from zsbench.eval.plan import EvalOptions, default_num_workers, plan_runs
-from zsbench.options import Choices, cli_field
-from zsbench.threads import threads_field
 from zsbench.types import Backend, Device
 
 # (model name, demo dataset folder): InternVL-C and -G on both tasks.
@@ -39,20 +36,15 @@ DEMO_CHECKPOINT_ENV = "ZSBENCH_DEMO_CHECKPOINT"
 class DemoConfig:
     """Where the demo reads and writes, and what it runs."""
 
-    data_dir: Path = cli_field(Path("data/zsbench-demo"), help="Where the demo datasets are generated (once).")
-    output_dir: Path = cli_field(Path("results/demo"), help="Where the result JSONs go (<backend>/<dataset>_<model>.json).")
-    pretrained: Path | None = cli_field(
-        None, show_default=f"${DEMO_CHECKPOINT_ENV}, else ./pretrained/{DEMO_CHECKPOINT_NAME}, else the one beside the zsbench package",
-        help="The demo checkpoint.",
-    )
-    backends: tuple[Backend, ...] = cli_field(("torch", "onnx"), comma_list=True, choices=BACKEND_CHOICES,
-                                          help="Backends to run the suite on (onnx exports and checks the graphs first).")
-    models: tuple[str, ...] = cli_field(DEMO_MODELS, comma_list=True, choices=Choices("demo model", lambda: DEMO_MODELS),
-                                        help="Which of the demo's models to evaluate.")
-    device: Device = cli_field("auto", help="auto (cuda when present, else cpu), cpu, cuda or cuda:N.")
-    batch_size: int = cli_field(128, min=1, help="Images per batch.")
-    num_workers: int = cli_field(default_num_workers(), min=0, help="DataLoader worker processes (4, or the cores here if fewer).")
-    threads: int | None = threads_field()
+    data_dir: Path = Path("data/zsbench-demo")
+    output_dir: Path = Path("results/demo")
+    pretrained: Path | None = None
+    backends: tuple[Backend, ...] = ("torch", "onnx")
+    models: tuple[str, ...] = DEMO_MODELS
+    device: Device = "auto"
+    batch_size: int = 128
+    num_workers: int = default_num_workers()
+    threads: int | None = None
 
 
 def demo_checkpoint_candidates() -> list[Path]:
