@@ -36,7 +36,7 @@ from zsbench.runtime.trust import file_digests
 from zsbench.types import export_precision, resolve_device, resolve_precision
 
 Log = Callable[[str], None]
-_VERSIONED = ("torch", "onnx", "onnxruntime", "onnxscript", "onnx-ir", "numpy", "open_clip_torch", "zsbench")
+_VERSIONED = ("torch", "onnx", "onnxruntime", "onnxscript", "onnx-ir", "numpy", "zsbench")
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,10 @@ class ExportResult:
     parity: ParityReport
 
 
-def package_versions() -> dict[str, str | None]:
-    """Python and the versions of the packages an export depends on (recorded in the manifest)."""
-    return {"python": sys.version.split()[0], **{name: package_version(name) for name in _VERSIONED}}
+def package_versions(libraries: tuple[str, ...] = ()) -> dict[str, str | None]:
+    """Python and the versions of the packages an export depends on (recorded in the manifest), the family's
+    own `libraries` included."""
+    return {"python": sys.version.split()[0], **{name: package_version(name) for name in (*_VERSIONED, *libraries)}}
 
 
 def export_model(config: ExportConfig, log: Log = lambda message: None) -> ExportResult:
@@ -117,7 +118,7 @@ def export_model(config: ExportConfig, log: Log = lambda message: None) -> Expor
             graphs=graphs,
             graph_policy=policy,
             exporter={"name": "torch.onnx.export(dynamo=True)", "optimize": True, "external_data": True},
-            versions=package_versions(),
+            versions=package_versions(spec.libraries),
             export_device=str(device),
             export_seconds=round(export_seconds, 2),
             parity_passed=report.passed,

@@ -195,7 +195,7 @@ def _build_one(onnx_path: Path, opset: int, profiles: tuple[ShapeProfile, ...], 
             )()
     except PolygraphyException as err:
         hint = (
-            f" The graph uses opset {opset}: from opset 23 QLLaMA's fp32 softmax is the `Attention` node's "
+            f" The graph uses opset {opset}: from opset 23 an fp32 softmax the family's fp16 policy keeps is the `Attention` node's "
             "softmax_precision, which TensorRT's ONNX parser rejects (TensorRT-RTX 1.7 does); re-export with the "
             "default --opset 18."
             if opset >= 23

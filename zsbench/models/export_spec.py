@@ -111,6 +111,7 @@ class ExportSpec:
         tokenizer: `(ref, config, text) -> tokenizer`, built from the checkpoint and the manifest's `config`
             and `text` records without reading weights (what the onnx and trt backends feed their graphs).
         reference: the precision of the PyTorch model the parity check compares the graphs with (TF32 off).
+        libraries: the distributions the model's code comes from, whose versions the manifest records.
     """
 
     graph: str
@@ -118,6 +119,7 @@ class ExportSpec:
     policies: Mapping[str, PrecisionPolicy]
     tokenizer: Callable[[ModelRef, dict[str, Any], dict[str, Any]], Callable]
     reference: str = "fp32"
+    libraries: tuple[str, ...] = ()
 
     def policy(self, precision: str) -> PrecisionPolicy:
         """The policy for `precision` (none: nothing is kept apart)."""

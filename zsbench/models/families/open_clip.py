@@ -156,7 +156,7 @@ def _export(model_name: str) -> ExportSpec | None:
     if config is None or not _exports(config):
         return None
     # The text graph takes (batch, context length) ids: open_clip adds a positional table of that length.
-    return ExportSpec(model_name, (IMAGE_GRAPH, FIXED_LENGTH_TEXT_GRAPH), {"fp16": _FP16}, _tokenizer)
+    return ExportSpec(model_name, (IMAGE_GRAPH, FIXED_LENGTH_TEXT_GRAPH), {"fp16": _FP16}, _tokenizer, libraries=("open_clip_torch",))
 
 
 FAMILY = ModelFamily(
