@@ -315,11 +315,13 @@ def export_command(config: ExportConfig, console: Console, engine: str | None, e
                    engine_settings: dict[str, Any]) -> None:
     """Export a model to ONNX (vision.onnx, text.onnx), check it against PyTorch fp32, optionally build engines."""
     from zsbench.export import EngineConfig, export_model
+    from zsbench.precisions import engine_precisions
 
-    if engine and config.precision not in (None, "fp16"):
-        raise click.UsageError("--engine trt builds FP16 engines from the fp16 graphs: use --precision fp16.")
-    if engine:
-        config = replace(config, precision="fp16")
+    if engine:  # engines are built from the graphs of the precisions that say so (fp16)
+        wanted = engine_precisions()
+        if config.precision not in (None, *wanted):
+            raise click.UsageError(f"--engine trt builds engines from {' or '.join(wanted)} graphs: use --precision {wanted[0]}.")
+        config = replace(config, precision=config.precision or wanted[0])
     result = export_model(config, log=console.log)
     console.result(f"Exported {result.folder} ({result.manifest.precision}, opset {result.manifest.opset}): parity {result.parity.status}")
     if engine:
