@@ -6,8 +6,12 @@ an uncached run of the same data."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -136,3 +140,37 @@ def test_clip_benchmark_classifier_flags_name_the_cache_folder(tmp_path: Path, d
 def test_content_key_is_canonical() -> None:
     assert content_key({"b": [1, 2], "a": "é"}) == content_key({"a": "é", "b": [1, 2]})
     assert content_key({"templates": ["a {c}"]}) != content_key({"templates": ["a {c}."]})
+
+
+def rewrite_tensor_in_place(checkpoint: Path, name: str) -> tuple[int, int]:
+    """Negates one tensor of a safetensors file in place (same size, same header: a partial fine-tune of
+    one layer), restores the file's mtime, and returns the byte range that changed."""
+    data = bytearray(checkpoint.read_bytes())
+    header_size = struct.unpack("<Q", data[:8])[0]
+    start, end = (8 + header_size + offset for offset in json.loads(data[8 : 8 + header_size])[name]["data_offsets"])
+    values = np.frombuffer(bytes(data[start:end]), dtype="<f4")
+    data[start:end] = (-3.0 * values).astype("<f4").tobytes()
+    before = checkpoint.stat()
+    checkpoint.write_bytes(bytes(data))
+    os.utime(checkpoint, ns=(before.st_atime_ns, before.st_mtime_ns))
+    return start, end
+
+
+def test_a_checkpoint_changed_anywhere_is_another_cache_key(tmp_path: Path, demo_checkpoint: Path) -> None:
+    """The sweep's case: QLLaMA layer-1 MLP weights rewritten at the same size lie between the three 1 MiB
+    windows the fingerprint once sampled, so the warm class embeddings of the old weights were served."""
+    checkpoint = tmp_path / "ckpt"
+    shutil.copytree(demo_checkpoint, checkpoint)
+    root = write_classification(tmp_path / "a", seed=0)
+    run_eval(checkpoint, root, tmp_path / "a.json")  # warms the class-embedding cache
+    weights = checkpoint / "model.safetensors"
+    start, end = rewrite_tensor_in_place(weights, "qllama.model.layers.1.mlp.gate_proj.weight")
+    size, window = weights.stat().st_size, 1 << 20
+    middle = (size - window) // 2
+    assert window <= start and end <= middle  # outside the head, middle and tail windows once hashed
+
+    changed, _ = run_eval(checkpoint, root, tmp_path / "b.json")
+    assert changed["throughput"]["cached_texts"] == 0
+    assert changed["throughput"]["texts"] == len(CLASSNAMES) * len(TEMPLATES)
+    uncached, _ = run_eval(checkpoint, root, tmp_path / "c.json", "--no-cache")
+    assert changed["metrics"] == pytest.approx(uncached["metrics"], abs=1e-6)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,19 +37,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from zsbench.digests import default_cache_dir
 from zsbench.errors import CacheError
 from zsbench.jsonfiles import write_bytes_atomic, write_json_atomic
 from zsbench.models.ref import ModelRef
 
 FORMAT = "zsbench-embedding-cache/1"
-
-
-def default_cache_dir() -> Path:
-    """`$ZSBENCH_CACHE_DIR`, else `$XDG_CACHE_HOME/zsbench`, else `~/.cache/zsbench`."""
-    if os.environ.get("ZSBENCH_CACHE_DIR"):
-        return Path(os.environ["ZSBENCH_CACHE_DIR"])
-    base = Path(os.environ["XDG_CACHE_HOME"]) if os.environ.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return base / "zsbench"
 
 
 def content_key(fields: dict[str, Any]) -> str:

@@ -29,7 +29,9 @@ from zsbench.models.ref import ModelRef
 from zsbench.runtime.trust import recorded_digests
 
 __all__ = ["MANIFEST", "PARITY", "ExportManifest", "GraphSpec", "IOSpec", "load_export_manifest", "package_version", "read_json"]
-FORMAT = "zsbench-onnx-export/3"  # 2: graph_policy (fp16 islands and fusion rewrites); 3: SHA-256 of every graph file
+# 2: graph_policy (fp16 islands and fusion rewrites); 3: SHA-256 of every graph file;
+# 4: fingerprints hash whole files (3 hashed three 1 MiB windows of each)
+FORMAT = "zsbench-onnx-export/4"
 
 
 @dataclass(frozen=True)
