@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.data.fixtures import image_bytes, write_wds
+from tests.data.fixtures import FER2013_FOLDERS, image_bytes, write_class_folders, write_wds
 from zsbench.cli import main
 from zsbench.eval.cache import content_key
 
@@ -30,9 +30,9 @@ def write_classification(root: Path, seed: int, classnames: tuple[str, ...] = CL
                      shard_size=4, image_field="png")
 
 
-def run_eval(pretrained: Path, root: Path, output: Path, *extra: str) -> tuple[dict, str]:
+def run_eval(pretrained: Path, root: Path, output: Path, *extra: str, dataset: str = "wds/shapes") -> tuple[dict, str]:
     args = ["eval", "--model_type", "internvl", "--model", "internvl_c_classification_hf", "--pretrained", str(pretrained),
-            "--dataset", "wds/shapes", "--dataset_root", str(root), "--output", str(output), "--num_workers", "0",
+            "--dataset", dataset, "--dataset_root", str(root), "--output", str(output), "--num_workers", "0",
             "--batch_size", "4", "--quiet", *extra]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -174,3 +174,33 @@ def test_a_checkpoint_changed_anywhere_is_another_cache_key(tmp_path: Path, demo
     assert changed["throughput"]["texts"] == len(CLASSNAMES) * len(TEMPLATES)
     uncached, _ = run_eval(checkpoint, root, tmp_path / "c.json", "--no-cache")
     assert changed["metrics"] == pytest.approx(uncached["metrics"], abs=1e-6)
+
+
+def test_a_replaced_shard_is_encoded_again(tmp_path: Path, demo_checkpoint: Path) -> None:
+    """The sweep's case: test/0.tar replaced by other images of the same count served every cached row."""
+    root = write_classification(tmp_path / "a", seed=0)
+    first, _ = run_eval(demo_checkpoint, root, tmp_path / "a.json", "--cache_features")
+    assert first["throughput"]["cached_images"] == 0
+    other = write_classification(tmp_path / "other", seed=500)
+    shutil.copy(other / "test" / "0.tar", root / "test" / "0.tar")  # same sample keys and count, other pixels
+
+    replaced, _ = run_eval(demo_checkpoint, root, tmp_path / "b.json", "--cache_features")
+    assert replaced["throughput"]["cached_images"] == 0 and replaced["throughput"]["images"] == 9
+    uncached, _ = run_eval(demo_checkpoint, root, tmp_path / "c.json", "--no-cache")
+    assert replaced["metrics"] == pytest.approx(uncached["metrics"], abs=1e-6)
+    again, _ = run_eval(demo_checkpoint, root, tmp_path / "d.json", "--cache_features")  # the new entry serves
+    assert again["throughput"]["cached_images"] == 9
+
+
+def test_a_replaced_image_in_a_class_folder_is_encoded_again(tmp_path: Path, demo_checkpoint: Path) -> None:
+    write_class_folders(tmp_path / "fer" / "test", FER2013_FOLDERS, per_class=2, ext=".png")
+    root = tmp_path / "fer"
+    first, _ = run_eval(demo_checkpoint, root, tmp_path / "a.json", "--cache_features", dataset="fer2013")
+    assert first["throughput"]["images"] == 14
+    image = tmp_path / "fer" / "test" / "happy" / "0001.png"
+    before = image.stat()
+    image.write_bytes(image_bytes(999, "PNG", (8, 8)))  # another picture under the same name, mtime restored
+    os.utime(image, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    replaced, _ = run_eval(demo_checkpoint, root, tmp_path / "b.json", "--cache_features", dataset="fer2013")
+    assert replaced["throughput"]["cached_images"] == 0 and replaced["throughput"]["images"] == 14

@@ -7,6 +7,8 @@ the test split; these readers need only the test files and check their sizes ins
 
 from __future__ import annotations
 
+import hashlib
+import json
 import pickle
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from PIL import Image
 
 from zsbench.data.catalog import DatasetRequest, Loaded, register_dataset
 from zsbench.data.files import read_lines, require_file
+from zsbench.digests import stat_key
 from zsbench.errors import DatasetLayoutError
 
 
@@ -24,13 +27,19 @@ class ArraySamples:
 
     def __init__(self, images: np.ndarray, labels: list[int]) -> None:
         self.images = images
-        self.labels = labels
+        self.targets = labels
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.targets)
 
     def __getitem__(self, index: int) -> tuple[Image.Image, int]:
-        return Image.fromarray(self.images[index]), self.labels[index]
+        return Image.fromarray(self.images[index]), self.targets[index]
+
+    def image_identity(self) -> str:
+        """The SHA-256 of the pixels (tens of MB at most, already in memory) and their shape."""
+        digest = hashlib.sha256(str(self.images.shape).encode())
+        digest.update(np.ascontiguousarray(self.images).tobytes())
+        return digest.hexdigest()
 
 
 class _BatchUnpickler(pickle.Unpickler):
@@ -154,17 +163,21 @@ class Stl10Samples:
 
     def __init__(self, path: Path, labels: list[int]) -> None:
         self.path = path
-        self.labels = labels
+        self.targets = labels
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.targets)
+
+    def image_identity(self) -> str:
+        """The binary file's stat key (any write changes it) and the number of images read from it."""
+        return json.dumps({"file": str(self.path), "stat": stat_key(self.path), "images": len(self.targets)}, sort_keys=True)
 
     def __getitem__(self, index: int) -> tuple[Image.Image, int]:
         with self.path.open("rb") as handle:
             handle.seek(index * self.IMAGE_BYTES)
             pixels = np.frombuffer(handle.read(self.IMAGE_BYTES), dtype=np.uint8)
         # Stored channel by channel, each channel column-major.
-        return Image.fromarray(pixels.reshape(3, 96, 96).transpose(2, 1, 0)), self.labels[index]
+        return Image.fromarray(pixels.reshape(3, 96, 96).transpose(2, 1, 0)), self.targets[index]
 
 
 @register_dataset("stl10", loader="stl10_binary")

@@ -7,7 +7,9 @@ processes, and either fails on an unreadable image with its path or skips and co
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Union
 
 from PIL import Image
 
+from zsbench.digests import stat_key
 from zsbench.errors import BadImageError
 
 if TYPE_CHECKING:
@@ -51,11 +54,48 @@ Picture = Union[Image.Image, ImageRef]
 
 
 class SampleSource(Protocol):
-    """A map-style dataset: `len()` and `[index] -> (Picture, target)`."""
+    """A map-style dataset: `len()` and `[index] -> (Picture, target)`.
+
+    Loaders return a list of ``(ImageRef, target)``, or an object that also tells, without
+    reading any image, its `targets` and an `image_identity()` (see the functions below).
+    """
 
     def __len__(self) -> int: ...
 
     def __getitem__(self, index: int) -> tuple[Picture, Any]: ...
+
+
+def sample_targets(samples: SampleSource) -> Sequence[Any]:
+    """The target of every sample, in order, without decoding (nor reading) any image."""
+    if isinstance(samples, list):
+        return [target for _, target in samples]
+    return samples.targets  # type: ignore[attr-defined]
+
+
+def image_identity(samples: SampleSource) -> str:
+    """A digest of which image each sample is and what its file holds, without reading any image:
+    for files, their names, crops and stat keys (`zsbench.digests.stat_key`: a replaced or rewritten
+    file changes it); objects that are not lists give their own (`image_identity()`)."""
+    if not isinstance(samples, list):
+        return samples.image_identity()  # type: ignore[attr-defined]
+    digest = hashlib.sha256()
+    for picture, _ in samples:
+        digest.update(json.dumps(_picture_identity(picture), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _picture_identity(picture: Picture) -> dict[str, Any]:
+    if not isinstance(picture, ImageRef):
+        return {"pixels": hashlib.sha256(picture.tobytes()).hexdigest(), "mode": picture.mode, "size": picture.size}
+    identity: dict[str, Any] = {"name": picture.name, "crop": picture.crop}
+    if picture.data is not None:
+        identity["sha256"] = hashlib.sha256(picture.data).hexdigest()
+    elif picture.path is not None:
+        try:
+            identity["stat"] = stat_key(picture.path)
+        except OSError:  # missing: it fails (or is skipped) when decoded
+            identity["stat"] = None
+    return identity
 
 
 @dataclass(frozen=True)
