@@ -27,7 +27,7 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file, save_file
 
-from tests.data.fixtures import write_cifar, write_class_folders, write_corrupt_images
+from tests.data.fixtures import image_bytes, write_cifar, write_class_folders, write_corrupt_images, write_wds
 from zsbench.cli import main
 from zsbench.data.files import DatasetWarning
 from zsbench.models import load_clip
@@ -130,6 +130,72 @@ def test_skip_existing_recomputes_anything_but_the_same_finished_run(
     assert code == 0, log
     assert f"recompute {output}: {reason}" in log and "1 evaluation(s) run, 0 skipped" in log
     assert json.loads(output.read_text())["metrics"] == json.loads(finished)["metrics"]
+
+
+def _shapes_export(root: Path, dataset_type: str | None = None) -> Path:
+    """A webdataset export with a test and a train split of other images (captions for retrieval)."""
+    for split, seed in (("test", 0), ("train", 50)):
+        if dataset_type == "retrieval":
+            samples = [(image_bytes(seed + i, "PNG", (16, 16)), [f"a photo of thing {i}", f"thing {i}"]) for i in range(6)]
+        else:
+            samples = [(image_bytes(seed + i, "PNG", (16, 16)), i) for i in range(6)]
+        write_wds(root, samples, split=split, dataset_type=dataset_type, classnames=None if dataset_type else ["a", "b", "c", "d", "e", "f"],
+                  templates=None if dataset_type else ["a photo of a {c}."], image_field="png")
+    return root
+
+
+def _skip_case(case: str, tmp_path: Path, cifar: Path) -> tuple[list[str], list[str], str]:
+    """(first run's arguments, second run's arguments, what the recompute line must name) for one sweep case."""
+    if case in ("split", "recall_k"):
+        retrieval = case == "recall_k"
+        root = _shapes_export(tmp_path / "shapes", "retrieval" if retrieval else None)
+        model = "internvl_c_retrieval_hf" if retrieval else MODEL
+        first = ["--model", model, "--dataset", "wds/shapes", "--dataset_root", str(root)]
+        second = [*first, "--recall_k", "1", "5", "10", "20"] if retrieval else [*first, "--split", "train"]
+        return first, second, "recall_k [1, 5, 10] (this run: [1, 5, 10, 20])" if retrieval else "split 'test' (this run: 'train')"
+    first = ["--model", MODEL, "--dataset", "cifar10", "--dataset_root", str(cifar)]
+    if case == "dataset_root":
+        shutil.copytree(cifar, tmp_path / "copy")
+        return first, [*first[:-1], str(tmp_path / "copy")], f"dataset_root {str(cifar.resolve())!r}"
+    templates = tmp_path / "templates.json"
+    templates.write_text(json.dumps({"cifar10": ["a blurry photo of a {c}."]}))
+    return first, [*first, "--custom_template_file", str(templates)], "templates_sha256"
+
+
+@pytest.mark.parametrize("case", ["split", "dataset_root", "custom_template_file", "recall_k"])
+def test_skip_existing_recomputes_a_run_with_other_settings(tmp_path: Path, tiny_hf_folder: Path, cifar: Path, case: str) -> None:
+    """The sweep's cases: another --split, --dataset_root, --custom_template_file or --recall_k was skipped."""
+    first, second, named = _skip_case(case, tmp_path, cifar)
+    output = tmp_path / "result.json"
+    common = ["eval", "--model_type", "internvl", "--pretrained", str(tiny_hf_folder), "--output", str(output),
+              "--num_workers", "0", "--quiet", "--batch_size", "4", "--device", "cpu", "--skip_existing"]
+    code, log = zsbench(*common, *first)
+    assert code == 0, log
+    code, log = zsbench(*common, *first)
+    assert code == 0 and "0 evaluation(s) run, 1 skipped" in log, log
+    code, log = zsbench(*common, *second)
+    assert code == 0, log
+    assert f"recompute {output}: it was computed with other settings: " in log and named in log, log
+    assert "1 evaluation(s) run, 0 skipped" in log
+    recorded = json.loads(output.read_text())
+    if case == "recall_k":
+        assert "image_retrieval_recall@20" in recorded["metrics"] and recorded["run"]["recall_k"] == [1, 5, 10, 20]
+    code, log = zsbench(*common, *second)
+    assert code == 0 and "0 evaluation(s) run, 1 skipped" in log, log
+
+
+def test_skip_existing_recomputes_a_result_that_records_no_settings(tmp_path: Path, tiny_hf_folder: Path, cifar: Path) -> None:
+    output = tmp_path / "result.json"
+    args = eval_args(tiny_hf_folder, cifar, output, "--device", "cpu", "--skip_existing")
+    code, log = zsbench(*args)
+    assert code == 0, log
+    older = json.loads(output.read_text())
+    del older["run"]  # as zsbench wrote results before it recorded the settings
+    output.write_text(json.dumps(older))
+    code, log = zsbench(*args)
+    assert code == 0, log
+    assert f"recompute {output}: it does not record the settings it was computed with" in log
+    assert "run" in json.loads(output.read_text())
 
 
 # 5. Outputs are checked before compute; a failed final write keeps the metrics.

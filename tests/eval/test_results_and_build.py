@@ -44,9 +44,9 @@ def test_truncated_or_foreign_files_do_not_count_as_finished(tmp_path: Path) -> 
     (tmp_path / "other.json").write_text('{"hello": 1}')
     run = {key: result("cifar10", "m", "zeroshot_classification", {})[key]
            for key in ("model", "pretrained", "dataset", "task", "language", "backend", "precision")}
-    assert "is not readable JSON" in (why_not_reusable(tmp_path / "truncated.json", run) or "")
-    assert "lacks dataset, model" in (why_not_reusable(tmp_path / "other.json", run) or "")
-    assert "does not exist" in (why_not_reusable(tmp_path / "missing.json", run) or "")
+    assert "is not readable JSON" in (why_not_reusable(tmp_path / "truncated.json", run, {}) or "")
+    assert "lacks dataset, model" in (why_not_reusable(tmp_path / "other.json", run, {}) or "")
+    assert "does not exist" in (why_not_reusable(tmp_path / "missing.json", run, {}) or "")
     with pytest.raises(ResultError, match="lacks dataset, model"):
         read_result(tmp_path / "other.json")
 

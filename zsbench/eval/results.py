@@ -53,9 +53,10 @@ def read_result(path: Path) -> dict[str, Any]:
     return result
 
 
-def why_not_reusable(path: Path, expected: dict[str, str]) -> str | None:
-    """None when `path` holds the finished run `expected` (the `RUN_KEYS` values) with non-empty,
-    finite metrics, so `--skip_existing` may skip it; otherwise why it must be recomputed."""
+def why_not_reusable(path: Path, expected: dict[str, str], record: dict[str, Any]) -> str | None:
+    """None when `path` holds the finished run `expected` (the `RUN_KEYS` values) computed with the
+    settings `record` (every field of it equal to the result's "run" block, `zsbench.eval.runner.run_record`)
+    and non-empty, finite metrics, so `--skip_existing` may skip it; otherwise why it must be recomputed."""
     try:
         result = read_result(path)
     except ResultError as err:
@@ -63,6 +64,14 @@ def why_not_reusable(path: Path, expected: dict[str, str]) -> str | None:
     differing = [f"{key} {result.get(key)!r} (this run: {expected[key]!r})" for key in RUN_KEYS if result.get(key) != expected[key]]
     if differing:
         return "it holds another run: " + ", ".join(differing)
+    recorded = result.get("run")
+    if not isinstance(recorded, dict):
+        return ("it does not record the settings it was computed with (split, dataset root, templates, recall_k, ...: "
+                "written by an older zsbench), so they cannot be compared")
+    differing = [f"{key} {_shown(recorded.get(key))} (this run: {_shown(value)})" for key, value in record.items()
+                 if recorded.get(key) != value]
+    if differing:
+        return "it was computed with other settings: " + ", ".join(differing)
     metrics = result["metrics"]
     if not metrics:
         return "its metrics are empty"
@@ -70,6 +79,15 @@ def why_not_reusable(path: Path, expected: dict[str, str]) -> str | None:
     if bad:
         return f"its metrics {', '.join(bad)} are not finite numbers"
     return None
+
+
+def _shown(value: Any) -> str:
+    """A recorded setting as a message shows it: digests shortened to 12 characters."""
+    if isinstance(value, str) and len(value) == 64 and all(char in "0123456789abcdef" for char in value):
+        return value[:12]
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {_shown(item)}" for key, item in value.items()) + "}"
+    return repr(value)
 
 
 def check_output_path(path: Path) -> None:
