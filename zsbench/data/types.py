@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Union
 
+import numpy as np
 from PIL import Image
 
 from zsbench.digests import stat_key
@@ -129,9 +130,26 @@ class RetrievalDataset:
 EvalDataset = Union[ClassificationDataset, RetrievalDataset]
 
 
+# Greyscale modes wider than 8 bits: PIL opens 16-bit PNGs and TIFFs as I;16 / I;16B, 16-bit PGMs as I.
+_WIDE_GREY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def eight_bit(image: Image.Image) -> Image.Image:
+    """`image`, with 16-bit greyscale rescaled to 8-bit ``L`` (0..65535 -> 0..255, rounded).
+
+    PIL's ``convert("RGB")`` clips such values at 255 instead, which turns a 16-bit image all white.
+    ``I`` (32-bit) is read as 16-bit data, which is what PIL decodes into it from image files.
+    """
+    if image.mode not in _WIDE_GREY_MODES:
+        return image
+    values = np.asarray(image).astype(np.float64)
+    return Image.fromarray(np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8))  # 2-d uint8: mode L
+
+
 def load_picture(picture: Picture) -> Image.Image:
-    """A PIL image from a `Picture`."""
-    return picture.load() if isinstance(picture, ImageRef) else picture
+    """A PIL image from a `Picture`, at most 8 bits per channel (`eight_bit`): every loader's images
+    are decoded here."""
+    return eight_bit(picture.load() if isinstance(picture, ImageRef) else picture)
 
 
 class TransformedDataset:
