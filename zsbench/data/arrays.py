@@ -79,10 +79,23 @@ def _read_cifar(folder: Path, batch_name: str, meta_name: str, labels_key: str, 
     names = _unpickle_batch(folder / meta_name).get(names_key)
     if "data" not in batch or labels_key not in batch or names is None:
         raise DatasetLayoutError(f"{folder} has batches without the '{labels_key}' / '{names_key}' entries of CIFAR's")
-    images = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    labels = [int(label) for label in batch[labels_key]]
+    path = folder / batch_name
+    try:
+        pixels = np.asarray(batch["data"])
+        if pixels.dtype.kind not in "ui" or pixels.ndim != 2 or pixels.shape[1] != 3 * 32 * 32:
+            raise ValueError(f"found {pixels.dtype} values of shape {pixels.shape}")
+        if pixels.size and not 0 <= pixels.min() <= pixels.max() <= 255:
+            raise ValueError(f"found values {pixels.min()}..{pixels.max()}")
+    except (ValueError, TypeError) as err:
+        raise DatasetLayoutError(f"{path}: 'data' is not 3072 uint8 pixels per image, as in CIFAR's batches ({err})") from err
+    images = pixels.astype(np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    raw_labels = batch[labels_key]
+    if not isinstance(raw_labels, (list, np.ndarray)) or not all(isinstance(label, (int, np.integer)) for label in raw_labels):
+        raise DatasetLayoutError(f"{path}: '{labels_key}' is not a list of integers, as in CIFAR's batches "
+                                 f"(found {type(raw_labels).__name__})")
+    labels = [int(label) for label in raw_labels]
     if len(labels) != len(images):
-        raise DatasetLayoutError(f"{folder / batch_name} has {len(images)} images but {len(labels)} labels")
+        raise DatasetLayoutError(f"{path} has {len(images)} images but {len(labels)} labels")
     return Loaded(ArraySamples(images, labels), classnames=list(names), num_classes=len(names))
 
 

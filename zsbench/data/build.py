@@ -26,7 +26,7 @@ from zsbench.data.catalog import (
 )
 from zsbench.data.files import describe_folder
 from zsbench.data.prompts import load_custom_table, prompt_languages, resolve_classnames, resolve_templates
-from zsbench.data.types import ClassificationDataset, RetrievalDataset
+from zsbench.data.types import ClassificationDataset, RetrievalDataset, SampleSource, sample_targets
 from zsbench.data.wds import export_kind, find_export, load_wds_export, read_export
 from zsbench.errors import DatasetLayoutError, PromptsError, UnknownNameError
 
@@ -178,4 +178,23 @@ def build_dataset(
         if names_source == "--custom_classname_file":
             raise PromptsError(f"'{name}': {problem}; fix its list in {custom_classname_file}.")
         raise DatasetLayoutError(_layout_message(entry, request, f"{problem} (a class folder missing or extra?)"))
+    if kind != "multilabel":
+        problem = _labels_outside(loaded.samples, len(classnames), names_source)
+        if problem:
+            raise DatasetLayoutError(_layout_message(entry, request, problem))
     return ClassificationDataset(name, loaded.samples, classnames, templates, multilabel=kind == "multilabel")
+
+
+def _labels_outside(samples: SampleSource, num_classes: int, names_source: str) -> str | None:
+    """What is wrong with the labels of single-label `samples` that are not class indices below
+    `num_classes` (each would score as a miss, or crash); None when all are."""
+    targets = sample_targets(samples)
+    bad = [index for index, target in enumerate(targets)
+           if not isinstance(target, int) or isinstance(target, bool) or not 0 <= target < num_classes]
+    if not bad:
+        return None
+    first = bad[0]
+    where = samples[first][0].name if isinstance(samples, list) else f"sample {first}"
+    return (f"{len(bad)} of its {len(targets)} labels are not class indices 0..{num_classes - 1} (the {num_classes} classes "
+            f"{names_source} names), e.g. {where}: {targets[first]!r}. Its label file is damaged or belongs to another "
+            "dataset (or a different version of it)")

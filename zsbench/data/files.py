@@ -6,6 +6,8 @@ dataset name, the expected tree and where to get the data.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,6 +22,7 @@ from zsbench.errors import DatasetLayoutError
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 LabelledRefs = list[tuple[ImageRef, int]]
+_CLASS_FOLDERS = Path(__file__).with_name("class_folders.json")
 
 
 class DatasetWarning(UserWarning):
@@ -154,9 +157,33 @@ def folder_samples(
     return samples
 
 
-def read_image_folder(folder: Path, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> Loaded:
-    """ImageFolder's reading of ``folder/<class>/*``: classes sorted, labelled by position."""
+@functools.cache
+def shipped_class_folders(dataset: str) -> tuple[str, ...]:
+    """The class folders `dataset`'s release ships, in label order (``class_folders.json``), for the
+    datasets whose labels are positions in the sorted folder list matched against a fixed list of
+    class names (clip_benchmark's): FER2013, EuroSAT, Caltech-101, Country211."""
+    return tuple(json.loads(_CLASS_FOLDERS.read_text(encoding="utf-8"))[dataset])
+
+
+def read_image_folder(folder: Path, extensions: tuple[str, ...] = IMAGE_EXTENSIONS, expected: Sequence[str] | None = None) -> Loaded:
+    """ImageFolder's reading of ``folder/<class>/*``: classes sorted, labelled by position.
+
+    With `expected` (the release's folder names, `shipped_class_folders`), the folders must be exactly
+    those: a renamed, missing or extra folder would shift the labels of every class after it.
+    """
     classes = class_folders(folder)
+    if expected is not None and classes != list(expected):
+        unexpected = [name for name in classes if name not in expected]
+        missing = [name for name in expected if name not in classes]
+        found = "; ".join(part for part in (
+            f"unexpected: {', '.join(unexpected[:5])}{', ...' if len(unexpected) > 5 else ''}" if unexpected else "",
+            f"missing: {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}" if missing else "",
+        ) if part)
+        raise DatasetLayoutError(
+            f"{folder} does not hold the {len(expected)} class folders of the release ({found}). Labels are positions in the "
+            "sorted folder list, matched against a fixed list of class names, so a renamed, missing or extra folder would "
+            f"give images another class's name; expected exactly: {', '.join(expected[:10])}{', ...' if len(expected) > 10 else ''}"
+        )
     samples = folder_samples(folder, {name: i for i, name in enumerate(classes)}, extensions)
     return Loaded(samples, classnames=classes, num_classes=len(classes))
 

@@ -23,6 +23,7 @@ from zsbench.data.files import (
     read_lines,
     require_dir,
     require_file,
+    shipped_class_folders,
 )
 from zsbench.errors import DatasetLayoutError
 
@@ -43,7 +44,7 @@ def load_country211(request: DatasetRequest) -> Loaded:
 
     Source: https://openaipublic.azureedge.net/clip/data/country211.tgz, extracted into <root>.
     """
-    return read_image_folder(request.root / "country211" / "test")
+    return read_image_folder(request.root / "country211" / "test", expected=shipped_class_folders("country211"))
 
 
 @register_dataset("eurosat", loader="torchvision_eurosat", classnames_key="eurosat")
@@ -62,7 +63,7 @@ def load_eurosat(request: DatasetRequest) -> Loaded:
 
     Source: EuroSAT.zip (RGB) from https://github.com/phelber/EuroSAT, extracted into <root>/eurosat/.
     """
-    return read_image_folder(request.root / "eurosat" / "2750")
+    return read_image_folder(request.root / "eurosat" / "2750", expected=shipped_class_folders("eurosat"))
 
 
 @register_dataset("renderedsst2", loader="torchvision_renderedsst2")
