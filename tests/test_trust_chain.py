@@ -198,6 +198,29 @@ def test_skip_existing_recomputes_a_result_that_records_no_settings(tmp_path: Pa
     assert "run" in json.loads(output.read_text())
 
 
+@pytest.mark.parametrize(("templates", "message"), [
+    ([], "--custom_template_file {file} gives 'cifar10' no templates"),
+    (["a {d} of a {c}"], "the template 'a {{d}} of a {{c}}' for 'cifar10' uses {{d}}"),
+], ids=["empty-list", "unknown-placeholder"])
+def test_templates_are_checked_before_any_model_loads_or_image_is_encoded(tmp_path: Path, cifar: Path, templates: list[str],
+                                                                          message: str) -> None:
+    """The sweep's tracebacks: torch.cat of no prompts after encoding every image, and a KeyError for {d}. The
+    checkpoint here does not exist: the templates are refused before it would be opened."""
+    custom = tmp_path / "templates.json"
+    custom.write_text(json.dumps({"cifar10": templates}))
+    code, log = zsbench(*eval_args(tmp_path / "no-checkpoint", cifar, tmp_path / "r.json", "--custom_template_file", str(custom)))
+    assert code == 1 and message.format(file=custom) in log and "Traceback" not in log, log
+    assert len(log.strip().splitlines()) == 1 and not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("language", ["en\nx", "en\tb", ""])
+def test_a_language_with_a_control_character_is_refused(tmp_path: Path, cifar: Path, language: str) -> None:
+    """The sweep's case: a newline in --language became a newline in the result's file name."""
+    code, log = zsbench(*eval_args(tmp_path / "ckpt", cifar, tmp_path / "{language}.json", "--language", language))
+    assert code == 1 and f"--language {language!r} is empty or holds a control character" in log, log
+    assert len(log.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []
+
+
 # 5. Outputs are checked before compute; a failed final write keeps the metrics.
 
 @pytest.mark.parametrize("case", ["folder", "parent-is-file", "unwritable"])

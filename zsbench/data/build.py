@@ -25,7 +25,13 @@ from zsbench.data.catalog import (
     export_candidates,
 )
 from zsbench.data.files import describe_folder
-from zsbench.data.prompts import load_custom_table, prompt_languages, resolve_classnames, resolve_templates
+from zsbench.data.prompts import (
+    check_templates,
+    load_custom_table,
+    prompt_languages,
+    resolve_classnames,
+    resolve_templates,
+)
 from zsbench.data.types import ClassificationDataset, RetrievalDataset, SampleSource, sample_targets
 from zsbench.data.wds import export_kind, find_export, load_wds_export, read_export
 from zsbench.errors import DatasetLayoutError, PromptsError, UnknownNameError
@@ -125,9 +131,10 @@ def _load(entry: DatasetEntry, request: DatasetRequest) -> Loaded:
         loaded = read_export(export, request.split) if export is not None else entry.load(request)
         if entry.name in DATASETS and (loaded.kind or _expected_kind(entry)) != _expected_kind(entry):
             raise DatasetLayoutError(f"it holds a {loaded.kind} export, but {entry.name} is {_expected_kind(entry)} data")
-        if export is not None and entry.task == RETRIEVAL and request.language != "en":
+        from_export = export is not None or entry.loader == "wds"
+        if from_export and (loaded.kind or _expected_kind(entry)) == "retrieval" and request.language != "en":
             raise DatasetLayoutError(
-                f"{export} is a webdataset export (English captions); --language {request.language} "
+                f"{export or request.root} is a webdataset export (English captions); --language {request.language} "
                 "reads the caption files of the dataset's own layout"
             )
     except DatasetLayoutError as err:
@@ -172,7 +179,16 @@ def build_dataset(
     custom_templates = load_custom_table(Path(custom_template_file), "--custom_template_file") if custom_template_file else None
     classnames, names_source = resolve_classnames(name, language, entry.classnames_key, loaded.classnames, custom_names)
     export_templates = loaded.templates if name.startswith(WDS_PREFIX) else None
-    templates = resolve_templates(name, language, export_templates, custom_templates)
+    templates, templates_source = resolve_templates(
+        name, language, export_templates, custom_templates, Path(custom_template_file) if custom_template_file else None
+    )
+    check_templates(name, templates, templates_source)
+    if name.startswith(WDS_PREFIX) and language != "en" and (names_source == "the data" or templates is export_templates):
+        raise PromptsError(
+            f"--language {language}: '{name}' is a webdataset export, whose class names (classnames.txt) and templates "
+            f"are its own, in English, so the result would say {language} of English prompts. Use --language en, or pass "
+            f"--custom_classname_file and --custom_template_file with {language} names and templates for '{name}'."
+        )
     if loaded.num_classes is not None and len(classnames) != loaded.num_classes:
         problem = f"the data has {loaded.num_classes} classes but {names_source} names {len(classnames)}"
         if names_source == "--custom_classname_file":

@@ -279,6 +279,10 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
             "--no-normalize is not supported: CLIP_benchmark applies --normalize only to linear-probe features, which zsbench "
             "does not compute; zero-shot scores are cosine similarities of normalised embeddings. Drop the flag."
         )
+    for language in options.languages:
+        if not language or not language.isprintable():
+            raise ZsbenchError(f"--language {language!r} is empty or holds a control character (a newline?). Expected a "
+                               "language code, as clip_benchmark names them: en, cn, jp, ar, it (XTD10: es, fr, ko, ...).")
     options = options.resolved()
     family = get_family(options.model_type)
     runs = []
