@@ -14,10 +14,11 @@ import contextlib
 import io
 import json
 import re
+import warnings
 from pathlib import Path
 
 from zsbench.data.catalog import RETRIEVAL, DatasetRequest, Loaded, register_dataset
-from zsbench.data.files import check_first_image, first_existing, image_ref, read_lines, require_dir, require_file
+from zsbench.data.files import DatasetWarning, check_first_image, first_existing, image_ref, read_lines, require_dir, require_file
 from zsbench.data.types import ImageRef
 from zsbench.errors import DatasetLayoutError
 
@@ -107,6 +108,13 @@ def _read_coco_captions(annotation: Path, images: Path) -> CaptionedRefs:
             f"{annotation} is not a COCO captions file (images with id and file_name, "
             f"annotations with image_id, id and caption): {err!r}"
         ) from err
+    uncaptioned = [picture.name for picture, captions in samples if not captions]
+    if uncaptioned:
+        warnings.warn(
+            f"{annotation}: {len(uncaptioned)} of its {len(samples)} images have no caption (e.g. {uncaptioned[0]}). They are "
+            "kept, as clip_benchmark keeps them, and each is a miss of text retrieval; the result counts them "
+            "(images_without_captions).", DatasetWarning, stacklevel=2,
+        )
     check_first_image(samples, annotation)
     return samples
 

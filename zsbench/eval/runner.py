@@ -15,7 +15,7 @@ import torch
 from zsbench.backends import BackendOptions, LoadedModel, load_backend
 from zsbench.data import build_dataset
 from zsbench.data.catalog import RETRIEVAL
-from zsbench.data.types import ClassificationDataset, EvalDataset, sample_targets
+from zsbench.data.types import ClassificationDataset, EvalDataset, RetrievalDataset, sample_targets
 from zsbench.digests import sha256_file
 from zsbench.errors import DatasetLayoutError
 from zsbench.eval.cache import EmbeddingCache, content_key, encoder_fields, open_cache
@@ -228,6 +228,8 @@ def evaluate_run(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, quiet:
     }
     if options.skip_bad_images:
         result["skipped_images"] = skipped
+    if isinstance(dataset, RetrievalDataset):  # each such image is a miss of text retrieval, as in clip_benchmark
+        result["images_without_captions"] = sum(not captions for captions in sample_targets(dataset.samples))
     if isinstance(dataset, ClassificationDataset):
         if options.dump_classnames:
             result["classnames"] = dataset.classnames
@@ -246,6 +248,8 @@ def summary_line(result: dict[str, Any], output: str) -> str:
     rates = result["throughput"]
     speed = f"{rates['images_per_second'] or 0:.1f} img/s, {rates['texts_per_second'] or 0:.1f} txt/s"
     skipped = f" | skipped {result['skipped_images']} unreadable image(s)" if "skipped_images" in result else ""
+    if result.get("images_without_captions"):
+        skipped += f" | {result['images_without_captions']} image(s) without captions"
     cached = (f" | from cache: {rates['cached_images']} image(s), {rates['cached_texts']} prompt(s)"
               if rates.get("cached_images") or rates.get("cached_texts") else "")
     return (f"{result['dataset']} [{result['language']}] {result['task']}: {shown} | {speed}{cached}{skipped} | "
