@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from zsbench.errors import ResultError
-from zsbench.eval.results import read_result
+from zsbench.escape import csv_cell, markdown_text
+from zsbench.eval.results import check_output_path, read_result
 from zsbench.jsonfiles import write_text_atomic
 
 IDENTITY_COLUMNS = ("model", "pretrained", "dataset", "language", "task", "backend", "precision", "device")
@@ -83,6 +84,28 @@ def paper_metrics(result: dict[str, Any]) -> dict[str, float]:
     return paper_results().get((model_family(result["model"]), result["dataset"], result["language"], result["task"]), {})
 
 
+def check_results(results: list[tuple[Path, dict[str, Any]]], log: Log) -> bool:
+    """Warns (through `log`) about what a table would otherwise hide: non-finite metrics (shown as NaN or
+    Inf, never as numbers) and files holding the same run (all kept). True when some files hold the
+    same run, so that tables add a column naming each row's file."""
+    for path, result in results:
+        odd = [f"{key} {_non_finite(value)}" for key, value in result["metrics"].items() if not math.isfinite(value)]
+        if odd:
+            log(f"warning: {path} holds non-finite metrics ({', '.join(odd)}): shown as such, not as numbers.")
+    groups: dict[tuple, list[Path]] = {}
+    for path, result in results:
+        groups.setdefault(tuple(str(result.get(key)) for key in IDENTITY_COLUMNS), []).append(path)
+    repeated = [paths for paths in groups.values() if len(paths) > 1]
+    for paths in repeated:
+        log(f"warning: {', '.join(map(str, paths))} hold the same run (model, checkpoint, dataset, language, task, backend, "
+            "precision and device alike): every one is tabulated, and the file column tells them apart.")
+    return bool(repeated)
+
+
+def _non_finite(value: float) -> str:
+    return "NaN" if math.isnan(value) else ("Inf" if value > 0 else "-Inf")
+
+
 def build_rows(results: list[tuple[Path, dict[str, Any]]], compare_paper: bool) -> list[dict[str, Any]]:
     """One row per result, sorted: identity, each metric followed by its paper value and difference
     (with `compare_paper`, where the paper has the metric), throughput, and the file."""
@@ -118,12 +141,19 @@ def table_columns(rows: list[dict[str, Any]]) -> list[str]:
     return [*IDENTITY_COLUMNS, *metrics, *THROUGHPUT_COLUMNS, "file"]
 
 
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return _non_finite(value)
+    return csv_cell(value)
+
+
 def to_csv(rows: list[dict[str, Any]]) -> str:
-    """CSV, one column per metric (fractions, as in the result files), sortable in any spreadsheet."""
+    """CSV, one column per metric (fractions, as in the result files), sortable in any spreadsheet;
+    non-finite metrics are written NaN / Inf, and text a spreadsheet would run as a formula is quoted."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=table_columns(rows), restval="")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: _csv_value(value) for key, value in row.items()} for row in rows)
     return buffer.getvalue()
 
 
@@ -137,8 +167,10 @@ def metric_label(metric: str) -> str:
 
 
 def _percent(value: Any, signed: bool = False) -> str:
-    if not isinstance(value, (int, float)) or math.isnan(value):
+    if not isinstance(value, (int, float)):
         return "-"
+    if not math.isfinite(value):
+        return _non_finite(value)
     return f"{100 * value:+.2f}" if signed else f"{100 * value:.2f}"
 
 
@@ -146,12 +178,14 @@ def _rate(value: Any) -> str:
     return f"{value:.1f}" if isinstance(value, (int, float)) else "-"
 
 
-def _markdown_table(rows: list[dict[str, Any]]) -> list[str]:
+def _markdown_table(rows: list[dict[str, Any]], show_files: bool) -> list[str]:
     present = {key for row in rows for key in row}
     header = ["model", "pretrained", "dataset", "lang", "backend", "precision"]
+    # Every string a result file holds is escaped: it is the file's, not zsbench's.
     cells_of: list[Callable[[dict[str, Any]], str]] = [
-        lambda row: str(row["model"]), lambda row: Path(str(row["pretrained"])).name, lambda row: str(row["dataset"]),
-        lambda row: str(row["language"]), lambda row: str(row["backend"] or "-"), lambda row: str(row["precision"] or "-"),
+        lambda row: markdown_text(row["model"]), lambda row: markdown_text(Path(str(row["pretrained"])).name),
+        lambda row: markdown_text(row["dataset"]), lambda row: markdown_text(row["language"]),
+        lambda row: markdown_text(row["backend"] or "-"), lambda row: markdown_text(row["precision"] or "-"),
     ]
     for metric in metric_names(rows):
         header.append(f"{metric_label(metric)} %")
@@ -162,26 +196,32 @@ def _markdown_table(rows: list[dict[str, Any]]) -> list[str]:
             cells_of.append(lambda row, m=metric: _percent(row.get(f"delta_{m}"), signed=True))
     header += ["images/s", "texts/s"]
     cells_of += [lambda row: _rate(row["images_per_second"]), lambda row: _rate(row["texts_per_second"])]
+    if show_files:
+        header.append("file")
+        cells_of.append(lambda row: markdown_text(row["file"]))
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(row) for cell in cells_of) + " |" for row in rows]
     return lines
 
 
-def to_markdown(rows: list[dict[str, Any]]) -> str:
+def to_markdown(rows: list[dict[str, Any]], show_files: bool = False) -> str:
     """One Markdown table per task, one column per metric (percent), the paper's number and the
-    difference in points beside each metric that has one, throughput in items per second."""
+    difference in points beside each metric that has one, throughput in items per second; with
+    `show_files`, the file each row comes from."""
     sections = []
     for task in dict.fromkeys(row["task"] for row in rows):
         chosen = [row for row in rows if row["task"] == task]
-        sections.append("\n".join([f"**{task}**", "", *_markdown_table(chosen)]))
+        sections.append("\n".join([f"**{markdown_text(task)}**", "", *_markdown_table(chosen, show_files)]))
     return "\n\n".join(sections) + "\n"
 
 
 def render_table(paths: list[Path], table_format: TableFormat, compare_paper: bool, log: Log) -> tuple[str, int]:
-    """The table of the results under `paths` as text, and its row count; other JSONs are skipped
-    with a warning through `log`."""
-    rows = build_rows(read_results(collect_result_files(paths), log), compare_paper)
-    return (to_csv(rows) if table_format == "csv" else to_markdown(rows)), len(rows)
+    """The table of the results under `paths` as text, and its row count; other JSONs are skipped,
+    non-finite metrics and files of the same run flagged, with a warning through `log`."""
+    results = read_results(collect_result_files(paths), log)
+    repeated = check_results(results, log)
+    rows = build_rows(results, compare_paper)
+    return (to_csv(rows) if table_format == "csv" else to_markdown(rows, show_files=repeated)), len(rows)
 
 
 def table_format_of(output: Path) -> TableFormat:
@@ -193,6 +233,8 @@ def table_format_of(output: Path) -> TableFormat:
 
 def build_table(paths: list[Path], output: Path, compare_paper: bool, log: Log) -> int:
     """Writes the table of the results under `paths` to `output` (.csv or .md) atomically; returns the row count."""
-    text, count = render_table(paths, table_format_of(output), compare_paper, log)
+    table_format = table_format_of(output)
+    check_output_path(output, example=f"table.{table_format}")  # before any result is read
+    text, count = render_table(paths, table_format, compare_paper, log)
     write_text_atomic(output, text)
     return count
