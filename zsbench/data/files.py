@@ -34,6 +34,23 @@ def image_ref(path: Path) -> ImageRef:
     return ImageRef(name=str(path), path=path)
 
 
+def path_inside(folder: Path, name: str, listed_in: Path) -> Path:
+    """`folder / name` for a file `name` that an index or annotation file (`listed_in`) names: an
+    absolute name or one with a `..` component, which would read a file outside the dataset, is refused."""
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise DatasetLayoutError(
+            f"{listed_in} names the file {name!r}, which is outside {folder}: expected a path inside the dataset "
+            "(no leading / and no ..). The file is damaged, or was not made for this dataset."
+        )
+    return folder / relative
+
+
+def listed_image(folder: Path, name: str, listed_in: Path) -> ImageRef:
+    """The image `name` that `listed_in` names inside `folder` (see `path_inside`)."""
+    return image_ref(path_inside(folder, name, listed_in))
+
+
 def require_dir(path: Path) -> Path:
     """`path` if it is a folder, else an error saying what is there."""
     if not path.is_dir():

@@ -19,7 +19,7 @@ from zsbench.data.files import (
     class_folders,
     first_existing,
     folder_samples,
-    image_ref,
+    listed_image,
     read_image_folder,
     read_lines,
     require_dir,
@@ -288,6 +288,6 @@ def load_birdsnap(request: DatasetRequest) -> Loaded:
         folder = line.split("/")[0].lower()
         if folder not in folder_to_label:
             raise DatasetLayoutError(f"{listing} lists {line}, whose folder is not a species in species.txt")
-        samples.append((image_ref(request.root / line), folder_to_label[folder]))
+        samples.append((listed_image(request.root, line, listing), folder_to_label[folder]))
     check_first_image(samples, listing)
     return Loaded(samples, classnames=[row[1] for row in species], num_classes=len(species))
