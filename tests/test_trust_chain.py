@@ -506,30 +506,71 @@ def _sigint_as_in_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def test_sigint_exits_130_and_writes_no_result(tmp_path: Path, tiny_hf_folder: Path) -> None:
-    write_class_folders(tmp_path / "fer" / "test", FER_CLASSES, per_class=1)
-    fifo = tmp_path / "fer" / "test" / "angry" / "0000.jpg"
-    fifo.unlink()
-    os.mkfifo(fifo)  # reading this image blocks until the test lets it: the run is interrupted mid-dataset
+def test_sigint_exits_130_keeps_finished_results_and_writes_no_other(tmp_path: Path, tiny_hf_folder: Path, cifar: Path) -> None:
+    """Ctrl-C during the second of two runs: the first run's result stays, the second writes none."""
+    big = image_bytes(3, "JPEG", (512, 512))  # decoding and resizing 420 of these takes seconds
+    for name in FER_CLASSES:
+        (tmp_path / "fer" / "test" / name).mkdir(parents=True)
+        for index in range(60):
+            (tmp_path / "fer" / "test" / name / f"{index:04d}.jpg").write_bytes(big)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "cifar10").symlink_to(cifar)
+    (tmp_path / "data" / "fer2013").symlink_to(tmp_path / "fer")
     child = zsbench_process("eval", "--model_type", "internvl", "--model", MODEL, "--pretrained", str(tiny_hf_folder),
-                            "--dataset", "fer2013", "--dataset_root", str(tmp_path / "fer"), "--output", str(tmp_path / "r.json"),
-                            "--num_workers", "0", "--quiet", "--device", "cpu", preexec_fn=_sigint_as_in_a_terminal)
-    writer = None
+                            "--dataset", "cifar10", "fer2013", "--dataset_root", str(tmp_path / "data" / "{dataset}"),
+                            "--output", str(tmp_path / "{dataset}.json"), "--num_workers", "0", "--quiet", "--device", "cpu",
+                            preexec_fn=_sigint_as_in_a_terminal)
     deadline = time.monotonic() + 240
-    while writer is None:  # opening the write end succeeds once zsbench has opened the image for reading
-        try:
-            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError:
-            assert child.poll() is None and time.monotonic() < deadline, child.communicate()[0]
-            time.sleep(0.1)
-    try:
-        child.send_signal(signal.SIGINT)
-        log, _ = child.communicate(timeout=120)
-    finally:
-        os.close(writer)
+    while not (tmp_path / "cifar10.json").exists():  # the first run is finished: the second has begun
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()[0]
+        time.sleep(0.01)
+    child.send_signal(signal.SIGINT)
+    log, _ = child.communicate(timeout=120)
     assert child.returncode == 130, log
     assert "Interrupted." in log and "Traceback" not in log
-    assert not (tmp_path / "r.json").exists()
+    assert json.loads((tmp_path / "cifar10.json").read_text())["dataset"] == "cifar10"
+    assert not (tmp_path / "fer2013.json").exists()
+
+
+def test_a_fifo_named_like_an_image_is_skipped_not_read(tmp_path: Path, tiny_hf_folder: Path) -> None:
+    """The sweep's hang: a FIFO named *.png in an image folder blocked for ever, even with --skip-bad-images."""
+    write_class_folders(tmp_path / "fer" / "test", FER_CLASSES, per_class=1)
+    os.mkfifo(tmp_path / "fer" / "test" / "angry" / "0001.png")
+    child = zsbench_process("eval", "--model_type", "internvl", "--model", MODEL, "--pretrained", str(tiny_hf_folder),
+                            "--dataset", "fer2013", "--dataset_root", str(tmp_path / "fer"), "--output", str(tmp_path / "r.json"),
+                            "--num_workers", "0", "--device", "cpu", "--skip-bad-images")
+    try:
+        log, _ = child.communicate(timeout=240)
+    finally:
+        child.kill()
+    assert child.returncode == 0, log
+    assert f"{tmp_path / 'fer' / 'test' / 'angry' / '0001.png'} is not a regular file (a FIFO, socket or device): skipped" in log
+    assert json.loads((tmp_path / "r.json").read_text())["throughput"]["images"] == len(FER_CLASSES)
+
+
+def test_a_fifo_an_index_file_names_is_a_bad_image_not_a_hang(tmp_path: Path) -> None:
+    from zsbench.data import ImageRef
+    from zsbench.errors import BadImageError
+
+    fifo = tmp_path / "1000092795.jpg"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | None] = []
+
+    def load() -> None:
+        try:
+            ImageRef(name=str(fifo), path=fifo).load()
+            outcome.append(None)
+        except BaseException as err:  # noqa: BLE001 - handed to the test thread
+            outcome.append(err)
+
+    reader = threading.Thread(target=load, daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    if reader.is_alive():  # blocked opening the FIFO: let it go, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(timeout=30)
+        pytest.fail("reading a FIFO blocked")
+    assert isinstance(outcome[0], BadImageError) and "is not a regular file (a FIFO, device or folder)" in str(outcome[0])
 
 
 def test_skip_bad_images_says_how_many_it_skipped(tmp_path: Path, tiny_hf_folder: Path) -> None:

@@ -125,25 +125,58 @@ def list_images(folder: Path, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) ->
 
     Symbolic links to folders are followed (datasets are often assembled from links), but a folder
     is read once: a link to `folder` or above it (a loop), or to a folder already read, is skipped
-    with a `DatasetWarning`, so no image is counted twice.
+    with a `DatasetWarning`, so no image is counted twice. A FIFO, socket or device with an image's
+    name is skipped with a `DatasetWarning` too, never opened: reading a FIFO blocks for ever.
     """
     listed: list[tuple[str, list[str]]] = []
     # A link back to `folder` or any folder above it is a loop, whichever way the walk reaches it.
     seen = {_folder_identity(path) for path in (folder, *Path(os.path.realpath(folder)).parents)}
-    for directory, subfolders, filenames in os.walk(folder, followlinks=True):
-        subfolders.sort()  # the first path to reach a folder (in sorted order) is the one kept
-        for name in list(subfolders):
+    pending = [str(folder)]
+    while pending:  # depth first, sorted: the first path to reach a folder (in sorted order) is the one kept
+        directory = pending.pop()
+        subfolders, filenames = _folder_entries(directory, extensions)
+        for name in sorted(subfolders):
             identity = _folder_identity(Path(directory) / name)
             if identity in seen or identity == _UNRESOLVED:
                 warnings.warn(f"{Path(directory) / name} links to a folder already read (a symbolic-link loop?): skipped.",
                               DatasetWarning, stacklevel=2)
                 subfolders.remove(name)
             seen.add(identity)
+        pending.extend(str(Path(directory) / name) for name in sorted(subfolders, reverse=True))
         listed.append((directory, filenames))
     found = []
     for directory, filenames in sorted(listed):
-        found.extend(Path(directory) / name for name in sorted(filenames) if name.lower().endswith(extensions))
+        found.extend(Path(directory) / name for name in sorted(filenames))
     return found
+
+
+def _folder_entries(directory: str, extensions: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """The subfolders (links to folders included) and the image files of `directory`; an unreadable
+    folder has none (as os.walk reads it). The file types come from the directory listing itself,
+    so only entries that are neither files nor folders cost a stat call."""
+    subfolders, files = [], []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return [], []
+    for entry in entries:
+        if _is_dir(entry):
+            subfolders.append(entry.name)
+        elif entry.name.lower().endswith(extensions):
+            if entry.is_file() or not _exists(entry):  # a broken link is kept: it fails (or is skipped) when decoded
+                files.append(entry.name)
+            else:
+                warnings.warn(f"{entry.path} is not a regular file (a FIFO, socket or device): skipped, not read.",
+                              DatasetWarning, stacklevel=3)
+    return subfolders, files
+
+
+def _exists(entry: os.DirEntry) -> bool:
+    try:
+        entry.stat()
+    except OSError:
+        return False
+    return True
 
 
 _UNRESOLVED = (-1, -1)

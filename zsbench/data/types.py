@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,13 @@ class ImageRef:
     crop: tuple[int, int, int, int] | None = None
 
     def load(self) -> Image.Image:
-        """Decodes the whole image (so truncated files fail here, not later)."""
+        """Decodes the whole image (so truncated files fail here, not later). A path that is not a regular
+        file (a FIFO, whose reading would block for ever, a device, a folder) is not opened."""
+        if self.path is not None and os.path.exists(self.path) and not os.path.isfile(self.path):
+            raise BadImageError(
+                f"Cannot read image {self.name}: it is not a regular file (a FIFO, device or folder), so it is not opened. "
+                "Replace or remove it, or pass --skip-bad-images to skip unreadable images and count them in the result."
+            )
         try:
             image = Image.open(self.path if self.path is not None else io.BytesIO(self.data or b""))
             image.load()
