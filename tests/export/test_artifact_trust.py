@@ -108,6 +108,25 @@ def test_a_manifest_that_stops_vouching_for_a_graph_file_is_refused(export_c: Pa
         load_onnx(export_c, tiny_hf_folder)
 
 
+@pytest.mark.parametrize("outside", ["../elsewhere/vision.onnx", "/abs/vision.onnx"])
+def test_a_manifest_naming_a_graph_outside_its_folder_says_so(export_c: Path, tiny_hf_folder: Path, outside: str) -> None:
+    """The sweep's unclear case: such a manifest was "incomplete (ValueError('no SHA-256 recorded for ...'))"."""
+    manifest = json.loads((export_c / "manifest.json").read_text())
+    graph = manifest["graphs"]["vision"]
+    graph["sha256"][outside] = graph["sha256"].pop(graph["file"])
+    graph["file"] = outside
+    (export_c / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ExportError) as caught:
+        load_onnx(export_c, tiny_hf_folder)
+    message = str(caught.value)
+    assert f"is incomplete or damaged: it names the file {outside!r}, which is not in its own folder" in message
+    assert "ValueError" not in message and "no SHA-256" not in message
+    del manifest["graphs"]["vision"]["sha256"]
+    (export_c / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ExportError, match=r"is incomplete or damaged: it lacks the entry 'sha256'\. Re-export"):
+        load_onnx(export_c, tiny_hf_folder)
+
+
 def test_a_missing_graph_file_is_named(export_c: Path, tiny_hf_folder: Path) -> None:
     (export_c / "vision.onnx.data").unlink()
     with pytest.raises(ExportError, match=r"lacks vision\.onnx\.data"):

@@ -33,17 +33,37 @@ def file_digests(folder: Path, names: list[str]) -> dict[str, str]:
     return cached_sha256({name: folder / name for name in names}, folder / DIGEST_CACHE)
 
 
-def recorded_digests(digests: Mapping[str, Any], files: list[str]) -> dict[str, str]:
-    """`digests` (file name -> SHA-256) as read from a manifest, if it vouches for every one of `files`:
-    a manifest that stopped recording a file's digest would otherwise let that file run unchecked.
+def local_name(name: Any) -> str:
+    """`name`, if it names a file directly in a manifest's own folder.
 
     Raises:
-        ValueError: naming the files without a digest (manifest readers report it as incomplete).
+        ValueError: a path with a folder in it (`../x`, `/abs/x`, `sub/x`), or not a name at all.
     """
+    if not isinstance(name, str) or not name or name in (".", "..") or Path(name).name != name:
+        raise ValueError(f"it names the file {name!r}, which is not in its own folder (a manifest names the files it "
+                         "holds by name alone)")
+    return name
+
+
+def recorded_digests(digests: Mapping[str, Any], files: list[str]) -> dict[str, str]:
+    """`digests` (file name -> SHA-256) as read from a manifest, if it vouches for every one of `files`
+    and names only files of its own folder: a manifest that stopped recording a file's digest would
+    otherwise let that file run unchecked, and one naming `../x` would have a file outside checked and run.
+
+    Raises:
+        ValueError: naming the files outside the folder or without a digest (manifest readers report it).
+    """
+    for name in [*files, *digests]:
+        local_name(name)
     missing = [name for name in files if name not in digests]
     if missing:
         raise ValueError(f"no SHA-256 recorded for {', '.join(missing)}")
     return {str(name): str(digest) for name, digest in digests.items()}
+
+
+def manifest_problem(err: KeyError | TypeError | ValueError) -> str:
+    """What a manifest reader's error says about the manifest, in words (no exception repr)."""
+    return f"it lacks the entry {err.args[0]!r}" if isinstance(err, KeyError) and err.args else str(err)
 
 
 def verify_files(folder: Path, recorded: Mapping[str, str], error: type[ZsbenchError], fix: str) -> None:
