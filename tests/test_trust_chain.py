@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from tests.data.fixtures import image_bytes, write_cifar, write_class_folders, write_corrupt_images, write_wds
 from zsbench.cli import main
 from zsbench.data.files import DatasetWarning
+from zsbench.errors import ZsbenchError
 from zsbench.models import load_clip
 
 REPO = Path(__file__).resolve().parents[1]
@@ -219,6 +220,47 @@ def test_a_language_with_a_control_character_is_refused(tmp_path: Path, cifar: P
     code, log = zsbench(*eval_args(tmp_path / "ckpt", cifar, tmp_path / "{language}.json", "--language", language))
     assert code == 1 and f"--language {language!r} is empty or holds a control character" in log, log
     assert len(log.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_dataset_in_one_process_is_a_dataset_error_not_a_torchrun_one(tmp_path: Path) -> None:
+    """The sweep's unclear case: "Rank 0 of 1 got no images ... start torchrun with fewer processes" without torchrun."""
+    from tests.data.fixtures import write_mnist
+    from zsbench.eval.distributed import SINGLE
+    from zsbench.eval.encoding import check_shard_not_empty
+
+    write_mnist(tmp_path / "mnist", count=0)
+    code, log = zsbench("eval", "--model_type", "internvl", "--model", MODEL, "--pretrained", str(tmp_path / "no-checkpoint"),
+                        "--dataset", "mnist", "--dataset_root", str(tmp_path / "mnist"), "--output", str(tmp_path / "r.json"))
+    assert code == 1 and "Cannot read dataset 'mnist'" in log and "it holds no test samples" in log, log
+    assert "Rank" not in log and "torchrun" not in log and "Traceback" not in log
+    with pytest.raises(ZsbenchError, match=r"^There are no images to encode: the dataset holds none") as caught:
+        check_shard_not_empty(0, SINGLE, "images")
+    assert "torchrun" not in str(caught.value)
+
+
+def test_quiet_hides_library_warnings_but_not_zsbenchs(tmp_path: Path) -> None:
+    """The sweep's unclear case: a torch UserWarning printed despite -q. A real one (torch's warning about a
+    read-only NumPy array) and a zsbench warning, under -q and without."""
+    script = (
+        "import sys, warnings, numpy, torch\n"
+        "from zsbench.console import Console\n"
+        "from zsbench.data.files import DatasetWarning\n"
+        "Console.from_flags(quiet=sys.argv[1] == 'quiet', verbose=False)\n"
+        "array = numpy.zeros(3)\n"
+        "array.flags.writeable = False\n"
+        "torch.from_numpy(array)\n"
+        "warnings.warn('x.png is not a regular file: skipped', DatasetWarning)\n"
+    )
+    logs = {}
+    for mode in ("quiet", "normal"):
+        run = subprocess.run([sys.executable, "-c", script, mode], env={**os.environ, "PYTHONPATH": str(REPO)},
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        logs[mode] = run.stderr
+    assert "not writable" in logs["normal"]  # the torch warning is real, and shown without -q
+    assert "not writable" not in logs["quiet"]
+    for log in logs.values():
+        assert "warning: x.png is not a regular file: skipped\n" in log and "DatasetWarning" not in log
 
 
 # 5. Outputs are checked before compute; a failed final write keeps the metrics.

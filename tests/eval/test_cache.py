@@ -89,8 +89,14 @@ def test_a_corrupted_cache_file_is_detected_and_recomputed(tmp_path: Path, demo_
     data[-5] ^= 0xFF  # one flipped bit pattern in the last row: still a valid safetensors file
     entry.write_bytes(bytes(data))
 
-    result, log = run_eval(demo_checkpoint, root, tmp_path / "b.json")
-    assert "warning: cache entry" in log and "damaged" in log and str(entry) in log
+    outcome = CliRunner().invoke(main, ["eval", "--model_type", "internvl", "--model", "internvl_c_classification_hf",
+                                        "--pretrained", str(demo_checkpoint), "--dataset", "wds/shapes", "--dataset_root",
+                                        str(root), "--output", str(tmp_path / "b.json"), "--num_workers", "0", "--quiet"])
+    assert outcome.exit_code == 0, outcome.output
+    result = json.loads((tmp_path / "b.json").read_text())
+    # Once, on stderr (the sweep saw it twice, on stdout: the entry is read, then read again to add rows).
+    damaged = [line for line in outcome.stderr.splitlines() if line.startswith(f"warning: cache entry {entry} is damaged")]
+    assert len(damaged) == 1 and "warning" not in outcome.stdout
     assert result["throughput"]["texts"] == len(CLASSNAMES) * len(TEMPLATES)
     assert result["metrics"] == pytest.approx(reference["metrics"], abs=1e-6)
     again, log = run_eval(demo_checkpoint, root, tmp_path / "c.json")  # the entry was rewritten whole
@@ -204,3 +210,24 @@ def test_a_replaced_image_in_a_class_folder_is_encoded_again(tmp_path: Path, dem
 
     replaced, _ = run_eval(demo_checkpoint, root, tmp_path / "b.json", "--cache_features", dataset="fer2013")
     assert replaced["throughput"]["cached_images"] == 0 and replaced["throughput"]["images"] == 14
+
+
+@pytest.mark.parametrize("origin", ["--cache_dir", "ZSBENCH_CACHE_DIR"])
+def test_a_cache_folder_that_is_a_file_is_blamed_on_where_it_came_from(tmp_path: Path, demo_checkpoint: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch, origin: str) -> None:
+    """The sweep's unclear case: ZSBENCH_CACHE_DIR=<file> was blamed on --cache_dir, a flag not given."""
+    cache_file = tmp_path / "cache-is-a-file"
+    cache_file.write_text("x")
+    extra = ["--cache_dir", str(cache_file)] if origin == "--cache_dir" else []
+    if origin == "ZSBENCH_CACHE_DIR":
+        monkeypatch.setenv("ZSBENCH_CACHE_DIR", str(cache_file))
+    outcome = CliRunner().invoke(main, ["eval", "--model_type", "internvl", "--model", "internvl_c_classification_hf",
+                                        "--pretrained", str(demo_checkpoint), "--dataset", "wds/shapes", "--dataset_root",
+                                        str(write_classification(tmp_path / "a", seed=0)), "--output", str(tmp_path / "r.json"),
+                                        "--num_workers", "0", "--quiet", *extra])
+    assert outcome.exit_code == 1 and "Traceback" not in outcome.output
+    if origin == "--cache_dir":
+        assert f"--cache_dir {cache_file} is a file; expected a folder for the embedding caches. Choose another --cache_dir" in outcome.output
+    else:
+        assert f"ZSBENCH_CACHE_DIR={cache_file} is a file; expected a folder for the embedding caches. Point ZSBENCH_CACHE_DIR" in outcome.output
+        assert "--cache_dir " + str(cache_file) not in outcome.output

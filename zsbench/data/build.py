@@ -172,6 +172,8 @@ def build_dataset(
     request = DatasetRequest(name, Path(root), split, language, Path(annotation_file) if annotation_file else None)
     _check_options(entry, request)
     loaded = _load(entry, request)
+    if len(loaded.samples) == 0:
+        raise DatasetLayoutError(_layout_message(entry, request, f"it holds no {request.split} samples"))
     kind = loaded.kind or _expected_kind(entry)
     if kind == "retrieval":
         return RetrievalDataset(name, loaded.samples)

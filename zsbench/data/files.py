@@ -16,7 +16,7 @@ from typing import Any
 
 from zsbench.data.catalog import Loaded
 from zsbench.data.types import ImageRef
-from zsbench.errors import DatasetLayoutError
+from zsbench.errors import DatasetLayoutError, ZsbenchWarning
 
 # The extensions torchvision's ImageFolder accepts, so folder datasets list the same files.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -25,8 +25,8 @@ LabelledRefs = list[tuple[ImageRef, int]]
 _CLASS_FOLDERS = Path(__file__).with_name("class_folders.json")
 
 
-class DatasetWarning(UserWarning):
-    """Something in a dataset folder that zsbench skipped (a symbolic-link loop)."""
+class DatasetWarning(ZsbenchWarning):
+    """Something in a dataset that zsbench skipped or keeps with a caveat (a symbolic-link loop, a FIFO, an image without captions)."""
 
 
 def image_ref(path: Path) -> ImageRef:

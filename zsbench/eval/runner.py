@@ -261,14 +261,16 @@ def _silent(message: str) -> None:
 
 
 def run_evaluations(
-    runs: list[EvalRun], quiet: bool, log: Callable[[str], None], progress: Callable[[str], None] | None = None
+    runs: list[EvalRun], quiet: bool, log: Callable[[str], None], progress: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> list[RunOutcome]:
     """Runs `runs` in order. Every dataset is opened before any model loads, so a wrong root fails
     in seconds; a model is loaded once for its consecutive runs; finished outputs are skipped with
     `--skip_existing`, so an interrupted suite resumes where it stopped.
 
     `log` gets what happened to each run (skipped, recomputed, its summary); `progress` (default: `log`)
-    how the backends find or make their artifacts; `quiet` hides the progress bars.
+    how the backends find or make their artifacts; `warn` (default: `log`) what the embedding cache
+    could not use or write; `quiet` hides the progress bars.
 
     Under torchrun every rank runs this with the same runs and evaluates its share of each
     (`zsbench.eval.distributed`); rank 0 alone logs and writes, once every rank is done.
@@ -280,7 +282,8 @@ def run_evaluations(
     try:
         log = log if group.is_main else _silent
         progress = (progress or log) if group.is_main else _silent
-        context = EvalContext(group, open_cache(cache_folder(first), not first.no_cache, log), first.cache_features)
+        warn = (warn or log) if group.is_main else _silent
+        context = EvalContext(group, open_cache(cache_folder(first), not first.no_cache, warn), first.cache_features)
         return _run_all(runs, quiet or not group.is_main, log, progress, context)
     finally:
         leave_group(group)
