@@ -26,10 +26,12 @@ from zsbench.errors import ExportError
 from zsbench.export.fingerprint import Fingerprint
 from zsbench.jsonfiles import read_json_object
 from zsbench.models.ref import ModelRef
-from zsbench.runtime.trust import recorded_digests
+from zsbench.runtime.trust import local_name, manifest_problem, recorded_digests
 
 __all__ = ["MANIFEST", "PARITY", "ExportManifest", "GraphSpec", "IOSpec", "load_export_manifest", "package_version", "read_json"]
-FORMAT = "zsbench-onnx-export/3"  # 2: graph_policy (fp16 islands and fusion rewrites); 3: SHA-256 of every graph file
+# 2: graph_policy (fp16 islands and fusion rewrites); 3: SHA-256 of every graph file;
+# 4: fingerprints hash whole files (3 hashed three 1 MiB windows of each)
+FORMAT = "zsbench-onnx-export/4"
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ class GraphSpec:
     def from_dict(cls, data: dict[str, Any]) -> GraphSpec:
         return cls(
             file=data["file"],
-            external_data=data["external_data"],
+            external_data=local_name(data["external_data"]),
             inputs=tuple(IOSpec.from_dict(io) for io in data["inputs"]),
             outputs=tuple(IOSpec.from_dict(io) for io in data["outputs"]),
             fingerprint=Fingerprint.from_dict(data["fingerprint"]),
@@ -189,4 +191,5 @@ def load_export_manifest(folder: Path) -> ExportManifest:
     try:
         return ExportManifest.from_dict(data, folder)
     except (KeyError, TypeError, ValueError) as err:
-        raise ExportError(f"{folder / MANIFEST} is incomplete ({err!r}). Re-export with `zsbench export --force`.") from err
+        raise ExportError(f"{folder / MANIFEST} is incomplete or damaged: {manifest_problem(err)}. "
+                          "Re-export with `zsbench export --force`.") from err
