@@ -206,12 +206,16 @@ def test_skip_existing_recomputes_a_result_that_records_no_settings(tmp_path: Pa
 def test_templates_are_checked_before_any_model_loads_or_image_is_encoded(tmp_path: Path, cifar: Path, templates: list[str],
                                                                           message: str) -> None:
     """The sweep's tracebacks: torch.cat of no prompts after encoding every image, and a KeyError for {d}. The
-    checkpoint here does not exist: the templates are refused before it would be opened."""
+    checkpoint here does not exist: the templates are refused before it would be opened, in the same error
+    that lists the missing checkpoint (every problem found before loading is reported at once)."""
     custom = tmp_path / "templates.json"
     custom.write_text(json.dumps({"cifar10": templates}))
     code, log = zsbench(*eval_args(tmp_path / "no-checkpoint", cifar, tmp_path / "r.json", "--custom_template_file", str(custom)))
     assert code == 1 and message.format(file=custom) in log and "Traceback" not in log, log
-    assert len(log.strip().splitlines()) == 1 and not (tmp_path / "r.json").exists()
+    lines = log.strip().splitlines()
+    assert lines[0].endswith("2 problems, found before any model was loaded (nothing was evaluated):") and len(lines) == 3, log
+    assert lines[1].startswith("1. ") and lines[2].startswith(f"2. Checkpoint {tmp_path / 'no-checkpoint'} does not exist")
+    assert not (tmp_path / "r.json").exists()
 
 
 @pytest.mark.parametrize("language", ["en\nx", "en\tb", ""])
