@@ -27,9 +27,10 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file, save_file
 
-from tests.data.fixtures import write_cifar, write_class_folders, write_corrupt_images
+from tests.data.fixtures import image_bytes, write_cifar, write_class_folders, write_corrupt_images, write_wds
 from zsbench.cli import main
 from zsbench.data.files import DatasetWarning
+from zsbench.errors import ZsbenchError
 from zsbench.models import load_clip
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,6 +131,140 @@ def test_skip_existing_recomputes_anything_but_the_same_finished_run(
     assert code == 0, log
     assert f"recompute {output}: {reason}" in log and "1 evaluation(s) run, 0 skipped" in log
     assert json.loads(output.read_text())["metrics"] == json.loads(finished)["metrics"]
+
+
+def _shapes_export(root: Path, dataset_type: str | None = None) -> Path:
+    """A webdataset export with a test and a train split of other images (captions for retrieval)."""
+    for split, seed in (("test", 0), ("train", 50)):
+        if dataset_type == "retrieval":
+            samples = [(image_bytes(seed + i, "PNG", (16, 16)), [f"a photo of thing {i}", f"thing {i}"]) for i in range(6)]
+        else:
+            samples = [(image_bytes(seed + i, "PNG", (16, 16)), i) for i in range(6)]
+        write_wds(root, samples, split=split, dataset_type=dataset_type, classnames=None if dataset_type else ["a", "b", "c", "d", "e", "f"],
+                  templates=None if dataset_type else ["a photo of a {c}."], image_field="png")
+    return root
+
+
+def _skip_case(case: str, tmp_path: Path, cifar: Path) -> tuple[list[str], list[str], str]:
+    """(first run's arguments, second run's arguments, what the recompute line must name) for one sweep case."""
+    if case in ("split", "recall_k"):
+        retrieval = case == "recall_k"
+        root = _shapes_export(tmp_path / "shapes", "retrieval" if retrieval else None)
+        model = "internvl_c_retrieval_hf" if retrieval else MODEL
+        first = ["--model", model, "--dataset", "wds/shapes", "--dataset_root", str(root)]
+        second = [*first, "--recall_k", "1", "5", "10", "20"] if retrieval else [*first, "--split", "train"]
+        return first, second, "recall_k [1, 5, 10] (this run: [1, 5, 10, 20])" if retrieval else "split 'test' (this run: 'train')"
+    first = ["--model", MODEL, "--dataset", "cifar10", "--dataset_root", str(cifar)]
+    if case == "dataset_root":
+        shutil.copytree(cifar, tmp_path / "copy")
+        return first, [*first[:-1], str(tmp_path / "copy")], f"dataset_root {str(cifar.resolve())!r}"
+    templates = tmp_path / "templates.json"
+    templates.write_text(json.dumps({"cifar10": ["a blurry photo of a {c}."]}))
+    return first, [*first, "--custom_template_file", str(templates)], "templates_sha256"
+
+
+@pytest.mark.parametrize("case", ["split", "dataset_root", "custom_template_file", "recall_k"])
+def test_skip_existing_recomputes_a_run_with_other_settings(tmp_path: Path, tiny_hf_folder: Path, cifar: Path, case: str) -> None:
+    """The sweep's cases: another --split, --dataset_root, --custom_template_file or --recall_k was skipped."""
+    first, second, named = _skip_case(case, tmp_path, cifar)
+    output = tmp_path / "result.json"
+    common = ["eval", "--model_type", "internvl", "--pretrained", str(tiny_hf_folder), "--output", str(output),
+              "--num_workers", "0", "--quiet", "--batch_size", "4", "--device", "cpu", "--skip_existing"]
+    code, log = zsbench(*common, *first)
+    assert code == 0, log
+    code, log = zsbench(*common, *first)
+    assert code == 0 and "0 evaluation(s) run, 1 skipped" in log, log
+    code, log = zsbench(*common, *second)
+    assert code == 0, log
+    assert f"recompute {output}: it was computed with other settings: " in log and named in log, log
+    assert "1 evaluation(s) run, 0 skipped" in log
+    recorded = json.loads(output.read_text())
+    if case == "recall_k":
+        assert "image_retrieval_recall@20" in recorded["metrics"] and recorded["run"]["recall_k"] == [1, 5, 10, 20]
+    code, log = zsbench(*common, *second)
+    assert code == 0 and "0 evaluation(s) run, 1 skipped" in log, log
+
+
+def test_skip_existing_recomputes_a_result_that_records_no_settings(tmp_path: Path, tiny_hf_folder: Path, cifar: Path) -> None:
+    output = tmp_path / "result.json"
+    args = eval_args(tiny_hf_folder, cifar, output, "--device", "cpu", "--skip_existing")
+    code, log = zsbench(*args)
+    assert code == 0, log
+    older = json.loads(output.read_text())
+    del older["run"]  # as zsbench wrote results before it recorded the settings
+    output.write_text(json.dumps(older))
+    code, log = zsbench(*args)
+    assert code == 0, log
+    assert f"recompute {output}: it does not record the settings it was computed with" in log
+    assert "run" in json.loads(output.read_text())
+
+
+@pytest.mark.parametrize(("templates", "message"), [
+    ([], "--custom_template_file {file} gives 'cifar10' no templates"),
+    (["a {d} of a {c}"], "the template 'a {{d}} of a {{c}}' for 'cifar10' uses {{d}}"),
+], ids=["empty-list", "unknown-placeholder"])
+def test_templates_are_checked_before_any_model_loads_or_image_is_encoded(tmp_path: Path, cifar: Path, templates: list[str],
+                                                                          message: str) -> None:
+    """The sweep's tracebacks: torch.cat of no prompts after encoding every image, and a KeyError for {d}. The
+    checkpoint here does not exist: the templates are refused before it would be opened, in the same error
+    that lists the missing checkpoint (every problem found before loading is reported at once)."""
+    custom = tmp_path / "templates.json"
+    custom.write_text(json.dumps({"cifar10": templates}))
+    code, log = zsbench(*eval_args(tmp_path / "no-checkpoint", cifar, tmp_path / "r.json", "--custom_template_file", str(custom)))
+    assert code == 1 and message.format(file=custom) in log and "Traceback" not in log, log
+    lines = log.strip().splitlines()
+    assert lines[0].endswith("2 problems, found before any model was loaded (nothing was evaluated):") and len(lines) == 3, log
+    assert lines[1].startswith("1. ") and lines[2].startswith(f"2. Checkpoint {tmp_path / 'no-checkpoint'} does not exist")
+    assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("language", ["en\nx", "en\tb", ""])
+def test_a_language_with_a_control_character_is_refused(tmp_path: Path, cifar: Path, language: str) -> None:
+    """The sweep's case: a newline in --language became a newline in the result's file name."""
+    code, log = zsbench(*eval_args(tmp_path / "ckpt", cifar, tmp_path / "{language}.json", "--language", language))
+    assert code == 1 and f"--language {language!r} is empty or holds a control character" in log, log
+    assert len(log.strip().splitlines()) == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_dataset_in_one_process_is_a_dataset_error_not_a_torchrun_one(tmp_path: Path) -> None:
+    """The sweep's unclear case: "Rank 0 of 1 got no images ... start torchrun with fewer processes" without torchrun."""
+    from tests.data.fixtures import write_mnist
+    from zsbench.eval.distributed import SINGLE
+    from zsbench.eval.encoding import check_shard_not_empty
+
+    write_mnist(tmp_path / "mnist", count=0)
+    code, log = zsbench("eval", "--model_type", "internvl", "--model", MODEL, "--pretrained", str(tmp_path / "no-checkpoint"),
+                        "--dataset", "mnist", "--dataset_root", str(tmp_path / "mnist"), "--output", str(tmp_path / "r.json"))
+    assert code == 1 and "Cannot read dataset 'mnist'" in log and "it holds no test samples" in log, log
+    assert "Rank" not in log and "torchrun" not in log and "Traceback" not in log
+    with pytest.raises(ZsbenchError, match=r"^There are no images to encode: the dataset holds none") as caught:
+        check_shard_not_empty(0, SINGLE, "images")
+    assert "torchrun" not in str(caught.value)
+
+
+def test_quiet_hides_library_warnings_but_not_zsbenchs(tmp_path: Path) -> None:
+    """The sweep's unclear case: a torch UserWarning printed despite -q. A real one (torch's warning about a
+    read-only NumPy array) and a zsbench warning, under -q and without."""
+    script = (
+        "import sys, warnings, numpy, torch\n"
+        "from zsbench.console import Console\n"
+        "from zsbench.data.files import DatasetWarning\n"
+        "Console.from_flags(quiet=sys.argv[1] == 'quiet', verbose=False)\n"
+        "array = numpy.zeros(3)\n"
+        "array.flags.writeable = False\n"
+        "torch.from_numpy(array)\n"
+        "warnings.warn('x.png is not a regular file: skipped', DatasetWarning)\n"
+    )
+    logs = {}
+    for mode in ("quiet", "normal"):
+        run = subprocess.run([sys.executable, "-c", script, mode], env={**os.environ, "PYTHONPATH": str(REPO)},
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        logs[mode] = run.stderr
+    assert "not writable" in logs["normal"]  # the torch warning is real, and shown without -q
+    assert "not writable" not in logs["quiet"]
+    for log in logs.values():
+        assert "warning: x.png is not a regular file: skipped\n" in log and "DatasetWarning" not in log
 
 
 # 5. Outputs are checked before compute; a failed final write keeps the metrics.
@@ -417,30 +552,71 @@ def _sigint_as_in_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def test_sigint_exits_130_and_writes_no_result(tmp_path: Path, tiny_hf_folder: Path) -> None:
-    write_class_folders(tmp_path / "fer" / "test", FER_CLASSES, per_class=1)
-    fifo = tmp_path / "fer" / "test" / "angry" / "0000.jpg"
-    fifo.unlink()
-    os.mkfifo(fifo)  # reading this image blocks until the test lets it: the run is interrupted mid-dataset
+def test_sigint_exits_130_keeps_finished_results_and_writes_no_other(tmp_path: Path, tiny_hf_folder: Path, cifar: Path) -> None:
+    """Ctrl-C during the second of two runs: the first run's result stays, the second writes none."""
+    big = image_bytes(3, "JPEG", (512, 512))  # decoding and resizing 420 of these takes seconds
+    for name in FER_CLASSES:
+        (tmp_path / "fer" / "test" / name).mkdir(parents=True)
+        for index in range(60):
+            (tmp_path / "fer" / "test" / name / f"{index:04d}.jpg").write_bytes(big)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "cifar10").symlink_to(cifar)
+    (tmp_path / "data" / "fer2013").symlink_to(tmp_path / "fer")
     child = zsbench_process("eval", "--model_type", "internvl", "--model", MODEL, "--pretrained", str(tiny_hf_folder),
-                            "--dataset", "fer2013", "--dataset_root", str(tmp_path / "fer"), "--output", str(tmp_path / "r.json"),
-                            "--num_workers", "0", "--quiet", "--device", "cpu", preexec_fn=_sigint_as_in_a_terminal)
-    writer = None
+                            "--dataset", "cifar10", "fer2013", "--dataset_root", str(tmp_path / "data" / "{dataset}"),
+                            "--output", str(tmp_path / "{dataset}.json"), "--num_workers", "0", "--quiet", "--device", "cpu",
+                            preexec_fn=_sigint_as_in_a_terminal)
     deadline = time.monotonic() + 240
-    while writer is None:  # opening the write end succeeds once zsbench has opened the image for reading
-        try:
-            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError:
-            assert child.poll() is None and time.monotonic() < deadline, child.communicate()[0]
-            time.sleep(0.1)
-    try:
-        child.send_signal(signal.SIGINT)
-        log, _ = child.communicate(timeout=120)
-    finally:
-        os.close(writer)
+    while not (tmp_path / "cifar10.json").exists():  # the first run is finished: the second has begun
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()[0]
+        time.sleep(0.01)
+    child.send_signal(signal.SIGINT)
+    log, _ = child.communicate(timeout=120)
     assert child.returncode == 130, log
     assert "Interrupted." in log and "Traceback" not in log
-    assert not (tmp_path / "r.json").exists()
+    assert json.loads((tmp_path / "cifar10.json").read_text())["dataset"] == "cifar10"
+    assert not (tmp_path / "fer2013.json").exists()
+
+
+def test_a_fifo_named_like_an_image_is_skipped_not_read(tmp_path: Path, tiny_hf_folder: Path) -> None:
+    """The sweep's hang: a FIFO named *.png in an image folder blocked for ever, even with --skip-bad-images."""
+    write_class_folders(tmp_path / "fer" / "test", FER_CLASSES, per_class=1)
+    os.mkfifo(tmp_path / "fer" / "test" / "angry" / "0001.png")
+    child = zsbench_process("eval", "--model_type", "internvl", "--model", MODEL, "--pretrained", str(tiny_hf_folder),
+                            "--dataset", "fer2013", "--dataset_root", str(tmp_path / "fer"), "--output", str(tmp_path / "r.json"),
+                            "--num_workers", "0", "--device", "cpu", "--skip-bad-images")
+    try:
+        log, _ = child.communicate(timeout=240)
+    finally:
+        child.kill()
+    assert child.returncode == 0, log
+    assert f"{tmp_path / 'fer' / 'test' / 'angry' / '0001.png'} is not a regular file (a FIFO, socket or device): skipped" in log
+    assert json.loads((tmp_path / "r.json").read_text())["throughput"]["images"] == len(FER_CLASSES)
+
+
+def test_a_fifo_an_index_file_names_is_a_bad_image_not_a_hang(tmp_path: Path) -> None:
+    from zsbench.data import ImageRef
+    from zsbench.errors import BadImageError
+
+    fifo = tmp_path / "1000092795.jpg"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | None] = []
+
+    def load() -> None:
+        try:
+            ImageRef(name=str(fifo), path=fifo).load()
+            outcome.append(None)
+        except BaseException as err:  # noqa: BLE001 - handed to the test thread
+            outcome.append(err)
+
+    reader = threading.Thread(target=load, daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    if reader.is_alive():  # blocked opening the FIFO: let it go, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(timeout=30)
+        pytest.fail("reading a FIFO blocked")
+    assert isinstance(outcome[0], BadImageError) and "is not a regular file (a FIFO, device or folder)" in str(outcome[0])
 
 
 def test_skip_bad_images_says_how_many_it_skipped(tmp_path: Path, tiny_hf_folder: Path) -> None:

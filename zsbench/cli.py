@@ -175,7 +175,7 @@ def eval_command(options: EvalOptions, console: Console, dry_run: bool) -> None:
     if main_process:
         for run in runs:
             console.detail(f"plan: {json.dumps(run.to_plan_dict())}")
-    outcomes = run_evaluations(runs, quiet=console.quiet, log=console.result, progress=console.log)
+    outcomes = run_evaluations(runs, quiet=console.quiet, log=console.result, progress=console.log, warn=console.warn)
     done = sum(outcome.status == "done" for outcome in outcomes)
     if main_process:
         console.result(f"{done} evaluation(s) run, {len(outcomes) - done} skipped.")

@@ -7,6 +7,17 @@ from dataclasses import dataclass
 
 import click
 
+from zsbench.errors import ZsbenchWarning
+
+_DEFAULT_FORMAT = warnings.formatwarning
+
+
+def _format_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None) -> str:
+    """zsbench's warnings as one line (they say what was skipped and why); other libraries' as Python prints them."""
+    if issubclass(category, ZsbenchWarning):
+        return f"warning: {message}\n"
+    return _DEFAULT_FORMAT(message, category, filename, lineno, line)
+
 
 @dataclass(frozen=True)
 class Console:
@@ -17,11 +28,14 @@ class Console:
 
     @classmethod
     def from_flags(cls, quiet: bool, verbose: bool) -> Console:
-        """The console of `-q` / `-v`; quiet also silences the DataLoader's warnings (about worker counts)."""
+        """The console of `-q` / `-v`. zsbench's own warnings print as one `warning: ...` line on stderr;
+        quiet hides every other library's warnings (torch's, the DataLoader's about worker counts)."""
         if quiet and verbose:
             raise click.UsageError("-q/--quiet and -v/--verbose contradict each other; pass one.")
+        warnings.formatwarning = _format_warning
         if quiet:
-            warnings.filterwarnings("ignore", module=r"torch\.utils\.data")
+            warnings.filterwarnings("ignore")
+            warnings.filterwarnings("default", category=ZsbenchWarning)
         return cls(quiet, verbose)
 
     def log(self, message: str) -> None:

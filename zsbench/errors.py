@@ -15,6 +15,11 @@ class ZsbenchError(Exception):
     """Base class of every error the user can fix (bad input, missing files, failed checks)."""
 
 
+class ZsbenchWarning(UserWarning):
+    """Base class of zsbench's warnings: something was skipped or is suspect, and the run goes on.
+    The CLI prints them as one `warning: ...` line on stderr, even under --quiet."""
+
+
 class UnknownNameError(ZsbenchError, KeyError):
     """A name that is not in a registry; suggests close names and lists the available ones."""
 

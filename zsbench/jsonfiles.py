@@ -54,6 +54,8 @@ def read_json_object(path: Path, error: type[ZsbenchError], what: str, fix: str)
         raise error(f"{path} does not exist: expected {what}. {fix}") from err
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
         raise error(f"{path} is not readable JSON ({err}): expected {what}. {fix}") from err
+    except RecursionError as err:  # Python's parser gives up on a few thousand nested brackets
+        raise error(f"{path} nests JSON arrays or objects too deeply to be read: expected {what}. {fix}") from err
     if not isinstance(data, dict):
         raise error(f"{path} holds a JSON {type(data).__name__}: expected {what} (an object). {fix}")
     return data

@@ -324,6 +324,11 @@ def write_xtd(root: Path, images: Sequence[str], captions: dict[str, Sequence[st
 
 
 FER2013_FOLDERS = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+# The folder names the releases ship, in label order: read from the data file the loaders check them against
+# (tests/data/test_image_folder.py checks that file against clip_benchmark's class names).
+SHIPPED_FOLDERS: dict[str, list[str]] = json.loads(
+    (Path(__file__).resolve().parents[2] / "zsbench" / "data" / "class_folders.json").read_text(encoding="utf-8")
+)
 
 
 def write_vtab(root: Path, name: str, classnames: Sequence[str] = ("first", "second")) -> Path:
@@ -344,11 +349,11 @@ FIXTURE_WRITERS: dict[str, Callable[[Path], object]] = {
     "mnist": write_mnist,
     "stl10": write_stl10,
     "caltech101": lambda root: write_class_folders(
-        root / "caltech101" / "101_ObjectCategories", [f"c{i:03d}" for i in range(102)], per_class=1
+        root / "caltech101" / "101_ObjectCategories", SHIPPED_FOLDERS["caltech101"], per_class=1
     ),
     "fer2013": lambda root: write_class_folders(root / "test", FER2013_FOLDERS, per_class=1),
-    "country211": lambda root: write_class_folders(root / "country211" / "test", [f"C{i:03d}" for i in range(211)], 1),
-    "eurosat": lambda root: write_class_folders(root / "eurosat" / "2750", [f"Class{i}" for i in range(10)], 1),
+    "country211": lambda root: write_class_folders(root / "country211" / "test", SHIPPED_FOLDERS["country211"], 1),
+    "eurosat": lambda root: write_class_folders(root / "eurosat" / "2750", SHIPPED_FOLDERS["eurosat"], 1),
     "renderedsst2": lambda root: write_class_folders(root / "rendered-sst2" / "test", ["negative", "positive"], ext=".png"),
     "sun397": write_sun397,
     "food101": write_food101,

@@ -77,3 +77,42 @@ def test_a_short_stl10_file_is_refused(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(DatasetLayoutError, match="3 labels need"):
         build_dataset("stl10", tmp_path)
+
+
+def rewrite_cifar_batch(root: Path, **changes: object) -> None:
+    """Rewrites CIFAR-10's test batch (a protocol-2 pickle, as the release's) with some entries changed."""
+    path = root / "cifar-10-batches-py" / "test_batch"
+    with path.open("rb") as handle:
+        batch = pickle.load(handle, encoding="latin1")
+    with path.open("wb") as handle:
+        pickle.dump({**batch, **changes}, handle, protocol=2)
+
+
+def test_out_of_range_cifar_and_mnist_labels_are_refused(tmp_path: Path) -> None:
+    """The sweep's cases: CIFAR label 50 and MNIST label 12 were accepted and scored as misses (acc1 0.0)."""
+    _, labels = write_cifar(tmp_path / "cifar")
+    rewrite_cifar_batch(tmp_path / "cifar", labels=[50, *labels[1:]])
+    with pytest.raises(DatasetLayoutError, match=r"1 of its 6 labels are not class indices 0\.\.9 .*sample 0: 50"):
+        build_dataset("cifar10", tmp_path / "cifar")
+
+    write_mnist(tmp_path / "mnist", count=5)
+    label_file = tmp_path / "mnist" / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    data = bytearray(label_file.read_bytes())
+    data[8 + 3] = 12  # the fourth label
+    label_file.write_bytes(bytes(data))
+    with pytest.raises(DatasetLayoutError, match=r"1 of its 5 labels are not class indices 0\.\.9 .*sample 3: 12"):
+        build_dataset("mnist", tmp_path / "mnist")
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"data": ["not pixels"] * 6}, "'data' is not 3072 uint8 pixels per image"),
+    ({"data": np.zeros((6, 100), dtype=np.uint8)}, "'data' is not 3072 uint8 pixels per image"),
+    ({"labels": ["cat"] * 6}, "'labels' is not a list of integers"),
+    ({"labels": None}, "'labels' is not a list of integers"),
+], ids=["string-data", "wrong-shape", "string-labels", "no-labels"])
+def test_a_cifar_batch_of_the_wrong_types_or_shape_is_a_clear_error(tmp_path: Path, changes: dict, message: str) -> None:
+    """The sweep's tracebacks: a CIFAR batch with string data or of the wrong shape."""
+    write_cifar(tmp_path)
+    rewrite_cifar_batch(tmp_path, **changes)
+    with pytest.raises(DatasetLayoutError, match=message):
+        build_dataset("cifar10", tmp_path)

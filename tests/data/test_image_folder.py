@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
 from importlib.resources import files
 from pathlib import Path
 
 import pytest
 
 from tests.data.fixtures import (
+    FER2013_FOLDERS,
     IMAGENET_SUBSET_WNIDS,
+    SHIPPED_FOLDERS,
     write_birdsnap,
     write_class_folders,
     write_imagenet_subset,
@@ -91,8 +94,7 @@ def test_objectnet_reads_mapping_copies_in_the_root(tmp_path: Path) -> None:
 
 
 def test_caltech101_keeps_every_folder_including_background(tmp_path: Path) -> None:
-    folders = ["BACKGROUND_Google", "Faces", *[f"c{i:03d}" for i in range(100)]]
-    write_class_folders(tmp_path / "caltech101" / "101_ObjectCategories", folders, per_class=1)
+    write_class_folders(tmp_path / "caltech101" / "101_ObjectCategories", SHIPPED_FOLDERS["caltech101"], per_class=1)
     dataset = build_dataset("caltech101", tmp_path)
     assert dataset.classnames == package_classnames("en")["caltech101"]
     assert targets(dataset) == list(range(102))
@@ -116,3 +118,25 @@ def test_fer2013_reads_the_split_folder(tmp_path: Path) -> None:
     assert dataset.classnames == package_classnames("en")["fer2013"]
     assert [dataset.samples[i][0].path for i in range(7)] == paths
     assert targets(dataset) == list(range(7))
+
+
+@pytest.mark.parametrize("name", ["fer2013", "eurosat", "caltech101", "country211"])
+def test_the_shipped_folder_lists_align_with_clip_benchmarks_class_names(name: str) -> None:
+    """Labels are positions in the sorted folder list: each list must be sorted as the loader sorts, and name as
+    many classes as clip_benchmark's list, whose n-th name is the n-th folder's class."""
+    folders = SHIPPED_FOLDERS[name]
+    assert folders == sorted(folders) and len(set(folders)) == len(folders)
+    assert len(folders) == len(package_classnames("en")[name])
+
+
+@pytest.mark.parametrize(("renamed", "found"), [("zangry", "unexpected: zangry; missing: angry"), (None, "missing: angry")])
+def test_a_renamed_or_missing_class_folder_is_refused_not_shifted(tmp_path: Path, renamed: str | None, found: str) -> None:
+    """The sweep's case: FER2013's `angry` renamed `zangry` sorted last, and every label shifted by one."""
+    write_class_folders(tmp_path / "test", FER2013_FOLDERS, per_class=1)
+    angry = tmp_path / "test" / "angry"
+    if renamed:
+        angry.rename(tmp_path / "test" / renamed)
+    else:
+        shutil.rmtree(angry)
+    with pytest.raises(DatasetLayoutError, match=f"does not hold the 7 class folders of the release \\({found}\\)"):
+        build_dataset("fer2013", tmp_path)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.data.fixtures import FIXTURE_WRITERS, write_cifar, write_imagenet_val
+from tests.data.fixtures import FIXTURE_WRITERS, image_bytes, write_cifar, write_imagenet_val, write_wds
 from zsbench.data import PromptsError, build_dataset
-from zsbench.errors import UnknownNameError
+from zsbench.errors import DatasetLayoutError, UnknownNameError
 
 
 def package_table(filename: str) -> dict[str, list[str]]:
@@ -77,3 +77,43 @@ def test_a_vtab_set_takes_the_languages_that_have_templates(tmp_path: Path) -> N
     FIXTURE_WRITERS["vtab/flowers"](tmp_path)
     with pytest.raises(UnknownNameError, match="language of vtab/flowers 'xx'"):
         build_dataset("vtab/flowers", tmp_path, language="xx")
+
+
+@pytest.mark.parametrize(("templates", "message"), [
+    ([], r"--custom_template_file .*templates\.json gives 'cifar10' no templates"),
+    (["a photo of a thing."], r"the template 'a photo of a thing\.' for 'cifar10' has no \{c\}"),
+    (["a {d} photo of a {c}."], r"the template 'a \{d\} photo of a \{c\}\.' for 'cifar10' uses \{d\}; the only placeholder is \{c\}"),
+    (["a photo of a {c} }"], r"is not a valid template \(Single '\}' encountered"),
+], ids=["empty-list", "no-c", "unknown-placeholder", "stray-brace"])
+def test_templates_that_cannot_make_one_prompt_per_class_are_refused(tmp_path: Path, templates: list[str], message: str) -> None:
+    """The sweep's cases: an empty list (torch.cat of nothing, after encoding every image), a template without {c}
+    (acc1 0.0) and {d} (KeyError)."""
+    write_cifar(tmp_path)
+    custom = tmp_path / "templates.json"
+    custom.write_text(json.dumps({"cifar10": templates}))
+    with pytest.raises(PromptsError, match=message):
+        build_dataset("cifar10", tmp_path, custom_template_file=custom)
+
+
+def test_an_empty_templates_file_of_an_export_is_refused(tmp_path: Path) -> None:
+    write_wds(tmp_path, [(image_bytes(0, "WEBP"), 0)], classnames=["a", "b"], templates=[])
+    assert (tmp_path / "zeroshot_classification_templates.txt").read_text().strip() == ""
+    with pytest.raises(PromptsError, match=r"the export's zeroshot_classification_templates\.txt gives 'wds/x' no templates"):
+        build_dataset("wds/x", tmp_path)
+
+
+def test_a_language_an_export_does_not_have_is_refused_not_recorded(tmp_path: Path) -> None:
+    """The sweep's case: `--language zh` on an English-only export wrote "language": "zh"."""
+    write_wds(tmp_path / "cls", [(image_bytes(0, "WEBP"), 0)], classnames=["a", "b"], templates=["a photo of a {c}."])
+    with pytest.raises(PromptsError, match=r"--language zh: 'wds/x' is a webdataset export, whose class names"):
+        build_dataset("wds/x", tmp_path / "cls", language="zh")
+    # Class names and templates in the language, from custom files, make it a run in that language.
+    names, templates = tmp_path / "names.json", tmp_path / "templates.json"
+    names.write_text(json.dumps({"wds/x": ["甲", "乙"]}), encoding="utf-8")
+    templates.write_text(json.dumps({"wds/x": ["{c}的照片"]}), encoding="utf-8")
+    dataset = build_dataset("wds/x", tmp_path / "cls", language="zh", custom_classname_file=names, custom_template_file=templates)
+    assert dataset.classnames == ["甲", "乙"] and dataset.templates == ["{c}的照片"]
+
+    write_wds(tmp_path / "ret", [(image_bytes(0, "WEBP"), ["a caption"])], dataset_type="retrieval")
+    with pytest.raises(DatasetLayoutError, match=r"is a webdataset export \(English captions\); --language zh"):
+        build_dataset("wds/x", tmp_path / "ret", language="zh")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.data.fixtures import image_bytes, pixels, write_corrupt_images, write_imagenet_val, write_wds
+from tests.data.fixtures import FER2013_FOLDERS, image_bytes, pixels, write_corrupt_images, write_imagenet_val, write_wds
 from zsbench.data import ImageRef, TransformedDataset, build_dataset, collate_samples
 from zsbench.errors import BadImageError
 
@@ -69,3 +69,30 @@ def test_an_image_ref_crops_after_decoding(tmp_path: Path) -> None:
     cropped = ImageRef(name=str(path), path=path, crop=(2, 3, 10, 7)).load()
     assert cropped.size == (8, 4)
     assert np.array_equal(np.asarray(cropped), pixels(3, (16, 12))[3:7, 2:10])
+
+
+def write_wide_grey(path: Path, values: np.ndarray) -> None:
+    """A 16-bit greyscale file as cameras and scanners write them: PNG (I;16), big-endian TIFF (I;16B)
+    or a 16-bit PGM (P5 with maxval 65535, which PIL opens as mode I)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".pgm":
+        height, width = values.shape
+        path.write_bytes(f"P5\n{width} {height}\n65535\n".encode() + values.astype(">u2").tobytes())
+    elif path.suffix == ".tif":
+        Image.fromarray(values.astype(">u2")).save(path)
+    else:
+        Image.fromarray(values.astype("<u2")).save(path)
+
+
+@pytest.mark.parametrize(("suffix", "mode"), [(".png", "I;16"), (".tif", "I;16B"), (".pgm", "I")])
+def test_16_bit_greyscale_is_rescaled_to_8_bits_not_clipped_white(tmp_path: Path, suffix: str, mode: str) -> None:
+    """The sweep's case: a 16-bit greyscale PNG went all white through convert("RGB") (acc1 0.25 -> 0.03)."""
+    values = np.linspace(0, 65535, 64).round().reshape(8, 8).astype(np.uint16)
+    for name in FER2013_FOLDERS:  # FER2013's layout, read by the generic class-folder loader
+        write_wide_grey(tmp_path / "test" / name / f"face{suffix}", values)
+    assert Image.open(tmp_path / "test" / "angry" / f"face{suffix}").mode == mode
+    dataset = build_dataset("fer2013", tmp_path)
+    images = TransformedDataset(dataset.samples, lambda image: np.asarray(image.convert("RGB")), skip_bad_images=False)
+    _, rgb, _ = images[0]  # type: ignore[misc]
+    expected = np.rint(values / 257.0).astype(np.uint8)  # 0..65535 onto 0..255
+    assert rgb.shape == (8, 8, 3) and all((rgb[..., channel] == expected).all() for channel in range(3))

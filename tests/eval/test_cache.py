@@ -6,12 +6,17 @@ an uncached run of the same data."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.data.fixtures import image_bytes, write_wds
+from tests.data.fixtures import FER2013_FOLDERS, image_bytes, write_class_folders, write_wds
+from tests.eval.test_results_and_build import markdown_tables
 from zsbench.cli import main
 from zsbench.eval.cache import content_key
 
@@ -26,9 +31,9 @@ def write_classification(root: Path, seed: int, classnames: tuple[str, ...] = CL
                      shard_size=4, image_field="png")
 
 
-def run_eval(pretrained: Path, root: Path, output: Path, *extra: str) -> tuple[dict, str]:
+def run_eval(pretrained: Path, root: Path, output: Path, *extra: str, dataset: str = "wds/shapes") -> tuple[dict, str]:
     args = ["eval", "--model_type", "internvl", "--model", "internvl_c_classification_hf", "--pretrained", str(pretrained),
-            "--dataset", "wds/shapes", "--dataset_root", str(root), "--output", str(output), "--num_workers", "0",
+            "--dataset", dataset, "--dataset_root", str(root), "--output", str(output), "--num_workers", "0",
             "--batch_size", "4", "--quiet", *extra]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -85,8 +90,14 @@ def test_a_corrupted_cache_file_is_detected_and_recomputed(tmp_path: Path, demo_
     data[-5] ^= 0xFF  # one flipped bit pattern in the last row: still a valid safetensors file
     entry.write_bytes(bytes(data))
 
-    result, log = run_eval(demo_checkpoint, root, tmp_path / "b.json")
-    assert "warning: cache entry" in log and "damaged" in log and str(entry) in log
+    outcome = CliRunner().invoke(main, ["eval", "--model_type", "internvl", "--model", "internvl_c_classification_hf",
+                                        "--pretrained", str(demo_checkpoint), "--dataset", "wds/shapes", "--dataset_root",
+                                        str(root), "--output", str(tmp_path / "b.json"), "--num_workers", "0", "--quiet"])
+    assert outcome.exit_code == 0, outcome.output
+    result = json.loads((tmp_path / "b.json").read_text())
+    # Once, on stderr (the sweep saw it twice, on stdout: the entry is read, then read again to add rows).
+    damaged = [line for line in outcome.stderr.splitlines() if line.startswith(f"warning: cache entry {entry} is damaged")]
+    assert len(damaged) == 1 and "warning" not in outcome.stdout
     assert result["throughput"]["texts"] == len(CLASSNAMES) * len(TEMPLATES)
     assert result["metrics"] == pytest.approx(reference["metrics"], abs=1e-6)
     again, log = run_eval(demo_checkpoint, root, tmp_path / "c.json")  # the entry was rewritten whole
@@ -150,7 +161,90 @@ def test_a_text_side_served_from_the_cache_prints_cached_not_a_rate(tmp_path: Pa
     assert "texts cached" in summary and "0.0 txt/s" not in summary and " img/s" in summary
     table = CliRunner().invoke(main, ["build", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--output", "-"])
     assert table.exit_code == 0, table.output
-    rows = [line for line in table.stdout.splitlines() if "wds/shapes" in line]
-    assert [row.rstrip(" |").rsplit("|", 1)[-1].strip() for row in rows] == [
+    rows = markdown_tables(table.stdout)["zeroshot_classification"]
+    assert [row["texts/s"] for row in sorted(rows, key=lambda row: row["file"])] == [
         f"{json.loads((tmp_path / 'a.json').read_text())['throughput']['texts_per_second']:.1f}", "cached"]
     assert summary_table([result]).splitlines()[-1].split()[-1] == "cached"
+def rewrite_tensor_in_place(checkpoint: Path, name: str) -> tuple[int, int]:
+    """Negates one tensor of a safetensors file in place (same size, same header: a partial fine-tune of
+    one layer), restores the file's mtime, and returns the byte range that changed."""
+    data = bytearray(checkpoint.read_bytes())
+    header_size = struct.unpack("<Q", data[:8])[0]
+    start, end = (8 + header_size + offset for offset in json.loads(data[8 : 8 + header_size])[name]["data_offsets"])
+    values = np.frombuffer(bytes(data[start:end]), dtype="<f4")
+    data[start:end] = (-3.0 * values).astype("<f4").tobytes()
+    before = checkpoint.stat()
+    checkpoint.write_bytes(bytes(data))
+    os.utime(checkpoint, ns=(before.st_atime_ns, before.st_mtime_ns))
+    return start, end
+
+
+def test_a_checkpoint_changed_anywhere_is_another_cache_key(tmp_path: Path, demo_checkpoint: Path) -> None:
+    """The sweep's case: QLLaMA layer-1 MLP weights rewritten at the same size lie between the three 1 MiB
+    windows the fingerprint once sampled, so the warm class embeddings of the old weights were served."""
+    checkpoint = tmp_path / "ckpt"
+    shutil.copytree(demo_checkpoint, checkpoint)
+    root = write_classification(tmp_path / "a", seed=0)
+    run_eval(checkpoint, root, tmp_path / "a.json")  # warms the class-embedding cache
+    weights = checkpoint / "model.safetensors"
+    start, end = rewrite_tensor_in_place(weights, "qllama.model.layers.1.mlp.gate_proj.weight")
+    size, window = weights.stat().st_size, 1 << 20
+    middle = (size - window) // 2
+    assert window <= start and end <= middle  # outside the head, middle and tail windows once hashed
+
+    changed, _ = run_eval(checkpoint, root, tmp_path / "b.json")
+    assert changed["throughput"]["cached_texts"] == 0
+    assert changed["throughput"]["texts"] == len(CLASSNAMES) * len(TEMPLATES)
+    uncached, _ = run_eval(checkpoint, root, tmp_path / "c.json", "--no-cache")
+    assert changed["metrics"] == pytest.approx(uncached["metrics"], abs=1e-6)
+
+
+def test_a_replaced_shard_is_encoded_again(tmp_path: Path, demo_checkpoint: Path) -> None:
+    """The sweep's case: test/0.tar replaced by other images of the same count served every cached row."""
+    root = write_classification(tmp_path / "a", seed=0)
+    first, _ = run_eval(demo_checkpoint, root, tmp_path / "a.json", "--cache_features")
+    assert first["throughput"]["cached_images"] == 0
+    other = write_classification(tmp_path / "other", seed=500)
+    shutil.copy(other / "test" / "0.tar", root / "test" / "0.tar")  # same sample keys and count, other pixels
+
+    replaced, _ = run_eval(demo_checkpoint, root, tmp_path / "b.json", "--cache_features")
+    assert replaced["throughput"]["cached_images"] == 0 and replaced["throughput"]["images"] == 9
+    uncached, _ = run_eval(demo_checkpoint, root, tmp_path / "c.json", "--no-cache")
+    assert replaced["metrics"] == pytest.approx(uncached["metrics"], abs=1e-6)
+    again, _ = run_eval(demo_checkpoint, root, tmp_path / "d.json", "--cache_features")  # the new entry serves
+    assert again["throughput"]["cached_images"] == 9
+
+
+def test_a_replaced_image_in_a_class_folder_is_encoded_again(tmp_path: Path, demo_checkpoint: Path) -> None:
+    write_class_folders(tmp_path / "fer" / "test", FER2013_FOLDERS, per_class=2, ext=".png")
+    root = tmp_path / "fer"
+    first, _ = run_eval(demo_checkpoint, root, tmp_path / "a.json", "--cache_features", dataset="fer2013")
+    assert first["throughput"]["images"] == 14
+    image = tmp_path / "fer" / "test" / "happy" / "0001.png"
+    before = image.stat()
+    image.write_bytes(image_bytes(999, "PNG", (8, 8)))  # another picture under the same name, mtime restored
+    os.utime(image, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    replaced, _ = run_eval(demo_checkpoint, root, tmp_path / "b.json", "--cache_features", dataset="fer2013")
+    assert replaced["throughput"]["cached_images"] == 0 and replaced["throughput"]["images"] == 14
+
+
+@pytest.mark.parametrize("origin", ["--cache_dir", "ZSBENCH_CACHE_DIR"])
+def test_a_cache_folder_that_is_a_file_is_blamed_on_where_it_came_from(tmp_path: Path, demo_checkpoint: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch, origin: str) -> None:
+    """The sweep's unclear case: ZSBENCH_CACHE_DIR=<file> was blamed on --cache_dir, a flag not given."""
+    cache_file = tmp_path / "cache-is-a-file"
+    cache_file.write_text("x")
+    extra = ["--cache_dir", str(cache_file)] if origin == "--cache_dir" else []
+    if origin == "ZSBENCH_CACHE_DIR":
+        monkeypatch.setenv("ZSBENCH_CACHE_DIR", str(cache_file))
+    outcome = CliRunner().invoke(main, ["eval", "--model_type", "internvl", "--model", "internvl_c_classification_hf",
+                                        "--pretrained", str(demo_checkpoint), "--dataset", "wds/shapes", "--dataset_root",
+                                        str(write_classification(tmp_path / "a", seed=0)), "--output", str(tmp_path / "r.json"),
+                                        "--num_workers", "0", "--quiet", *extra])
+    assert outcome.exit_code == 1 and "Traceback" not in outcome.output
+    if origin == "--cache_dir":
+        assert f"--cache_dir {cache_file} is a file; expected a folder for the embedding caches. Choose another --cache_dir" in outcome.output
+    else:
+        assert f"ZSBENCH_CACHE_DIR={cache_file} is a file; expected a folder for the embedding caches. Point ZSBENCH_CACHE_DIR" in outcome.output
+        assert "--cache_dir " + str(cache_file) not in outcome.output

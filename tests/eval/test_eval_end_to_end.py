@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from tests.data.fixtures import image_bytes, write_cifar, write_coco, write_corrupt_images, write_imagenet_val, write_wds
 from zsbench.cli import main
+from zsbench.data.files import DatasetWarning
 from zsbench.models import load_clip
 
 CAPTIONS = {
@@ -152,6 +153,20 @@ def test_retrieval_on_coco_captions(tmp_path: Path, tiny_hf_folder: Path, model_
         image_recall, text_recall = brute_force_recall(images, text_embeddings, owners, k)
         assert result["metrics"][f"image_retrieval_recall@{k}"] == pytest.approx(image_recall)
         assert result["metrics"][f"text_retrieval_recall@{k}"] == pytest.approx(text_recall)
+
+
+def test_a_coco_image_without_captions_is_warned_about_and_counted(tmp_path: Path, tiny_hf_folder: Path) -> None:
+    """The sweep's case: a COCO image without captions silently counted as a miss of text retrieval."""
+    write_coco(tmp_path / "coco", {**CAPTIONS, "COCO_val2014_000000000007.jpg": []})
+    with pytest.warns(DatasetWarning, match=r"coco_test_karpathy\.json: 1 of its 7 images have no caption \(e\.g\. .*000007\.jpg\)"):
+        code, log = run_eval("--model", "internvl_c_retrieval_hf", "--pretrained", str(tiny_hf_folder), "--dataset",
+                             "mscoco_captions", "--dataset_root", str(tmp_path / "coco"), "--output", str(tmp_path / "r.json"),
+                             "--batch_size", "4", "--recall_k", "1", "5", "10")
+    assert code == 0, log
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["images_without_captions"] == 1 and result["throughput"]["images"] == 7
+    assert "| 1 image(s) without captions |" in log
+    assert result["metrics"]["text_retrieval_recall@10"] == pytest.approx(6 / 7)  # kept, as clip_benchmark keeps it: a miss
 
 
 def test_webdataset_classification_and_retrieval(tmp_path: Path, tiny_hf_folder: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -44,9 +45,9 @@ def test_truncated_or_foreign_files_do_not_count_as_finished(tmp_path: Path) -> 
     (tmp_path / "other.json").write_text('{"hello": 1}')
     run = {key: result("cifar10", "m", "zeroshot_classification", {})[key]
            for key in ("model", "pretrained", "dataset", "task", "language", "backend", "precision")}
-    assert "is not readable JSON" in (why_not_reusable(tmp_path / "truncated.json", run) or "")
-    assert "lacks dataset, model" in (why_not_reusable(tmp_path / "other.json", run) or "")
-    assert "does not exist" in (why_not_reusable(tmp_path / "missing.json", run) or "")
+    assert "is not readable JSON" in (why_not_reusable(tmp_path / "truncated.json", run, {}) or "")
+    assert "lacks dataset, model" in (why_not_reusable(tmp_path / "other.json", run, {}) or "")
+    assert "does not exist" in (why_not_reusable(tmp_path / "missing.json", run, {}) or "")
     with pytest.raises(ResultError, match="lacks dataset, model"):
         read_result(tmp_path / "other.json")
 
@@ -187,3 +188,89 @@ def test_strings_from_result_files_cannot_break_out_of_their_cells(tmp_path: Pat
     write_json_atomic(tmp_path / "r.json", with_env(result("cifar10", "m", "zeroshot_classification", {"acc1": 0.5}), "=HYPERLINK(1)"))
     CliRunner().invoke(main, ["build", str(tmp_path / "r.json"), "--output", str(tmp_path / "t.csv"), "--columns", "gpu"])
     assert next(csv.DictReader((tmp_path / "t.csv").open()))["gpu"] == "'=HYPERLINK(1)"
+def test_non_finite_metrics_are_shown_and_flagged_not_tabulated_as_numbers(tmp_path: Path) -> None:
+    """The sweep's case: NaN and Infinity (valid in Python's JSON) were tabulated as if numbers."""
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(result("cifar10", "m", "zeroshot_classification",
+                                      {"acc1": float("nan"), "acc5": float("inf"), "mean_per_class_recall": 0.5})))
+    assert "NaN" in path.read_text() and "Infinity" in path.read_text()
+    runner = CliRunner()
+    outcome = runner.invoke(main, ["build", str(path), "--output", "-"])
+    assert outcome.exit_code == 0, outcome.output
+    (row,) = markdown_tables(outcome.stdout)["zeroshot_classification"]
+    assert (row["acc1 %"], row["acc5 %"], row["mean_per_class_recall %"]) == ("NaN", "Inf", "50.00")
+    assert f"warning: {path} holds non-finite metrics (acc1 NaN, acc5 Inf): shown as such" in outcome.stderr
+    outcome = runner.invoke(main, ["build", str(path), "--output", str(tmp_path / "t.csv")])
+    (cells,) = list(csv.DictReader((tmp_path / "t.csv").open()))
+    assert (cells["acc1"], cells["acc5"], cells["mean_per_class_recall"]) == ("NaN", "Inf", "0.5")
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("[" * 100_000 + "]" * 100_000, "nests JSON arrays or objects too deeply"),
+    (json.dumps({**result("cifar10", "m", "zeroshot_classification", {"acc1": 0.5}), "throughput": "fast"}),
+     "'throughput' is a str, expected an object"),
+    (json.dumps(result("cifar10", "m", "zeroshot_classification", {"acc1": "high"})), "metric 'acc1' is 'high', expected a number"),
+    (json.dumps({**result("cifar10", "m", "zeroshot_classification", {"acc1": 0.5}), "dataset": ["cifar10"]}),
+     "'dataset' is a list, expected a string"),
+], ids=["deeply-nested", "throughput-string", "metric-string", "dataset-list"])
+def test_malformed_results_are_skipped_with_a_warning_by_build_and_report(tmp_path: Path, content: str, message: str) -> None:
+    """The sweep's tracebacks: RecursionError on deeply nested JSON, AttributeError on "throughput": "fast"."""
+    write_json_atomic(tmp_path / "results" / "good.json", result("cifar10", "m", "zeroshot_classification", {"acc1": 0.5}))
+    (tmp_path / "results" / "bad.json").write_text(content)
+    for command in (["build", str(tmp_path / "results"), "--output", str(tmp_path / "t.md")],
+                    ["report", str(tmp_path / "results"), "--out", str(tmp_path / "report")]):
+        outcome = CliRunner().invoke(main, command)
+        assert outcome.exit_code == 0, outcome.output
+        assert "Traceback" not in outcome.output and message in outcome.stderr
+        assert f"warning: skipped {tmp_path / 'results' / 'bad.json'}" in outcome.stderr
+
+
+def test_build_output_is_checked_before_any_result_is_read(tmp_path: Path) -> None:
+    """The sweep's case: `build --output` naming a folder (IsADirectoryError after reading every result)."""
+    (tmp_path / "r.json").write_text(json.dumps(result("cifar10", "m", "zeroshot_classification", {"acc1": 1.0})))
+    (tmp_path / "taken.md").mkdir()
+    (tmp_path / "file").write_text("x")
+    runner = CliRunner()
+    for output, message in ((tmp_path / "taken.md", f"--output {tmp_path / 'taken.md'} is a folder; expected the path of a file"),
+                            (tmp_path / "file" / "t.md", f"--output {tmp_path / 'file' / 't.md'}: {tmp_path / 'file'} is a file")):
+        outcome = runner.invoke(main, ["build", str(tmp_path / "missing-results"), "--output", str(output)])
+        assert outcome.exit_code == 1 and message in outcome.output and "Traceback" not in outcome.output, outcome.output
+        assert len(outcome.output.strip().splitlines()) == 1
+
+
+HOSTILE = "x|y\nz <script>alert(1)</script> ![](http://attacker.example/x.png) [link](http://attacker.example) *b* `c`"
+
+
+def test_strings_from_result_files_are_escaped_in_markdown_and_csv(tmp_path: Path) -> None:
+    """The sweep's unsafe cases: dataset/model strings verbatim in table.md, and =HYPERLINK(...) in a CSV."""
+    hostile = result(HOSTILE, "=HYPERLINK(\"http://attacker.example\",\"click\")", "zeroshot_classification", {"acc1": 0.5})
+    hostile["pretrained"] = "@SUM(1+1)"
+    write_json_atomic(tmp_path / "r.json", hostile)
+    runner = CliRunner()
+    outcome = runner.invoke(main, ["build", str(tmp_path / "r.json"), "--output", str(tmp_path / "t.md")])
+    assert outcome.exit_code == 0, outcome.output
+    table = (tmp_path / "t.md").read_text()
+    assert "<script>" not in table and "![](" not in table and "x|y" not in table
+    assert not re.search(r"(?<!\\)\]\(", table)  # no link or image target: every bracket is escaped
+    header, _, row = table.splitlines()[2:5]
+    unescaped_pipes = re.compile(r"(?<!\\)\|")
+    assert len(unescaped_pipes.findall(row)) == len(unescaped_pipes.findall(header))  # still one cell per column
+    assert "&lt;script&gt;" in row and r"!\[\](http://attacker.example/x.png)" in row
+
+    outcome = runner.invoke(main, ["build", str(tmp_path / "r.json"), "--output", str(tmp_path / "t.csv")])
+    (cells,) = list(csv.DictReader((tmp_path / "t.csv").open()))
+    assert cells["model"] == "'=HYPERLINK(\"http://attacker.example\",\"click\")" and cells["pretrained"] == "'@SUM(1+1)"
+    assert cells["dataset"] == HOSTILE and cells["acc1"] == "0.5"
+
+
+def test_two_results_of_the_same_run_are_both_tabulated_with_their_files(tmp_path: Path) -> None:
+    """The sweep's case: `build` showed duplicate rows with nothing to tell them apart."""
+    write_json_atomic(tmp_path / "old" / "r.json", result("cifar10", "m", "zeroshot_classification", {"acc1": 0.5}))
+    write_json_atomic(tmp_path / "new" / "r.json", result("cifar10", "m", "zeroshot_classification", {"acc1": 0.7}))
+    write_json_atomic(tmp_path / "other.json", result("cifar100", "m", "zeroshot_classification", {"acc1": 0.2}))
+    outcome = CliRunner().invoke(main, ["build", str(tmp_path), "--output", "-"])
+    assert outcome.exit_code == 0, outcome.output
+    assert (f"warning: {tmp_path / 'new' / 'r.json'}, {tmp_path / 'old' / 'r.json'} hold the same run" in outcome.stderr)
+    rows = markdown_tables(outcome.stdout)["zeroshot_classification"]
+    assert [(row["acc1 %"], row["file"]) for row in rows] == [
+        ("70.00", str(tmp_path / "new" / "r.json")), ("50.00", str(tmp_path / "old" / "r.json")), ("20.00", str(tmp_path / "other.json"))]

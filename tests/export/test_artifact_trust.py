@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -55,12 +56,13 @@ def test_manifest_records_the_sha256_of_every_graph_file_and_parity_names_them(e
     assert parity["files"] == recorded and parity["checkpoint"] == manifest["checkpoint"]["digest"]
 
 
-def test_an_untouched_export_loads_and_its_digests_are_cached_by_size_and_mtime(export_c: Path, tiny_hf_folder: Path) -> None:
+def test_an_untouched_export_loads_and_its_digests_are_cached_by_stat_key(export_c: Path, tiny_hf_folder: Path) -> None:
     assert load_onnx(export_c, tiny_hf_folder).encoder.name == "onnx"  # type: ignore[attr-defined]
     cache = json.loads((export_c / DIGEST_CACHE).read_text())
     for name, entry in cache.items():
         stat = (export_c / name).stat()
-        assert (entry["size"], entry["mtime_ns"], entry["sha256"]) == (stat.st_size, stat.st_mtime_ns, sha256(export_c / name))
+        assert entry == {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns,
+                         "inode": stat.st_ino, "device": stat.st_dev, "sha256": sha256(export_c / name)}
 
 
 def test_another_models_graph_is_refused_by_name(export_c: Path, exports: dict, tiny_hf_folder: Path) -> None:
@@ -83,11 +85,45 @@ def test_half_zeroed_weights_are_refused_even_with_a_stale_digest_cache(export_c
         load_onnx(export_c, tiny_hf_folder, gate=False)
 
 
+def test_damage_whose_mtime_is_restored_is_refused(export_c: Path, tiny_hf_folder: Path) -> None:
+    """The sweep's case: a graph with 200 kB zeroed and its mtime restored (`os.utime`, `rsync -a` of a damaged file)."""
+    load_onnx(export_c, tiny_hf_folder)  # fills the digest cache with the good digests
+    data = export_c / "vision.onnx.data"
+    before = data.stat()
+    zeroed = min(200_000, before.st_size // 2)
+    with open(data, "r+b") as handle:
+        handle.seek(before.st_size // 4)
+        handle.write(b"\x00" * zeroed)
+    os.utime(data, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (data.stat().st_size, data.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    with pytest.raises(ExportError, match=r"vision\.onnx\.data is not the file\(s\) its manifest recorded"):
+        load_onnx(export_c, tiny_hf_folder)
+
+
 def test_a_manifest_that_stops_vouching_for_a_graph_file_is_refused(export_c: Path, tiny_hf_folder: Path) -> None:
     manifest = json.loads((export_c / "manifest.json").read_text())
     del manifest["graphs"]["vision"]["sha256"]["vision.onnx"]
     (export_c / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ExportError, match=r"incomplete.*no SHA-256 recorded for vision\.onnx"):
+        load_onnx(export_c, tiny_hf_folder)
+
+
+@pytest.mark.parametrize("outside", ["../elsewhere/vision.onnx", "/abs/vision.onnx"])
+def test_a_manifest_naming_a_graph_outside_its_folder_says_so(export_c: Path, tiny_hf_folder: Path, outside: str) -> None:
+    """The sweep's unclear case: such a manifest was "incomplete (ValueError('no SHA-256 recorded for ...'))"."""
+    manifest = json.loads((export_c / "manifest.json").read_text())
+    graph = manifest["graphs"]["vision"]
+    graph["sha256"][outside] = graph["sha256"].pop(graph["file"])
+    graph["file"] = outside
+    (export_c / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ExportError) as caught:
+        load_onnx(export_c, tiny_hf_folder)
+    message = str(caught.value)
+    assert f"is incomplete or damaged: it names the file {outside!r}, which is not in its own folder" in message
+    assert "ValueError" not in message and "no SHA-256" not in message
+    del manifest["graphs"]["vision"]["sha256"]
+    (export_c / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ExportError, match=r"is incomplete or damaged: it lacks the entry 'sha256'\. Re-export"):
         load_onnx(export_c, tiny_hf_folder)
 
 

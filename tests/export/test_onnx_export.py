@@ -216,7 +216,7 @@ def test_fp32_graphs_use_opset_23_attention_and_rope_without_head_transposes(exp
 
 
 def test_exports_written_before_graph_names_were_recorded_still_read_and_run(exports: dict, copy_export, tiny_hf_folder: Path) -> None:
-    """A format-3 manifest (before graph names were recorded, like every export made until then) reads, its graph
+    """A format-4 manifest (before graph names were recorded, like every export made until then) reads, its graph
     name being its family's for its model name, so existing exports keep being found and shared."""
     from zsbench.backends import BackendOptions, load_backend
     from zsbench.models import ModelRef
@@ -224,9 +224,9 @@ def test_exports_written_before_graph_names_were_recorded_still_read_and_run(exp
     folder = copy_export(exports[("c", "fp32")], "internvl_c_hf-InternVL-tiny-fp32")
     data = json.loads((folder / "manifest.json").read_text())
     del data["graph"]
-    (folder / "manifest.json").write_text(json.dumps({**data, "format": "zsbench-onnx-export/3"}))
+    (folder / "manifest.json").write_text(json.dumps({**data, "format": "zsbench-onnx-export/4"}))
     manifest = load_export_manifest(folder)
-    assert (manifest.graph, manifest.format) == ("internvl_c_hf", "zsbench-onnx-export/4")
+    assert (manifest.graph, manifest.format) == ("internvl_c_hf", "zsbench-onnx-export/5")
     # The classification name finds the retrieval name's export by its identity, with the parity gate on.
     ref = ModelRef("internvl", "internvl_c_classification_hf", str(tiny_hf_folder))
     loaded = load_backend("onnx", ref, torch.device("cpu"), "fp32", BackendOptions(export_root=folder.parent))

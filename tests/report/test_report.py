@@ -3,6 +3,7 @@ result writer and a bench file written by `zsbench bench`'s writer; stray JSONs 
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -140,3 +141,41 @@ def test_bench_files_written_before_per_runtime_peaks_still_read(tmp_path: Path)
     write_json_atomic(tmp_path / "old.json", {"model": {"model": "m"}, "device": "auto", "rows": [row]})
     _, (read,) = read_rows(tmp_path / "old.json")
     assert read.peak_flops_per_s is None and read.image_matmul_fraction == 0.1
+@pytest.mark.parametrize("case", ["file", "under-a-file"])
+def test_report_output_folder_is_checked_before_anything_is_drawn(inputs: Path, tmp_path: Path, case: str) -> None:
+    """The sweep's cases: `report --out` naming a file (FileExistsError) or a folder under a file (NotADirectoryError)."""
+    (tmp_path / "file").write_text("not a folder")
+    out, message = {
+        "file": (tmp_path / "file", f"--output_dir {tmp_path / 'file'} is a file; expected a folder"),
+        "under-a-file": (tmp_path / "file" / "report", f"--output_dir {tmp_path / 'file' / 'report'}: {tmp_path / 'file'} is a file"),
+    }[case]
+    outcome = CliRunner().invoke(main, ["report", str(inputs), "--out", str(out)])
+    assert outcome.exit_code == 1 and message in outcome.output and "Traceback" not in outcome.output, outcome.output
+    assert len(outcome.output.strip().splitlines()) == 1 and (tmp_path / "file").read_text() == "not a folder"
+
+
+def test_report_names_which_of_two_results_of_the_same_run_its_figures_show(tmp_path: Path) -> None:
+    """The sweep's case: `report` silently kept one of two results of the same run in its figures."""
+    older, newer = tmp_path / "results" / "run1.json", tmp_path / "results" / "run2.json"
+    write_result(newer, eval_result("cifar10", "internvl_c_classification_hf", "zeroshot_classification", {"acc1": 0.7}, "torch", 900.0))
+    write_result(older, eval_result("cifar10", "internvl_c_classification_hf", "zeroshot_classification", {"acc1": 0.5}, "torch", 800.0))
+    os.utime(older, ns=(newer.stat().st_atime_ns, newer.stat().st_mtime_ns - 10**9))  # run1.json is a second older
+    outcome = CliRunner().invoke(main, ["report", str(tmp_path / "results"), "--out", str(tmp_path / "report")])
+    assert outcome.exit_code == 0, outcome.output
+    assert (f"warning: {newer} and {older} are all cifar10 · InternVL-C on torch fp32; the figures show {newer} "
+            "(the newest file)") in outcome.stderr
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "| 70.00 |" in markdown and "| 50.00 |" in markdown  # the table keeps both, with their files
+    assert f"| {newer} |" in markdown and f"| {older} |" in markdown
+
+
+def test_strings_from_result_files_are_escaped_in_the_report(tmp_path: Path) -> None:
+    """The sweep's unsafe case: a dataset name with `|`, a newline, <script> and a remote image in report.md;
+    a `$...$` in it is text in the figures, not mathtext that fails to parse."""
+    hostile = "x|y\nz <script>alert(1)</script> ![](http://attacker.example/x.png) $\\nosuch{$"
+    write_result(tmp_path / "r.json", eval_result(hostile, "m", "zeroshot_classification", {"acc1": 0.5}, "torch", 10.0))
+    outcome = CliRunner().invoke(main, ["report", str(tmp_path / "r.json"), "--out", str(tmp_path / "report")])
+    assert outcome.exit_code == 0, outcome.output
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "<script>" not in markdown and "x|y" not in markdown and "![](http" not in markdown
+    assert r"z &lt;script&gt;alert(1)&lt;/script&gt; !\[\](http://attacker.example/x.png)" in markdown

@@ -7,6 +7,8 @@ the test split; these readers need only the test files and check their sizes ins
 
 from __future__ import annotations
 
+import hashlib
+import json
 import pickle
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from PIL import Image
 
 from zsbench.data.catalog import DatasetRequest, Loaded, register_dataset
 from zsbench.data.files import read_lines, require_file
+from zsbench.digests import stat_key
 from zsbench.errors import DatasetLayoutError
 
 
@@ -24,13 +27,19 @@ class ArraySamples:
 
     def __init__(self, images: np.ndarray, labels: list[int]) -> None:
         self.images = images
-        self.labels = labels
+        self.targets = labels
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.targets)
 
     def __getitem__(self, index: int) -> tuple[Image.Image, int]:
-        return Image.fromarray(self.images[index]), self.labels[index]
+        return Image.fromarray(self.images[index]), self.targets[index]
+
+    def image_identity(self) -> str:
+        """The SHA-256 of the pixels (tens of MB at most, already in memory) and their shape."""
+        digest = hashlib.sha256(str(self.images.shape).encode())
+        digest.update(np.ascontiguousarray(self.images).tobytes())
+        return digest.hexdigest()
 
 
 class _BatchUnpickler(pickle.Unpickler):
@@ -70,10 +79,23 @@ def _read_cifar(folder: Path, batch_name: str, meta_name: str, labels_key: str, 
     names = _unpickle_batch(folder / meta_name).get(names_key)
     if "data" not in batch or labels_key not in batch or names is None:
         raise DatasetLayoutError(f"{folder} has batches without the '{labels_key}' / '{names_key}' entries of CIFAR's")
-    images = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    labels = [int(label) for label in batch[labels_key]]
+    path = folder / batch_name
+    try:
+        pixels = np.asarray(batch["data"])
+        if pixels.dtype.kind not in "ui" or pixels.ndim != 2 or pixels.shape[1] != 3 * 32 * 32:
+            raise ValueError(f"found {pixels.dtype} values of shape {pixels.shape}")
+        if pixels.size and not 0 <= pixels.min() <= pixels.max() <= 255:
+            raise ValueError(f"found values {pixels.min()}..{pixels.max()}")
+    except (ValueError, TypeError) as err:
+        raise DatasetLayoutError(f"{path}: 'data' is not 3072 uint8 pixels per image, as in CIFAR's batches ({err})") from err
+    images = pixels.astype(np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    raw_labels = batch[labels_key]
+    if not isinstance(raw_labels, (list, np.ndarray)) or not all(isinstance(label, (int, np.integer)) for label in raw_labels):
+        raise DatasetLayoutError(f"{path}: '{labels_key}' is not a list of integers, as in CIFAR's batches "
+                                 f"(found {type(raw_labels).__name__})")
+    labels = [int(label) for label in raw_labels]
     if len(labels) != len(images):
-        raise DatasetLayoutError(f"{folder / batch_name} has {len(images)} images but {len(labels)} labels")
+        raise DatasetLayoutError(f"{path} has {len(images)} images but {len(labels)} labels")
     return Loaded(ArraySamples(images, labels), classnames=list(names), num_classes=len(names))
 
 
@@ -154,17 +176,21 @@ class Stl10Samples:
 
     def __init__(self, path: Path, labels: list[int]) -> None:
         self.path = path
-        self.labels = labels
+        self.targets = labels
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.targets)
+
+    def image_identity(self) -> str:
+        """The binary file's stat key (any write changes it) and the number of images read from it."""
+        return json.dumps({"file": str(self.path), "stat": stat_key(self.path), "images": len(self.targets)}, sort_keys=True)
 
     def __getitem__(self, index: int) -> tuple[Image.Image, int]:
         with self.path.open("rb") as handle:
             handle.seek(index * self.IMAGE_BYTES)
             pixels = np.frombuffer(handle.read(self.IMAGE_BYTES), dtype=np.uint8)
         # Stored channel by channel, each channel column-major.
-        return Image.fromarray(pixels.reshape(3, 96, 96).transpose(2, 1, 0)), self.labels[index]
+        return Image.fromarray(pixels.reshape(3, 96, 96).transpose(2, 1, 0)), self.targets[index]
 
 
 @register_dataset("stl10", loader="stl10_binary")

@@ -27,9 +27,15 @@ from zsbench.data.catalog import (
     short_name,
 )
 from zsbench.data.files import describe_folder
-from zsbench.data.prompts import load_custom_table, prompt_languages, resolve_classnames, resolve_templates
+from zsbench.data.prompts import (
+    check_templates,
+    load_custom_table,
+    prompt_languages,
+    resolve_classnames,
+    resolve_templates,
+)
 from zsbench.data.retrieval import CLEANED_CAPTIONS, clean_export_captions
-from zsbench.data.types import ClassificationDataset, RetrievalDataset
+from zsbench.data.types import ClassificationDataset, RetrievalDataset, SampleSource, sample_targets
 from zsbench.data.wds import VTAB_DATASETS, export_kind, find_export, load_wds_export, read_export
 from zsbench.errors import DatasetLayoutError, PromptsError, UnknownNameError
 
@@ -154,9 +160,10 @@ def _load(entry: DatasetEntry, request: DatasetRequest) -> Loaded:
             loaded = clean_export_captions(loaded)
         if not entry.name.startswith(WDS_PREFIX) and (loaded.kind or _expected_kind(entry)) != _expected_kind(entry):
             raise DatasetLayoutError(f"it holds a {loaded.kind} export, but {entry.name} is {_expected_kind(entry)} data")
-        if export is not None and entry.task == RETRIEVAL and request.language != "en":
+        from_export = export is not None or entry.loader == "wds"
+        if from_export and (loaded.kind or _expected_kind(entry)) == "retrieval" and request.language != "en":
             raise DatasetLayoutError(
-                f"{export} is a webdataset export (English captions); --language {request.language} "
+                f"{export or request.root} is a webdataset export (English captions); --language {request.language} "
                 "reads the caption files of the dataset's own layout"
             )
     except DatasetLayoutError as err:
@@ -194,6 +201,8 @@ def build_dataset(
     request = DatasetRequest(name, Path(root), split, language, Path(annotation_file) if annotation_file else None)
     _check_options(entry, request)
     loaded = _load(entry, request)
+    if len(loaded.samples) == 0:
+        raise DatasetLayoutError(_layout_message(entry, request, f"it holds no {request.split} samples"))
     kind = loaded.kind or _expected_kind(entry)
     if kind == "retrieval":
         return RetrievalDataset(name, loaded.samples)
@@ -201,10 +210,38 @@ def build_dataset(
     custom_templates = load_custom_table(Path(custom_template_file), "--custom_template_file") if custom_template_file else None
     classnames, names_source = resolve_classnames(name, language, entry.classnames_key, loaded.classnames, custom_names)
     export_templates = loaded.templates if name.startswith(WDS_PREFIX) else None
-    templates = resolve_templates(name, language, export_templates, custom_templates)
+    templates, templates_source = resolve_templates(
+        name, language, export_templates, custom_templates, Path(custom_template_file) if custom_template_file else None
+    )
+    check_templates(name, templates, templates_source)
+    if name.startswith(WDS_PREFIX) and language != "en" and (names_source == "the data" or templates is export_templates):
+        raise PromptsError(
+            f"--language {language}: '{name}' is a webdataset export, whose class names (classnames.txt) and templates "
+            f"are its own, in English, so the result would say {language} of English prompts. Use --language en, or pass "
+            f"--custom_classname_file and --custom_template_file with {language} names and templates for '{name}'."
+        )
     if loaded.num_classes is not None and len(classnames) != loaded.num_classes:
         problem = f"the data has {loaded.num_classes} classes but {names_source} names {len(classnames)}"
         if names_source == "--custom_classname_file":
             raise PromptsError(f"'{name}': {problem}; fix its list in {custom_classname_file}.")
         raise DatasetLayoutError(_layout_message(entry, request, f"{problem} (a class folder missing or extra?)"))
+    if kind != "multilabel":
+        problem = _labels_outside(loaded.samples, len(classnames), names_source)
+        if problem:
+            raise DatasetLayoutError(_layout_message(entry, request, problem))
     return ClassificationDataset(name, loaded.samples, classnames, templates, multilabel=kind == "multilabel")
+
+
+def _labels_outside(samples: SampleSource, num_classes: int, names_source: str) -> str | None:
+    """What is wrong with the labels of single-label `samples` that are not class indices below
+    `num_classes` (each would score as a miss, or crash); None when all are."""
+    targets = sample_targets(samples)
+    bad = [index for index, target in enumerate(targets)
+           if not isinstance(target, int) or isinstance(target, bool) or not 0 <= target < num_classes]
+    if not bad:
+        return None
+    first = bad[0]
+    where = samples[first][0].name if isinstance(samples, list) else f"sample {first}"
+    return (f"{len(bad)} of its {len(targets)} labels are not class indices 0..{num_classes - 1} (the {num_classes} classes "
+            f"{names_source} names), e.g. {where}: {targets[first]!r}. Its label file is damaged or belongs to another "
+            "dataset (or a different version of it)")

@@ -6,6 +6,8 @@ dataset name, the expected tree and where to get the data.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -14,21 +16,39 @@ from typing import Any
 
 from zsbench.data.catalog import Loaded
 from zsbench.data.types import ImageRef
-from zsbench.errors import DatasetLayoutError
+from zsbench.errors import DatasetLayoutError, ZsbenchWarning
 
 # The extensions torchvision's ImageFolder accepts, so folder datasets list the same files.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 LabelledRefs = list[tuple[ImageRef, int]]
+_CLASS_FOLDERS = Path(__file__).with_name("class_folders.json")
 
 
-class DatasetWarning(UserWarning):
-    """Something in a dataset folder that zsbench skipped (a symbolic-link loop)."""
+class DatasetWarning(ZsbenchWarning):
+    """Something in a dataset that zsbench skipped or keeps with a caveat (a symbolic-link loop, a FIFO, an image without captions)."""
 
 
 def image_ref(path: Path) -> ImageRef:
     """An undecoded image file."""
     return ImageRef(name=str(path), path=path)
+
+
+def path_inside(folder: Path, name: str, listed_in: Path) -> Path:
+    """`folder / name` for a file `name` that an index or annotation file (`listed_in`) names: an
+    absolute name or one with a `..` component, which would read a file outside the dataset, is refused."""
+    relative = Path(name)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise DatasetLayoutError(
+            f"{listed_in} names the file {name!r}, which is outside {folder}: expected a path inside the dataset "
+            "(no leading / and no ..). The file is damaged, or was not made for this dataset."
+        )
+    return folder / relative
+
+
+def listed_image(folder: Path, name: str, listed_in: Path) -> ImageRef:
+    """The image `name` that `listed_in` names inside `folder` (see `path_inside`)."""
+    return image_ref(path_inside(folder, name, listed_in))
 
 
 def require_dir(path: Path) -> Path:
@@ -105,25 +125,58 @@ def list_images(folder: Path, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) ->
 
     Symbolic links to folders are followed (datasets are often assembled from links), but a folder
     is read once: a link to `folder` or above it (a loop), or to a folder already read, is skipped
-    with a `DatasetWarning`, so no image is counted twice.
+    with a `DatasetWarning`, so no image is counted twice. A FIFO, socket or device with an image's
+    name is skipped with a `DatasetWarning` too, never opened: reading a FIFO blocks for ever.
     """
     listed: list[tuple[str, list[str]]] = []
     # A link back to `folder` or any folder above it is a loop, whichever way the walk reaches it.
     seen = {_folder_identity(path) for path in (folder, *Path(os.path.realpath(folder)).parents)}
-    for directory, subfolders, filenames in os.walk(folder, followlinks=True):
-        subfolders.sort()  # the first path to reach a folder (in sorted order) is the one kept
-        for name in list(subfolders):
+    pending = [str(folder)]
+    while pending:  # depth first, sorted: the first path to reach a folder (in sorted order) is the one kept
+        directory = pending.pop()
+        subfolders, filenames = _folder_entries(directory, extensions)
+        for name in sorted(subfolders):
             identity = _folder_identity(Path(directory) / name)
             if identity in seen or identity == _UNRESOLVED:
                 warnings.warn(f"{Path(directory) / name} links to a folder already read (a symbolic-link loop?): skipped.",
                               DatasetWarning, stacklevel=2)
                 subfolders.remove(name)
             seen.add(identity)
+        pending.extend(str(Path(directory) / name) for name in sorted(subfolders, reverse=True))
         listed.append((directory, filenames))
     found = []
     for directory, filenames in sorted(listed):
-        found.extend(Path(directory) / name for name in sorted(filenames) if name.lower().endswith(extensions))
+        found.extend(Path(directory) / name for name in sorted(filenames))
     return found
+
+
+def _folder_entries(directory: str, extensions: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """The subfolders (links to folders included) and the image files of `directory`; an unreadable
+    folder has none (as os.walk reads it). The file types come from the directory listing itself,
+    so only entries that are neither files nor folders cost a stat call."""
+    subfolders, files = [], []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return [], []
+    for entry in entries:
+        if _is_dir(entry):
+            subfolders.append(entry.name)
+        elif entry.name.lower().endswith(extensions):
+            if entry.is_file() or not _exists(entry):  # a broken link is kept: it fails (or is skipped) when decoded
+                files.append(entry.name)
+            else:
+                warnings.warn(f"{entry.path} is not a regular file (a FIFO, socket or device): skipped, not read.",
+                              DatasetWarning, stacklevel=3)
+    return subfolders, files
+
+
+def _exists(entry: os.DirEntry) -> bool:
+    try:
+        entry.stat()
+    except OSError:
+        return False
+    return True
 
 
 _UNRESOLVED = (-1, -1)
@@ -154,9 +207,33 @@ def folder_samples(
     return samples
 
 
-def read_image_folder(folder: Path, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> Loaded:
-    """ImageFolder's reading of ``folder/<class>/*``: classes sorted, labelled by position."""
+@functools.cache
+def shipped_class_folders(dataset: str) -> tuple[str, ...]:
+    """The class folders `dataset`'s release ships, in label order (``class_folders.json``), for the
+    datasets whose labels are positions in the sorted folder list matched against a fixed list of
+    class names (clip_benchmark's): FER2013, EuroSAT, Caltech-101, Country211."""
+    return tuple(json.loads(_CLASS_FOLDERS.read_text(encoding="utf-8"))[dataset])
+
+
+def read_image_folder(folder: Path, extensions: tuple[str, ...] = IMAGE_EXTENSIONS, expected: Sequence[str] | None = None) -> Loaded:
+    """ImageFolder's reading of ``folder/<class>/*``: classes sorted, labelled by position.
+
+    With `expected` (the release's folder names, `shipped_class_folders`), the folders must be exactly
+    those: a renamed, missing or extra folder would shift the labels of every class after it.
+    """
     classes = class_folders(folder)
+    if expected is not None and classes != list(expected):
+        unexpected = [name for name in classes if name not in expected]
+        missing = [name for name in expected if name not in classes]
+        found = "; ".join(part for part in (
+            f"unexpected: {', '.join(unexpected[:5])}{', ...' if len(unexpected) > 5 else ''}" if unexpected else "",
+            f"missing: {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}" if missing else "",
+        ) if part)
+        raise DatasetLayoutError(
+            f"{folder} does not hold the {len(expected)} class folders of the release ({found}). Labels are positions in the "
+            "sorted folder list, matched against a fixed list of class names, so a renamed, missing or extra folder would "
+            f"give images another class's name; expected exactly: {', '.join(expected[:10])}{', ...' if len(expected) > 10 else ''}"
+        )
     samples = folder_samples(folder, {name: i for i, name in enumerate(classes)}, extensions)
     return Loaded(samples, classnames=classes, num_classes=len(classes))
 

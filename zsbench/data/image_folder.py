@@ -19,11 +19,12 @@ from zsbench.data.files import (
     class_folders,
     first_existing,
     folder_samples,
-    image_ref,
+    listed_image,
     read_image_folder,
     read_lines,
     require_dir,
     require_file,
+    shipped_class_folders,
 )
 from zsbench.data.prompts import package_classnames
 from zsbench.errors import DatasetLayoutError
@@ -230,7 +231,8 @@ def load_caltech101(request: DatasetRequest) -> Loaded:
     Source: caltech-101.zip from https://data.caltech.edu/records/mzrjq-6wc02
     (101_ObjectCategories.tar.gz, extracted into <root>/caltech101/).
     """
-    return read_image_folder(request.root / "caltech101" / "101_ObjectCategories", extensions=(".jpg",))
+    return read_image_folder(request.root / "caltech101" / "101_ObjectCategories", extensions=(".jpg",),
+                             expected=shipped_class_folders("caltech101"))
 
 
 @register_dataset("fer2013", loader="image_folder", classnames_key="fer2013")
@@ -249,7 +251,7 @@ def load_fer2013(request: DatasetRequest) -> Loaded:
 
     Source: https://www.kaggle.com/datasets/msambare/fer2013, extracted into <root>.
     """
-    return read_image_folder(request.root / request.split)
+    return read_image_folder(request.root / request.split, expected=shipped_class_folders("fer2013"))
 
 
 @register_dataset("birdsnap", loader="birdsnap_lists")
@@ -286,6 +288,6 @@ def load_birdsnap(request: DatasetRequest) -> Loaded:
         folder = line.split("/")[0].lower()
         if folder not in folder_to_label:
             raise DatasetLayoutError(f"{listing} lists {line}, whose folder is not a species in species.txt")
-        samples.append((image_ref(request.root / line), folder_to_label[folder]))
+        samples.append((listed_image(request.root, line, listing), folder_to_label[folder]))
     check_first_image(samples, listing)
     return Loaded(samples, classnames=[row[1] for row in species], num_classes=len(species))

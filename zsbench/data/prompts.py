@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import json
+import string
 from pathlib import Path
 from typing import Any
 
@@ -112,14 +113,41 @@ def resolve_classnames(
     return data_classnames, "the data"
 
 
-def resolve_templates(name: str, language: str, data_templates: list[str] | None, custom: PromptTable | None) -> list[str]:
-    """The templates to use: a custom file's, else the data's own (webdataset exports), else
-    clip_benchmark's for the dataset, falling back to ImageNet's as clip_benchmark does."""
+def resolve_templates(
+    name: str, language: str, data_templates: list[str] | None, custom: PromptTable | None, custom_file: Path | None = None
+) -> tuple[list[str], str]:
+    """The templates to use, and where they come from: a custom file's, else the data's own (webdataset
+    exports), else clip_benchmark's for the dataset, falling back to ImageNet's as clip_benchmark does."""
     keys = [name, short_name(name)]
     found = _first_found(custom, [*keys, _DEFAULT_TEMPLATES_KEY])
     if found is not None:
-        return found
+        return found, f"--custom_template_file {custom_file}"
     if data_templates is not None:
-        return data_templates
+        return data_templates, "the export's zeroshot_classification_templates.txt"
     table = package_templates(language)
-    return _first_found(table, [*keys, _DEFAULT_TEMPLATES_KEY]) or []
+    return _first_found(table, [*keys, _DEFAULT_TEMPLATES_KEY]) or [], f"clip_benchmark's {language} templates"
+
+
+def check_templates(name: str, templates: list[str], source: str) -> None:
+    """Refuses templates that cannot make one prompt per class: none at all, or one without ``{c}``
+    (every class would get the same prompt), with another placeholder, or with a stray brace.
+
+    Raises:
+        PromptsError: naming the template and where it comes from.
+    """
+    if not templates:
+        raise PromptsError(f"{source} gives '{name}' no templates. Expected at least one, with {{c}} where the class name goes.")
+    for template in templates:
+        try:
+            fields = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+            placeholders = {"{" + field + "}" for _, field, spec, conversion in string.Formatter().parse(template)
+                            if field is not None and (field, spec, conversion) != ("c", "", None)}
+        except ValueError as err:
+            raise PromptsError(f"{source}: the template {template!r} for '{name}' is not a valid template ({err}). "
+                               "Write a literal brace as {{ or }}.") from err
+        if placeholders:
+            raise PromptsError(f"{source}: the template {template!r} for '{name}' uses {', '.join(sorted(placeholders))}; "
+                               "the only placeholder is {c}, the class name (a literal brace is written {{ or }}).")
+        if "c" not in fields:
+            raise PromptsError(f"{source}: the template {template!r} for '{name}' has no {{c}}, so every class would get "
+                               "the same prompt. Put {c} where the class name goes.")

@@ -14,11 +14,20 @@ import contextlib
 import io
 import json
 import re
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
 from zsbench.data.catalog import RETRIEVAL, DatasetRequest, Loaded, register_dataset
-from zsbench.data.files import check_first_image, first_existing, image_ref, read_lines, require_dir, require_file
+from zsbench.data.files import (
+    DatasetWarning,
+    check_first_image,
+    first_existing,
+    listed_image,
+    read_lines,
+    require_dir,
+    require_file,
+)
 from zsbench.data.types import ImageRef
 from zsbench.data.wds import WdsSamples
 from zsbench.errors import DatasetLayoutError
@@ -97,7 +106,7 @@ def load_flickr30k(request: DatasetRequest) -> Loaded:
     annotation = request.annotation_file or request.root / default
     captions = _read_flickr_captions(annotation)
     images = require_dir(request.root / "Images")
-    samples = [(image_ref(images / name), [clean_caption(text) for text in texts]) for name, texts in captions.items()]
+    samples = [(listed_image(images, name, annotation), [clean_caption(text) for text in texts]) for name, texts in captions.items()]
     check_first_image(samples, annotation)
     return Loaded(samples)
 
@@ -112,7 +121,7 @@ def _read_coco_captions(annotation: Path, images: Path) -> CaptionedRefs:
             coco = COCO(str(annotation))
         samples = [
             (
-                image_ref(images / coco.imgs[image_id]["file_name"]),
+                listed_image(images, coco.imgs[image_id]["file_name"], annotation),
                 [clean_caption(note["caption"]) for note in coco.loadAnns(coco.getAnnIds(imgIds=image_id))],
             )
             for image_id in sorted(coco.imgs)
@@ -122,6 +131,13 @@ def _read_coco_captions(annotation: Path, images: Path) -> CaptionedRefs:
             f"{annotation} is not a COCO captions file (images with id and file_name, "
             f"annotations with image_id, id and caption): {err!r}"
         ) from err
+    uncaptioned = [picture.name for picture, captions in samples if not captions]
+    if uncaptioned:
+        warnings.warn(
+            f"{annotation}: {len(uncaptioned)} of its {len(samples)} images have no caption (e.g. {uncaptioned[0]}). They are "
+            "kept, as clip_benchmark keeps them, and each is a miss of text retrieval; the result counts them "
+            "(images_without_captions).", DatasetWarning, stacklevel=2,
+        )
     check_first_image(samples, annotation)
     return samples
 
@@ -197,7 +213,7 @@ def load_multilingual_mscoco_captions(request: DatasetRequest) -> Loaded:
     if len(captions) != len(names):
         raise DatasetLayoutError(f"{captions_file} has {len(captions)} captions for the {len(names)} images {index} lists")
     samples = [
-        (image_ref(root / ("val2014" if "val" in name else "train2014") / name), [caption])
+        (listed_image(root / ("val2014" if "val" in name else "train2014"), name, index), [caption])
         for name, caption in zip(names, captions)
     ]
     check_first_image(samples, index)

@@ -19,10 +19,12 @@ from zsbench.data.files import (
     LabelledRefs,
     check_first_image,
     image_ref,
+    listed_image,
     read_image_folder,
     read_lines,
     require_dir,
     require_file,
+    shipped_class_folders,
 )
 from zsbench.errors import DatasetLayoutError
 
@@ -43,7 +45,7 @@ def load_country211(request: DatasetRequest) -> Loaded:
 
     Source: https://openaipublic.azureedge.net/clip/data/country211.tgz, extracted into <root>.
     """
-    return read_image_folder(request.root / "country211" / "test")
+    return read_image_folder(request.root / "country211" / "test", expected=shipped_class_folders("country211"))
 
 
 @register_dataset("eurosat", loader="torchvision_eurosat", classnames_key="eurosat")
@@ -62,7 +64,7 @@ def load_eurosat(request: DatasetRequest) -> Loaded:
 
     Source: EuroSAT.zip (RGB) from https://github.com/phelber/EuroSAT, extracted into <root>/eurosat/.
     """
-    return read_image_folder(request.root / "eurosat" / "2750")
+    return read_image_folder(request.root / "eurosat" / "2750", expected=shipped_class_folders("eurosat"))
 
 
 @register_dataset("renderedsst2", loader="torchvision_renderedsst2")
@@ -149,7 +151,7 @@ def load_food101(request: DatasetRequest) -> Loaded:
     classes = sorted(metadata)
     index = {name: i for i, name in enumerate(classes)}
     samples = [
-        (image_ref(base / "images" / f"{relative}.jpg"), index[name])
+        (listed_image(base / "images", f"{relative}.jpg", listing), index[name])
         for name, relatives in metadata.items()
         for relative in relatives
     ]
@@ -182,7 +184,7 @@ def load_dtd(request: DatasetRequest) -> Loaded:
         raise DatasetLayoutError(f"{listing} should hold lines '<class>/<file>.jpg'")
     classes = sorted({name for name, _ in entries})
     index = {name: i for i, name in enumerate(classes)}
-    samples = [(image_ref(data / "images" / name / file), index[name]) for name, file in entries]
+    samples = [(listed_image(data / "images", f"{name}/{file}", listing), index[name]) for name, file in entries]
     check_first_image(samples, listing)
     return Loaded(samples, classnames=classes, num_classes=len(classes))
 
@@ -215,7 +217,7 @@ def load_fgvc_aircraft(request: DatasetRequest) -> Loaded:
             image, _, variant = line.strip().partition(" ")
             if variant not in index:
                 raise DatasetLayoutError(f"{listing} labels {image} '{variant}', which variants.txt does not list")
-            samples.append((image_ref(data / "images" / f"{image}.jpg"), index[variant]))
+            samples.append((listed_image(data / "images", f"{image}.jpg", listing), index[variant]))
     check_first_image(samples, listing)
     return Loaded(samples, classnames=classes, num_classes=len(classes))
 
@@ -254,7 +256,8 @@ def load_cars(request: DatasetRequest) -> Loaded:
     classes = [str(name) for name in np.atleast_1d(load_mat(base / "devkit" / "cars_meta.mat").get("class_names"))]
     try:
         # Class numbers in the annotations start at 1.
-        samples = [(image_ref(base / "cars_test" / str(row["fname"])), int(row["class"]) - 1) for row in annotations]
+        samples = [(listed_image(base / "cars_test", str(row["fname"]), annotations_file), int(row["class"]) - 1)
+                   for row in annotations]
     except (ValueError, IndexError, TypeError) as err:
         raise DatasetLayoutError(f"{annotations_file} has no 'annotations' struct with 'fname' and 'class' fields") from err
     check_first_image(samples, annotations_file)
@@ -284,7 +287,7 @@ def load_gtsrb(request: DatasetRequest) -> Loaded:
     images = base / "GTSRB" / "Final_Test" / "Images"
     rows = csv.DictReader(read_lines(listing), delimiter=";", skipinitialspace=True)
     try:
-        samples = [(image_ref(images / row["Filename"]), int(row["ClassId"])) for row in rows]
+        samples = [(listed_image(images, row["Filename"], listing), int(row["ClassId"])) for row in rows]
     except (KeyError, ValueError, TypeError) as err:
         raise DatasetLayoutError(f"{listing} should have ';'-separated columns Filename and ClassId ({err!r})") from err
     check_first_image(samples, listing)
@@ -320,7 +323,7 @@ def load_pets(request: DatasetRequest) -> Loaded:
             if len(fields) != 4 or not fields[1].isdigit():
                 raise DatasetLayoutError(f"{listing} should hold lines '<image> <class> <species> <breed>', found {line!r}")
             entries.append((fields[0], int(fields[1]) - 1))
-    samples = [(image_ref(base / "images" / f"{image}.jpg"), label) for image, label in entries]
+    samples = [(listed_image(base / "images", f"{image}.jpg", listing), label) for image, label in entries]
     check_first_image(samples, listing)
     breeds = sorted({(image.rsplit("_", 1)[0], label) for image, label in entries}, key=lambda pair: pair[1])
     classes = [" ".join(part.title() for part in breed.split("_")) for breed, _ in breeds]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zsbench.data.catalog import DatasetRequest, Loaded, register_dataset
-from zsbench.data.files import check_first_image, read_lines, require_dir, require_file
+from zsbench.data.files import check_first_image, path_inside, read_lines, require_dir, require_file
 from zsbench.data.types import ImageRef
 from zsbench.errors import DatasetLayoutError
 
@@ -37,7 +37,7 @@ def _read_voc(root: Path, split: str) -> tuple[list[str], list[_VocImage]]:
     image_ids = [line.split()[0] for line in read_lines(lists / f"{classes[0]}{suffix}") if line.strip()]
     images = []
     for image_id in image_ids:
-        annotation = require_file(base / "Annotations" / f"{image_id}.xml")
+        annotation = require_file(path_inside(base / "Annotations", f"{image_id}.xml", lists / f"{classes[0]}{suffix}"))
         objects = []
         try:
             for node in ElementTree.parse(annotation).getroot().iter("object"):
@@ -48,7 +48,7 @@ def _read_voc(root: Path, split: str) -> tuple[list[str], list[_VocImage]]:
                 objects.append((index[name], box))
         except (ElementTree.ParseError, ValueError) as err:
             raise DatasetLayoutError(f"{annotation} is not a VOC annotation with numeric bndbox edges ({err})") from err
-        images.append(_VocImage(base / "JPEGImages" / f"{image_id}.jpg", objects))
+        images.append(_VocImage(base / "JPEGImages" / f"{image_id}.jpg", objects))  # image_id was checked above
     return classes, images
 
 

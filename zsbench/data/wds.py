@@ -10,6 +10,7 @@ up to the first dot of the file name, the rest (lower-cased) is the field.
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 from zsbench.data.catalog import DatasetRequest, Kind, Loaded, export_candidates, register_dataset
 from zsbench.data.files import read_lines, require_file
 from zsbench.data.types import ImageRef
+from zsbench.digests import stat_key
 from zsbench.errors import DatasetLayoutError
 
 if TYPE_CHECKING:
@@ -55,6 +57,13 @@ class WdsSamples:
             handle.seek(member.offset)
             data = handle.read(member.size)
         return ImageRef(name=f"{shard}:{member.name}", data=data), self.targets[index]
+
+    def image_identity(self) -> str:
+        """Each shard's stat key (a shard rewritten or replaced changes it) and where each image is in it."""
+        return json.dumps({
+            "shards": [{"file": str(shard), "stat": stat_key(shard)} for shard in self.shards],
+            "images": [[member.shard, member.name, member.offset, member.size] for member in self.images],
+        }, sort_keys=True)
 
 
 def _parse_target(kind: Kind, raw: bytes) -> Any:

@@ -38,19 +38,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
+from zsbench.digests import default_cache_dir
 from zsbench.errors import CacheError
 from zsbench.jsonfiles import write_bytes_atomic, write_json_atomic
 from zsbench.models.ref import ModelRef
 
 FORMAT = "zsbench-embedding-cache/1"
-
-
-def default_cache_dir() -> Path:
-    """`$ZSBENCH_CACHE_DIR`, else `$XDG_CACHE_HOME/zsbench`, else `~/.cache/zsbench`."""
-    if os.environ.get("ZSBENCH_CACHE_DIR"):
-        return Path(os.environ["ZSBENCH_CACHE_DIR"])
-    base = Path(os.environ["XDG_CACHE_HOME"]) if os.environ.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return base / "zsbench"
 
 
 def content_key(fields: dict[str, Any]) -> str:
@@ -89,15 +82,18 @@ class CacheEntry:
 
 
 class EmbeddingCache:
-    """One cache folder. `load` returns None for a missing or unusable entry (warning through
-    `log` when it was there but damaged); `save` writes an entry atomically."""
+    """One cache folder. `load` returns None for a missing or unusable entry (warning through `warn`,
+    once per entry, when it was there but damaged); `save` writes an entry atomically."""
 
-    def __init__(self, root: Path, log: Callable[[str], None]) -> None:
-        if root.exists() and not root.is_dir():
-            raise CacheError(f"--cache_dir {root} is a file; expected a folder for the embedding caches. "
-                             "Choose another --cache_dir, or pass --no-cache.")
+    def __init__(self, root: Path, warn: Callable[[str], None]) -> None:
         self.root = root
-        self.log = log
+        self.warn = warn
+        self._warned: set[Path] = set()
+
+    def _warn_once(self, path: Path, message: str) -> None:
+        if path not in self._warned:
+            self._warned.add(path)
+            self.warn(message)
 
     def _paths(self, kind: str, fields: dict[str, Any]) -> tuple[Path, Path]:
         key = content_key(fields)
@@ -118,7 +114,7 @@ class EmbeddingCache:
                 raise ValueError(f"{tensor_path.name} hashes to {found[:12]}, its key file records {str(record.get('sha256'))[:12]}")
             return CacheEntry(load_safetensors(data), record.get("extra", {}))
         except (OSError, ValueError, SafetensorError) as err:
-            self.log(f"warning: cache entry {tensor_path} is damaged ({err}); recomputing it.")
+            self._warn_once(tensor_path, f"warning: cache entry {tensor_path} is damaged ({err}); recomputing it.")
             return None
 
     def save(self, kind: str, fields: dict[str, Any], tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
@@ -130,8 +126,8 @@ class EmbeddingCache:
             write_bytes_atomic(tensor_path, data)
             write_json_atomic(key_path, {"key": fields, "sha256": hashlib.sha256(data).hexdigest(), "extra": extra})
         except OSError as err:
-            self.log(f"warning: could not write the cache entry {tensor_path} ({err.strerror or err}); "
-                     "the next run recomputes it. Fix the folder's permissions or pass another --cache_dir.")
+            self._warn_once(tensor_path, f"warning: could not write the cache entry {tensor_path} ({err.strerror or err}); "
+                            "the next run recomputes it. Fix the folder's permissions or pass another --cache_dir.")
 
 
 def cached_class_rows(cache: EmbeddingCache | None, fields: dict[str, Any], classnames: list[str]) -> dict[str, torch.Tensor]:
@@ -157,8 +153,23 @@ def store_class_rows(cache: EmbeddingCache, fields: dict[str, Any], rows: dict[s
     cache.save("classes", fields, {"rows": torch.stack([merged[name] for name in names])}, {"classnames": names})
 
 
-def open_cache(cache_dir: str | None, enabled: bool, log: Callable[[str], None]) -> EmbeddingCache | None:
-    """The cache at `cache_dir` (default `default_cache_dir()`), or None when caching is off."""
+def open_cache(cache_dir: str | None, enabled: bool, warn: Callable[[str], None]) -> EmbeddingCache | None:
+    """The cache at `cache_dir` (default `default_cache_dir()`), or None when caching is off; `warn`
+    gets what the cache could not use or write.
+
+    Raises:
+        CacheError: the folder is a file, naming where it came from (--cache_dir or $ZSBENCH_CACHE_DIR).
+    """
     if not enabled:
         return None
-    return EmbeddingCache(Path(cache_dir) if cache_dir else default_cache_dir(), log)
+    if cache_dir:
+        root, origin, fix = Path(cache_dir), f"--cache_dir {cache_dir}", "Choose another --cache_dir"
+    elif os.environ.get("ZSBENCH_CACHE_DIR"):
+        root = default_cache_dir()
+        origin, fix = f"ZSBENCH_CACHE_DIR={root}", "Point ZSBENCH_CACHE_DIR at a folder (or unset it), pass --cache_dir"
+    else:
+        root = default_cache_dir()
+        origin, fix = f"The default cache folder {root}", "Pass --cache_dir"
+    if root.exists() and not root.is_dir():
+        raise CacheError(f"{origin} is a file; expected a folder for the embedding caches. {fix}, or pass --no-cache.")
+    return EmbeddingCache(root, warn)

@@ -75,6 +75,8 @@ def encode_texts(
 
 def check_shard_not_empty(count: int, group: RankGroup, what: str) -> None:
     """Refuses a rank with no images to encode: its embeddings' width would be unknown to the gather."""
+    if count == 0 and group.world_size == 1:
+        raise ZsbenchError(f"There are no {what} to encode: the dataset holds none. Expected at least one; check --dataset_root.")
     if count == 0:
         raise ZsbenchError(f"Rank {group.rank} of {group.world_size} got no {what} to encode: there are fewer {what} "
                            "than processes. Expected at least one per process; start torchrun with fewer processes.")

@@ -1,9 +1,10 @@
 """A rank's share of a dataset's image embeddings: read from the image-feature cache, or encoded.
 
 The cache (`--cache_features`) is keyed by the encoder (model, checkpoint, backend, precision),
-the dataset (name, root, split, number of samples), the transform and `--skip-bad-images`, not
-by prompts, class names or language: a re-run with other templates or captions in another
-language only runs the text side.
+the dataset (name, root, split, number of samples, and which image each sample is and what its
+file holds: `zsbench.data.types.image_identity`), the transform and `--skip-bad-images`, not by
+prompts, class names or language: a re-run with other templates or captions in another language
+only runs the text side, while a replaced shard or image file is encoded again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import torch
 
 from zsbench.backends import LoadedModel
-from zsbench.data.types import EvalDataset, TransformedDataset, collate_samples
+from zsbench.data.types import EvalDataset, TransformedDataset, collate_samples, image_identity
 from zsbench.errors import BadImageError
 from zsbench.eval.cache import EmbeddingCache, transform_description
 from zsbench.eval.distributed import RankGroup
@@ -71,6 +72,7 @@ def feature_fields(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, enco
         "split": options.split,
         "annotation_file": str(Path(options.annotation_file).resolve()) if options.annotation_file else None,
         "samples": len(dataset.samples),
+        "images": image_identity(dataset.samples),
         "transform": transform_description(loaded.transform(run.task)),
         "skip_bad_images": options.skip_bad_images,
     }

@@ -257,6 +257,10 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
             f"--output {options.output!r} does not end in .json: each evaluation writes one JSON result. "
             "Expected a JSON file name such as 'results/{dataset}_{model}.json' (placeholders allowed)."
         )
+    for language in options.languages:
+        if not language or not language.isprintable():
+            raise ZsbenchError(f"--language {language!r} is empty or holds a control character (a newline?). Expected a "
+                               "language code, as clip_benchmark names them: en, cn, jp, ar, it (XTD10: es, fr, ko, ...).")
     options = options.resolved()
     family = get_family(options.model_type)
     models = expand_models(options)

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from zsbench.errors import ResultError
-from zsbench.eval.results import format_rate, read_result
+from zsbench.escape import csv_cell, markdown_text
+from zsbench.eval.results import check_output_path, format_rate, read_result
 from zsbench.jsonfiles import write_text_atomic
 
 IDENTITY_COLUMNS = ("model", "pretrained", "dataset", "language", "task", "backend", "precision", "device")
@@ -127,6 +128,28 @@ def check_columns(columns: tuple[str, ...], results: list[tuple[Path, dict[str, 
         )
 
 
+def check_results(results: list[tuple[Path, dict[str, Any]]], log: Log) -> bool:
+    """Warns (through `log`) about what a table would otherwise hide: non-finite metrics (shown as NaN or
+    Inf, never as numbers) and files holding the same run (all kept). True when some files hold the
+    same run, so that tables add a column naming each row's file."""
+    for path, result in results:
+        odd = [f"{key} {_non_finite(value)}" for key, value in result["metrics"].items() if not math.isfinite(value)]
+        if odd:
+            log(f"warning: {path} holds non-finite metrics ({', '.join(odd)}): shown as such, not as numbers.")
+    groups: dict[tuple, list[Path]] = {}
+    for path, result in results:
+        groups.setdefault(tuple(str(result.get(key)) for key in IDENTITY_COLUMNS), []).append(path)
+    repeated = [paths for paths in groups.values() if len(paths) > 1]
+    for paths in repeated:
+        log(f"warning: {', '.join(map(str, paths))} hold the same run (model, checkpoint, dataset, language, task, backend, "
+            "precision and device alike): every one is tabulated, and the file column tells them apart.")
+    return bool(repeated)
+
+
+def _non_finite(value: float) -> str:
+    return "NaN" if math.isnan(value) else ("Inf" if value > 0 else "-Inf")
+
+
 def build_rows(results: list[tuple[Path, dict[str, Any]]], compare_paper: bool,
                columns: tuple[str, ...] = IDENTITY_COLUMNS) -> list[dict[str, Any]]:
     """One row per result, sorted: identity (and the chosen `columns`), each metric followed by its paper
@@ -169,29 +192,26 @@ def _text(value: Any) -> str:
     return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
 
 
-def _csv_cell(value: Any) -> Any:
-    """Numbers as they are; text that a spreadsheet would run as a formula gets a leading quote."""
-    if value is None or isinstance(value, (int, float)):
-        return value
-    text = _text(value)
-    return f"'{text}" if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
+def _csv_value(value: Any) -> Any:
+    """Numbers as they are (non-finite ones written NaN / Inf); text a spreadsheet would run as a formula quoted."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return _non_finite(value)
+    return value if value is None or isinstance(value, (int, float)) else csv_cell(_text(value))
 
 
 def _markdown_cell(value: Any) -> str:
-    """Text from a result file, made inert in a Markdown table: no cell breaks, links, images or HTML."""
-    text = " ".join(_text(value).split())
-    for char in "\\|[]":
-        text = text.replace(char, f"\\{char}")
-    return text.replace("<", "&lt;").replace(">", "&gt;")
+    """Text from a result file, made inert in a Markdown table (`zsbench.escape`)."""
+    return markdown_text(_text(value))
 
 
 def to_csv(rows: list[dict[str, Any]], columns: tuple[str, ...] = IDENTITY_COLUMNS) -> str:
-    """CSV, one column per metric (fractions, as in the result files), sortable in any spreadsheet."""
+    """CSV, one column per metric (fractions, as in the result files), sortable in any spreadsheet;
+    non-finite metrics are written NaN / Inf, and text a spreadsheet would run as a formula is quoted."""
     buffer = io.StringIO()
     fields = table_columns(rows, columns)
     writer = csv.DictWriter(buffer, fieldnames=fields, restval="", extrasaction="ignore")
     writer.writeheader()
-    writer.writerows({key: _csv_cell(row.get(key)) for key in fields} for row in rows)
+    writer.writerows({key: _csv_value(row.get(key)) for key in fields} for row in rows)
     return buffer.getvalue()
 
 
@@ -205,8 +225,10 @@ def metric_label(metric: str) -> str:
 
 
 def _percent(value: Any, signed: bool = False) -> str:
-    if not isinstance(value, (int, float)) or math.isnan(value):
+    if not isinstance(value, (int, float)):
         return "-"
+    if not math.isfinite(value):
+        return _non_finite(value)
     return f"{100 * value:+.2f}" if signed else f"{100 * value:.2f}"
 
 
@@ -216,9 +238,10 @@ def _descriptive_cell(column: str, value: Any) -> str:
     return _markdown_cell(Path(str(value)).name if column == "pretrained" else value)
 
 
-def _markdown_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> list[str]:
+def _markdown_table(rows: list[dict[str, Any]], columns: tuple[str, ...], show_files: bool) -> list[str]:
     present = {key for row in rows for key in row}
     header = ["lang" if column == "language" else column for column in columns]
+    # Every string a result file holds is escaped: it is the file's, not zsbench's.
     cells_of: list[Callable[[dict[str, Any]], str]] = [lambda row, c=column: _descriptive_cell(c, row.get(c)) for column in columns]
     for metric in metric_names(rows, columns):
         header.append(f"{metric_label(metric)} %")
@@ -229,30 +252,36 @@ def _markdown_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> lis
             cells_of.append(lambda row, m=metric: _percent(row.get(f"delta_{m}"), signed=True))
     header += ["images/s", "texts/s"]
     cells_of += [lambda row: format_rate(row, "images"), lambda row: format_rate(row, "texts")]
+    if show_files:
+        header.append("file")
+        cells_of.append(lambda row: _markdown_cell(row["file"]))
     lines = ["| " + " | ".join(_markdown_cell(title) for title in header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(row) for cell in cells_of) + " |" for row in rows]
     return lines
 
 
-def to_markdown(rows: list[dict[str, Any]], columns: tuple[str, ...] = MARKDOWN_COLUMNS) -> str:
+def to_markdown(rows: list[dict[str, Any]], columns: tuple[str, ...] = MARKDOWN_COLUMNS, show_files: bool = False) -> str:
     """One Markdown table per task, one column per metric (percent), the paper's number and the
-    difference in points beside each metric that has one, throughput in items per second."""
+    difference in points beside each metric that has one, throughput in items per second; with
+    `show_files`, the file each row comes from."""
     sections = []
     for task in dict.fromkeys(row["task"] for row in rows):
         chosen = [row for row in rows if row["task"] == task]
-        sections.append("\n".join([f"**{_markdown_cell(task)}**", "", *_markdown_table(chosen, columns)]))
+        sections.append("\n".join([f"**{_markdown_cell(task)}**", "", *_markdown_table(chosen, columns, show_files)]))
     return "\n\n".join(sections) + "\n"
 
 
 def render_table(paths: list[Path], table_format: TableFormat, compare_paper: bool, log: Log,
                  columns: tuple[str, ...] = ()) -> tuple[str, int]:
-    """The table of the results under `paths` as text, and its row count; other JSONs are skipped
-    with a warning through `log`. `columns`: the columns before the metrics (default: the identity)."""
+    """The table of the results under `paths` as text, and its row count; other JSONs are skipped,
+    non-finite metrics and files of the same run flagged, with a warning through `log`. `columns`: the
+    columns before the metrics (default: the identity)."""
     results = read_results(collect_result_files(paths), log)
     check_columns(columns, results)
+    repeated = check_results(results, log)
     chosen = columns or (IDENTITY_COLUMNS if table_format == "csv" else MARKDOWN_COLUMNS)
     rows = build_rows(results, compare_paper, chosen)
-    return (to_csv(rows, chosen) if table_format == "csv" else to_markdown(rows, chosen)), len(rows)
+    return (to_csv(rows, chosen) if table_format == "csv" else to_markdown(rows, chosen, show_files=repeated)), len(rows)
 
 
 def table_format_of(output: Path) -> TableFormat:
@@ -264,6 +293,8 @@ def table_format_of(output: Path) -> TableFormat:
 
 def build_table(paths: list[Path], output: Path, compare_paper: bool, log: Log, columns: tuple[str, ...] = ()) -> int:
     """Writes the table of the results under `paths` to `output` (.csv or .md) atomically; returns the row count."""
-    text, count = render_table(paths, table_format_of(output), compare_paper, log, columns)
+    table_format = table_format_of(output)
+    check_output_path(output, example=f"table.{table_format}")  # before any result is read
+    text, count = render_table(paths, table_format, compare_paper, log, columns)
     write_text_atomic(output, text)
     return count

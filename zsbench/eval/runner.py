@@ -15,9 +15,11 @@ import torch
 from zsbench.backends import LoadedModel, load_backend
 from zsbench.data import build_dataset
 from zsbench.data.acquire import open_or_fetch
-from zsbench.data.types import ClassificationDataset, EvalDataset
+from zsbench.data.catalog import RETRIEVAL
+from zsbench.data.types import ClassificationDataset, EvalDataset, RetrievalDataset, sample_targets
+from zsbench.digests import sha256_file
 from zsbench.errors import CheckpointError, DatasetLayoutError, ZsbenchError
-from zsbench.eval.cache import EmbeddingCache, checkpoint_digest, encoder_fields, open_cache
+from zsbench.eval.cache import EmbeddingCache, checkpoint_digest, content_key, encoder_fields, open_cache
 from zsbench.eval.classification import targets_tensor, zero_shot_classifier, zero_shot_logits
 from zsbench.eval.distributed import SINGLE, RankGroup, join_group, leave_group, rank_device
 from zsbench.eval.encoding import LoaderClock
@@ -56,6 +58,42 @@ def run_identity(run: EvalRun) -> dict[str, str]:
     """The values of `RUN_KEYS` a result of `run` records (what `--skip_existing` compares)."""
     return {"model": run.model.model, "pretrained": run.model.pretrained, "dataset": run.dataset, "task": run.task,
             "language": run.language, "backend": run.options.backend, "precision": run.options.precision}
+
+
+def _resolved(path: str | None) -> str | None:
+    return str(Path(path).resolve()) if path else None
+
+
+def run_record(run: EvalRun, dataset: EvalDataset | None = None) -> dict[str, Any]:
+    """What a result of `run` computed, beyond CLIP_benchmark's keys: every setting that changes its
+    numbers (the result's "run" block, which `--skip_existing` compares with the run asked for).
+
+    The fields read from the data (the sample count, the digests of the targets, class names and
+    templates) are left out without `dataset`, so a run can be compared before its dataset is opened.
+    Where and how the run ran (hardware, versions) is the result's `env`, not part of this.
+    """
+    options = run.options
+    annotation = options.annotation_file
+    record: dict[str, Any] = {
+        "model_type": run.model.model_type,
+        "tokenizer": _resolved(run.model.tokenizer),
+        "model_config": _resolved(run.model.model_config),
+        "dataset_root": _resolved(run.dataset_root),
+        "split": options.split,
+        "annotation_file": {"path": _resolved(annotation), "sha256": sha256_file(Path(annotation))}
+        if annotation and Path(annotation).is_file() else _resolved(annotation),
+        "skip_bad_images": options.skip_bad_images,
+    }
+    if run.task == RETRIEVAL:
+        record["recall_k"] = sorted(set(options.recall_k))
+    if dataset is not None:
+        targets = [target.tolist() if isinstance(target, torch.Tensor) else target for target in sample_targets(dataset.samples)]
+        record["samples"] = len(dataset.samples)
+        record["targets_sha256"] = content_key({"targets": targets})
+        if isinstance(dataset, ClassificationDataset):
+            record["classnames_sha256"] = content_key({"classnames": dataset.classnames})
+            record["templates_sha256"] = content_key({"templates": dataset.templates})
+    return record
 
 
 def open_dataset(run: EvalRun, log: Callable[[str], None] = print, quiet: bool = False) -> EvalDataset:
@@ -184,6 +222,7 @@ def evaluate_run(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, quiet:
         "task": run.task,
         "metrics": metrics,
         "language": run.language,
+        "run": run_record(run, dataset),
         **encoder.describe(),
         "batch_size": options.batch_size,
         "world_size": group.world_size,
@@ -198,6 +237,8 @@ def evaluate_run(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, quiet:
     }
     if options.skip_bad_images:
         result["skipped_images"] = skipped
+    if isinstance(dataset, RetrievalDataset):  # each such image is a miss of text retrieval, as in clip_benchmark
+        result["images_without_captions"] = sum(not captions for captions in sample_targets(dataset.samples))
     if isinstance(dataset, ClassificationDataset):
         if options.dump_classnames:
             result["classnames"] = dataset.classnames
@@ -220,6 +261,8 @@ def summary_line(result: dict[str, Any], output: str) -> str:
         for shown in [format_rate(rates, kind)]
     )
     skipped = f" | skipped {result['skipped_images']} unreadable image(s)" if "skipped_images" in result else ""
+    if result.get("images_without_captions"):
+        skipped += f" | {result['images_without_captions']} image(s) without captions"
     cached = (f" | from cache: {rates['cached_images']} image(s), {rates['cached_texts']} prompt(s)"
               if rates.get("cached_images") or rates.get("cached_texts") else "")
     return (f"{result['dataset']} [{result['language']}] {result['task']}: {shown} | {speed}{cached}{skipped} | "
@@ -231,14 +274,16 @@ def _silent(message: str) -> None:
 
 
 def run_evaluations(
-    runs: list[EvalRun], quiet: bool, log: Callable[[str], None], progress: Callable[[str], None] | None = None
+    runs: list[EvalRun], quiet: bool, log: Callable[[str], None], progress: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> list[RunOutcome]:
     """Runs `runs` in order. Every dataset is opened before any model loads, so a wrong root fails
     in seconds; a model is loaded once for its consecutive runs; finished outputs are skipped with
     `--skip_existing`, so an interrupted suite resumes where it stopped.
 
     `log` gets what happened to each run (skipped, recomputed, its summary); `progress` (default: `log`)
-    how the backends find or make their artifacts; `quiet` hides the progress bars.
+    how the backends find or make their artifacts; `warn` (default: `log`) what the embedding cache
+    could not use or write; `quiet` hides the progress bars.
 
     Under torchrun every rank runs this with the same runs and evaluates its share of each
     (`zsbench.eval.distributed`); rank 0 alone logs and writes, once every rank is done.
@@ -251,13 +296,15 @@ def run_evaluations(
     try:
         log = log if group.is_main else _silent
         progress = (progress or log) if group.is_main else _silent
-        context = EvalContext(group, open_cache(cache_folder(first), not first.no_cache, log), first.cache_features)
+        warn = (warn or log) if group.is_main else _silent
+        context = EvalContext(group, open_cache(cache_folder(first), not first.no_cache, warn), first.cache_features)
         return _run_all(runs, quiet or not group.is_main, log, progress, context)
     finally:
         leave_group(group)
 
 
-def open_inputs(runs: list[EvalRun], log: Callable[[str], None] = print, quiet: bool = False) -> dict[tuple, EvalDataset]:
+def open_inputs(runs: list[EvalRun], log: Callable[[str], None] = print, quiet: bool = False,
+                checkpoints_of: list[EvalRun] | None = None) -> dict[tuple, EvalDataset]:
     """Every run's dataset, built once per `dataset_key` (its files walked, its annotations parsed), after
     checking that every checkpoint is on disk: all before any model loads, so a wrong root or path costs
     seconds, and every missing dataset and checkpoint is reported in one error instead of one per run.
@@ -274,7 +321,7 @@ def open_inputs(runs: list[EvalRun], log: Callable[[str], None] = print, quiet: 
             opened[dataset_key(run)] = open_dataset(run, log, quiet)
         except ZsbenchError as err:
             problems.append(err)
-    for pretrained in dict.fromkeys(run.model.pretrained for run in runs):
+    for pretrained in dict.fromkeys(run.model.pretrained for run in (runs if checkpoints_of is None else checkpoints_of)):
         problem = missing_checkpoint(pretrained)
         if problem is not None:
             problems.append(CheckpointError(problem))
@@ -290,30 +337,52 @@ def _run_all(runs: list[EvalRun], quiet: bool, log: Callable[[str], None], progr
              context: EvalContext) -> list[RunOutcome]:
     group = context.group
     outcomes: dict[int, RunOutcome] = {}
-    pending = []
+    opened: dict[tuple, EvalDataset] = {}  # a dataset several runs read is built (its files walked) once
+
+    def dataset_of(run: EvalRun) -> EvalDataset:
+        if dataset_key(run) not in opened:
+            opened[dataset_key(run)] = open_dataset(run, log, quiet)
+        return opened[dataset_key(run)]
+
+    # --skip_existing: the settings are compared first, then (for a run that may be skipped) what its
+    # dataset holds now; the ranks decide together, so a run one of them would evaluate is evaluated by all.
+    maybe_done: list[tuple[int, EvalRun]] = []
+    pending: list[tuple[int, EvalRun]] = []
     for index, run in enumerate(runs):
         output = Path(run.output)
-        if run.options.skip_existing:
-            reason = why_not_reusable(output, run_identity(run)) if output.exists() else None
-            # The ranks skip together: a run one of them would evaluate is evaluated by all.
-            if group.all(output.exists() and reason is None):
-                log(f"skip {run.output}: it holds this run's finished result")
-                outcomes[index] = RunOutcome(run, "skipped")
-                continue
-            if output.exists():
-                log(f"recompute {run.output}: {reason or 'another rank cannot read it'}")
+        if not run.options.skip_existing:
+            pending.append((index, run))
+            continue
+        reason = why_not_reusable(output, run_identity(run), run_record(run)) if output.exists() else None
+        if group.all(output.exists() and reason is None):
+            maybe_done.append((index, run))
+            continue
+        if output.exists():
+            log(f"recompute {run.output}: {reason or 'another rank cannot read it'}")
         pending.append((index, run))
     # Every output is checked before any dataset is read or model loaded: a typo costs seconds, not a run.
     if group.is_main:
         for _, run in pending:
             check_output_path(Path(run.output))
-    # Rank 0 opens first, so a missing dataset is fetched once, then found by the others.
+    # Rank 0 opens first, so a missing dataset is fetched once, then found by the others; every missing dataset
+    # and checkpoint is reported in one error.
     if not group.is_main:
         group.barrier()
-    opened = open_inputs([run for _, run in pending], log, quiet)
+    opened.update(open_inputs([run for _, run in (*maybe_done, *pending)], log, quiet, checkpoints_of=[run for _, run in pending]))
     if group.is_main:
         group.barrier()
-    datasets = {index: opened[dataset_key(run)] for index, run in pending}
+    for index, run in maybe_done:
+        reason = why_not_reusable(Path(run.output), run_identity(run), run_record(run, dataset_of(run)))
+        if group.all(reason is None):
+            log(f"skip {run.output}: it holds this run's finished result")
+            outcomes[index] = RunOutcome(run, "skipped")
+            continue
+        log(f"recompute {run.output}: {reason or 'another rank cannot read it'}")
+        if group.is_main:
+            check_output_path(Path(run.output))
+        pending.append((index, run))
+    pending.sort(key=lambda item: item[0])
+    datasets = {index: dataset_of(run) for index, run in pending}
 
     loaded: LoadedModel | None = None
     loaded_key: tuple | None = None

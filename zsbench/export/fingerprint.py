@@ -1,16 +1,16 @@
-"""Cheap fingerprints of checkpoints and ONNX graphs: what an artifact was made from.
+"""Fingerprints of checkpoints and ONNX graphs: what an artifact was made from.
 
-Hashing a 28 GB checkpoint would take minutes, so a fingerprint reads a sample instead:
+A fingerprint holds:
 
 - every file's path, size and mtime (recorded, for the eye);
 - a SHA-256 of the resolved architecture config (canonical JSON);
-- a SHA-256 over each file's name and size and over three 1 MiB windows of its bytes (head,
-  middle and tail; the whole file when it is smaller than 3 MiB).
+- the SHA-256 of each file's whole contents.
 
-`digest` hashes the config hash and the per-file sample hashes, not paths or mtimes: copying
-a checkpoint elsewhere keeps its digest, while re-saving different weights of the same size
-changes it unless every difference falls outside the sampled windows, which a fine-tune
-almost never manages (every tensor changes). The same scheme fingerprints ONNX graphs
+`digest` hashes the config hash and each file's name and SHA-256, not paths or mtimes: copying
+a checkpoint elsewhere keeps its digest, while any changed byte (one fine-tuned layer, weights
+re-saved at the same size) changes it. Hashing a 28 GB checkpoint takes minutes, so each file
+is hashed once and its digest remembered by a stat key any write changes (`zsbench.digests`):
+later runs stat the files instead of reading them. The same scheme fingerprints ONNX graphs
 (the graph file and its external-data file) for engine staleness checks.
 """
 
@@ -18,22 +18,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-WINDOW = 1 << 20
+from zsbench.digests import user_cached_sha256
 
 
 @dataclass(frozen=True)
 class FileFingerprint:
-    """One file: its path (as given), size, mtime and the hash of its sampled bytes."""
+    """One file: its path (as given), size, mtime and the SHA-256 of its contents."""
 
     path: str
     size: int
     mtime_ns: int
-    sample_sha256: str
+    sha256: str
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,7 +60,7 @@ class Fingerprint:
             "files": [f.to_dict() for f in self.files],
             "config_sha256": self.config_sha256,
             "digest": self.digest,
-            "method": "sha256 of config + per-file name, size and three 1 MiB windows (head, middle, tail)",
+            "method": "sha256 of config + per-file name and whole-file sha256",
         }
 
     @classmethod
@@ -72,30 +72,24 @@ class Fingerprint:
         )
 
 
-def _sample_hash(path: Path, size: int) -> str:
-    digest = hashlib.sha256(f"{path.name}:{size}".encode())
-    with open(path, "rb") as handle:
-        if size <= 3 * WINDOW:
-            digest.update(handle.read())
-        else:
-            for offset in (0, (size - WINDOW) // 2, size - WINDOW):
-                handle.seek(offset)
-                digest.update(handle.read(WINDOW))
-    return digest.hexdigest()
-
-
 def fingerprint_files(paths: Iterable[Path], config: dict[str, Any] | None = None) -> Fingerprint:
-    """Fingerprints `paths` (regular files, read in the given order) and an optional config dict."""
+    """Fingerprints `paths` (regular files, in the given order) and an optional config dict; each
+    file is hashed whole, once (`zsbench.digests.user_cached_sha256`)."""
+    return fingerprint_digests(user_cached_sha256(paths), config)
+
+
+def fingerprint_digests(digests: Mapping[Path, str], config: dict[str, Any] | None = None) -> Fingerprint:
+    """The fingerprint of files whose SHA-256 is known (path -> digest, in order) and an optional config dict."""
     files = []
-    for path in paths:
+    for path, sha256 in digests.items():
         stat = path.stat()
-        files.append(FileFingerprint(str(path), stat.st_size, stat.st_mtime_ns, _sample_hash(path, stat.st_size)))
+        files.append(FileFingerprint(str(path), stat.st_size, stat.st_mtime_ns, sha256))
     config_sha = None
     if config is not None:
         config_sha = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
     digest = hashlib.sha256((config_sha or "").encode())
     for entry in files:
-        digest.update(entry.sample_sha256.encode())
+        digest.update(f"{Path(entry.path).name}:{entry.sha256}".encode())
     return Fingerprint(tuple(files), config_sha, digest.hexdigest())
 
 

@@ -27,13 +27,14 @@ from zsbench.errors import ExportError
 from zsbench.export.fingerprint import Fingerprint
 from zsbench.jsonfiles import read_json_object
 from zsbench.models.ref import ModelRef
-from zsbench.runtime.trust import recorded_digests
+from zsbench.runtime.trust import local_name, manifest_problem, recorded_digests
 
 __all__ = ["MANIFEST", "PARITY", "ExportManifest", "GraphSpec", "IOSpec", "load_export_manifest", "package_version", "read_json"]
-# 2: graph_policy (fp16 islands and fusion rewrites); 3: SHA-256 of every graph file; 4: graph (the family's graph name).
-FORMAT = "zsbench-onnx-export/4"
-# Formats this version reads: a format-3 manifest's graph name is its family's for its model name.
-READABLE_FORMATS = ("zsbench-onnx-export/3", FORMAT)
+# 2: graph_policy (fp16 islands and fusion rewrites); 3: SHA-256 of every graph file;
+# 4: fingerprints hash whole files (3 hashed three 1 MiB windows of each); 5: graph (the family's graph name).
+FORMAT = "zsbench-onnx-export/5"
+# Formats this version reads: a format-4 manifest's graph name is its family's for its model name.
+READABLE_FORMATS = ("zsbench-onnx-export/4", FORMAT)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class GraphSpec:
     def from_dict(cls, data: dict[str, Any]) -> GraphSpec:
         return cls(
             file=data["file"],
-            external_data=data["external_data"],
+            external_data=local_name(data["external_data"]),
             inputs=tuple(IOSpec.from_dict(io) for io in data["inputs"]),
             outputs=tuple(IOSpec.from_dict(io) for io in data["outputs"]),
             fingerprint=Fingerprint.from_dict(data["fingerprint"]),
@@ -156,7 +157,7 @@ class ExportManifest:
             values[key] = str(recorded_path(data[key], folder)) if data[key] else None
         if "tokenizer_file" in data["text"]:
             values["text"] = {**data["text"], "tokenizer_file": str(recorded_path(data["text"]["tokenizer_file"], folder))}
-        if "graph" not in data:  # format 3: the family names the graph of its model name
+        if "graph" not in data:  # format 4: the family names the graph of its model name
             from zsbench.models.families import export_spec
 
             values["graph"] = export_spec(data["model_type"], data["model_name"], "Reading an export").graph
@@ -194,4 +195,5 @@ def load_export_manifest(folder: Path) -> ExportManifest:
     try:
         return ExportManifest.from_dict(data, folder)
     except (KeyError, TypeError, ValueError) as err:
-        raise ExportError(f"{folder / MANIFEST} is incomplete ({err!r}). Re-export with `zsbench export --force`.") from err
+        raise ExportError(f"{folder / MANIFEST} is incomplete or damaged: {manifest_problem(err)}. "
+                          "Re-export with `zsbench export --force`.") from err

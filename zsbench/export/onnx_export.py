@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from zsbench.errors import ExportError
-from zsbench.export.fingerprint import fingerprint_files
+from zsbench.export.fingerprint import fingerprint_digests
 from zsbench.export.fusions import rewrite_for_fusion
 from zsbench.export.manifest import GraphSpec, IOSpec
 from zsbench.export.staging import check_free_space
@@ -144,16 +144,18 @@ def export_graph(
     check_graph(path)
     data = path.with_name(path.name + ".data")
     inputs, outputs = io_specs(path)
+    files = [p for p in (path, data) if p.exists()]
+    # Hashed once, here: the folder's digest cache comes along when the staged folder is renamed into
+    # place, so the check before the export's first run does not read the weights again.
+    sha256 = file_digests(path.parent, [p.name for p in files])
     spec = GraphSpec(
         file=path.name,
         external_data=data.name,
         inputs=tuple(inputs),
         outputs=tuple(outputs),
-        fingerprint=fingerprint_files([p for p in (path, data) if p.exists()]),
+        fingerprint=fingerprint_digests({p: sha256[p.name] for p in files}),
         weight_bytes=int(weight_bytes),
-        # Hashed once, here: the folder's digest cache comes along when the staged folder is renamed into
-        # place, so the check before the export's first run does not read the weights again.
-        sha256=file_digests(path.parent, [p.name for p in (path, data) if p.exists()]),
+        sha256=sha256,
     )
     return spec, policy
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,14 +12,24 @@ from typing import Any
 
 from zsbench.bench.rows import BenchRow, format_table, read_rows
 from zsbench.errors import ResultError
-from zsbench.eval.report import build_rows, collect_result_files, metric_label, model_family, paper_metrics, to_markdown
-from zsbench.eval.results import read_result
+from zsbench.escape import markdown_text
+from zsbench.eval.report import (
+    build_rows,
+    check_results,
+    collect_result_files,
+    metric_label,
+    model_family,
+    paper_metrics,
+    to_markdown,
+)
+from zsbench.eval.results import check_output_path, read_result
 from zsbench.jsonfiles import read_json_object, write_bytes_atomic, write_text_atomic
 from zsbench.report.figures import AccuracyEntry, ThroughputEntry, accuracy_figure, bench_figure, throughput_figure
 
 Log = Callable[[str], None]
 # The metrics a figure shows per result: top-1 (mAP for multi-label) and retrieval R@1 both ways.
 HEADLINE_METRICS = ("acc1", "mean_average_precision", "image_retrieval_recall@1", "text_retrieval_recall@1")
+_FILE_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 @dataclass
@@ -59,6 +70,24 @@ def _label(result: dict[str, Any]) -> str:
     return f"{result['dataset']}{language} · {model_family(result['model'])}"
 
 
+def figure_results(results: list[tuple[Path, dict[str, Any]]], log: Log) -> list[tuple[Path, dict[str, Any]]]:
+    """The results the figures draw: one per dataset, language, model family and series (backend and
+    precision), since a figure has one bar for each. Where several files share one, the newest file
+    (by modification time) is drawn and a warning names the others; the results table lists them all."""
+    groups: dict[tuple[str, str], list[tuple[Path, dict[str, Any]]]] = {}
+    for path, result in results:
+        groups.setdefault((_label(result), _series(result)), []).append((path, result))
+    chosen = []
+    for (label, series), members in groups.items():
+        newest = max(members, key=lambda member: (member[0].stat().st_mtime_ns, str(member[0])))
+        if len(members) > 1:
+            others = ", ".join(str(path) for path, _ in members if path != newest[0])
+            log(f"warning: {newest[0]} and {others} are all {label} on {series}; the figures show {newest[0]} "
+                "(the newest file), the results table lists every one.")
+        chosen.append(newest)
+    return chosen
+
+
 def accuracy_entries(results: list[tuple[Path, dict[str, Any]]]) -> list[AccuracyEntry]:
     """One entry per (dataset, language, model family, headline metric), a measured value per series."""
     measured: dict[str, dict[str, float]] = {}
@@ -89,10 +118,12 @@ def _bench_title(info: dict[str, Any]) -> str:
     return f"zsbench bench: {model.get('model', '?')} ({Path(str(model.get('pretrained', '?'))).name}) on {info.get('device', '?')}"
 
 
-def _result_sections(results: list[tuple[Path, dict[str, Any]]], figures: dict[str, bytes]) -> list[str]:
+def _result_sections(results: list[tuple[Path, dict[str, Any]]], figures: dict[str, bytes], log: Log) -> list[str]:
     """The accuracy and throughput figures (added to `figures`) and the results table, as Markdown lines."""
     sections = []
-    accuracy = accuracy_entries(results)
+    repeated = check_results(results, log)
+    drawn = figure_results(results, log)
+    accuracy = accuracy_entries(drawn)
     if accuracy:  # results whose metrics include none of the headline ones get the table only
         figures["accuracy.png"] = accuracy_figure(accuracy)
         sections += [
@@ -101,24 +132,25 @@ def _result_sections(results: list[tuple[Path, dict[str, Any]]], figures: dict[s
             "One bar per backend and precision, grey for the paper's number where it has one; the labels give "
             "the value in percent and the difference to the paper in points. Best first.",
         ]
-    figures["throughput.png"] = throughput_figure(throughput_entries(results))
+    figures["throughput.png"] = throughput_figure(throughput_entries(drawn))
     return sections + [
         "", "## Throughput per dataset", "",
         "![Encoder throughput per dataset and backend](throughput.png)", "",
         "The encoders' own rates inside each evaluation (first calls included); `zsbench bench` measures steady rates.",
-        "", "## Results", "", to_markdown(build_rows(results, compare_paper=True)).rstrip(),
+        "", "## Results", "", to_markdown(build_rows(results, compare_paper=True), show_files=repeated).rstrip(),
     ]
 
 
 def _bench_section(path: Path, info: dict[str, Any], rows: list[BenchRow], figures: dict[str, bytes]) -> list[str]:
     """One bench run's figure (added to `figures` as bench-<file name>.png, numbered when two files
     share a name) and its table, as Markdown lines."""
-    name = f"bench-{path.stem}.png"
+    stem = _FILE_NAME_UNSAFE.sub("_", path.stem)  # the figure's name is a link target: no spaces, brackets, ...
+    name = f"bench-{stem}.png"
     if name in figures:
-        name = f"bench-{path.stem}-{len(figures)}.png"
+        name = f"bench-{stem}-{len(figures)}.png"
     figures[name] = bench_figure(_bench_title(info), rows)
     return [
-        "", f"## Throughput against batch size ({path})", "", f"![{_bench_title(info)}]({name})", "",
+        "", f"## Throughput against batch size ({markdown_text(path)})", "", f"![{markdown_text(_bench_title(info))}]({name})", "",
         "Top: items per second (log scale); bottom: the fraction of its own peak that each row reaches: the "
         "matrix-multiply rate of the row's runtime and precision, measured in the same run (a point above 100 % "
         "would be a measurement bug: it is marked at the top edge, off the scale).", "", "```", format_table(rows), "```",
@@ -131,11 +163,13 @@ def write_report(paths: list[Path], out: Path, log: Log) -> list[Path]:
     Figures: `accuracy.png` and `throughput.png` when there are results, `bench-<name>.png` per
     bench output (named after its file).
     """
+    check_output_path(out, "--output_dir", folder=True)  # before any input is read or figure drawn
     inputs = load_inputs(paths, log)
     figures: dict[str, bytes] = {}
-    sections = ["# zsbench report", "", f"{len(inputs.results)} result(s) and {len(inputs.benches)} bench run(s), from {', '.join(map(str, paths))}."]
+    sections = ["# zsbench report", "", f"{len(inputs.results)} result(s) and {len(inputs.benches)} bench run(s), "
+                f"from {markdown_text(', '.join(map(str, paths)))}."]
     if inputs.results:
-        sections += _result_sections(inputs.results, figures)
+        sections += _result_sections(inputs.results, figures, log)
     for path, info, rows in inputs.benches:
         sections += _bench_section(path, info, rows, figures)
     for name, png in figures.items():

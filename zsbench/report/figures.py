@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from zsbench.bench.rows import BenchRow, impossible
 
@@ -48,6 +49,9 @@ def figure_height(bars: int) -> float:
 
 
 def _png(figure: Figure) -> bytes:
+    # Labels come from result and bench files: a `$...$` in a dataset name is text, not mathtext to parse.
+    for text in figure.findobj(Text):
+        text.set_parse_math(False)
     buffer = io.BytesIO()
     FigureCanvasAgg(figure).print_png(buffer)
     return buffer.getvalue()

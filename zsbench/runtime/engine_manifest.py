@@ -32,7 +32,7 @@ from zsbench.artifact_paths import MANIFEST, recorded_path, stored_path
 from zsbench.errors import EngineError
 from zsbench.jsonfiles import read_json_object
 from zsbench.runtime.flavor import BuildTarget, format_capability, parse_capability
-from zsbench.runtime.trust import recorded_digests, verify_files
+from zsbench.runtime.trust import manifest_problem, recorded_digests, verify_files
 
 ENGINE_FORMAT = "zsbench-trt-engines/2"  # 2: SHA-256 of each engine file
 ENGINE_FILES = {"vision": "vision.engine", "text": "text.engine"}
@@ -150,7 +150,7 @@ def load_engine_manifest(folder: Path) -> EngineManifest:
     try:
         return EngineManifest.from_dict(data, folder)
     except (KeyError, TypeError, ValueError) as err:
-        raise EngineError(f"{folder / MANIFEST} is incomplete ({err!r}). {_REBUILD}") from err
+        raise EngineError(f"{folder / MANIFEST} is incomplete or damaged: {manifest_problem(err)}. {_REBUILD}") from err
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ graph's input dtype (float32 pixels stay float32: an fp16 graph casts itself).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,14 @@ _TORCH_DTYPES = {np.dtype("float32"): torch.float32, np.dtype("float16"): torch.
 
 
 def import_onnxruntime() -> Any:
+    """The onnxruntime module, imported with its telemetry off.
+
+    Since 1.2x, ONNX Runtime's Linux wheels start Microsoft's 1DS telemetry when they are imported: a
+    device id and an event database under ~/.cache/Microsoft/DeveloperTools/, and uploads. The only
+    switch that stops all of it is the ORT_DISABLE_TELEMETRY environment variable, read once, at import
+    (`disable_telemetry_events()` comes too late); a value the user set is kept.
+    """
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     try:
         import onnxruntime
     except ImportError as err:
@@ -155,8 +164,7 @@ class OnnxEncoder(Encoder):
         return self.runner("text")(input_ids)
 
     def describe(self) -> dict[str, object]:
-        import onnxruntime
-
+        onnxruntime = import_onnxruntime()
         return {**super().describe(), "onnxruntime": onnxruntime.__version__, "execution_provider": self.provider,
                 "artifact": str(self.folder)}
 
@@ -172,8 +180,7 @@ class OnnxEncoder(Encoder):
 
     def runtime_label(self) -> str:
         """"onnxruntime 1.32.0 (CPUExecutionProvider)": the backend a parity report names."""
-        import onnxruntime
-
+        onnxruntime = import_onnxruntime()
         return f"onnxruntime {onnxruntime.__version__} ({self.provider})"
 
     def close(self, graph: str | None = None) -> None:

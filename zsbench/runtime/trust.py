@@ -5,9 +5,9 @@ Two checks, shared by `--backend onnx`, `--backend trt` and `zsbench engine buil
 - `verify_files`: every graph / weights / engine file has the SHA-256 its manifest recorded when
   it was written. A foreign `vision.onnx`, a half-zeroed `.onnx.data` or a swapped
   `vision.engine` is refused, naming the file. Hashing a 12 GB graph takes a minute, so a
-  digest is remembered per folder in `.zsbench-digests.json`, keyed by file name, size and
-  mtime: any write to a file changes its mtime and gets it hashed again. (A cache, not a
-  guard against someone who edits files and restores their mtimes on purpose.)
+  digest is remembered per folder in `.zsbench-digests.json`, keyed by file name and the stat
+  key any write changes (size, mtime, ctime, inode, device: `zsbench.digests`), so a damaged
+  file whose mtime was restored (`os.utime`, `rsync -a`) is hashed again.
 - `check_verdict`: the parity verdict comes from the folder's parity.json, and counts only if
   that report names the digests of the very files being loaded and the checkpoint fingerprint
   the manifest records. A manifest flag alone (`parity_passed: true`) proves nothing.
@@ -15,65 +15,55 @@ Two checks, shared by `--backend onnx`, `--backend trt` and `zsbench engine buil
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from zsbench.artifact_paths import PARITY
+from zsbench.digests import cached_sha256
 from zsbench.errors import ParityError, ZsbenchError
-from zsbench.jsonfiles import read_json_object, write_json_atomic
+from zsbench.jsonfiles import read_json_object
 
 DIGEST_CACHE = ".zsbench-digests.json"
-_CHUNK = 16 << 20
-
-
-def sha256_file(path: Path) -> str:
-    """The SHA-256 of a file's bytes, read in 16 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def file_digests(folder: Path, names: list[str]) -> dict[str, str]:
-    """SHA-256 of each file `names` in `folder`, reusing the folder's cached digests whose size and
-    mtime still match; the cache is updated when it can be (a read-only folder is hashed each time)."""
-    cache_path = folder / DIGEST_CACHE
-    try:
-        cache = read_json_object(cache_path, ZsbenchError, "a digest cache", "") if cache_path.is_file() else {}
-    except ZsbenchError:  # a damaged cache is only a cache
-        cache = {}
-    digests, changed = {}, False
-    for name in names:
-        stat = (folder / name).stat()
-        entry = cache.get(name)
-        if isinstance(entry, dict) and entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
-            digests[name] = str(entry["sha256"])
-            continue
-        digests[name] = sha256_file(folder / name)
-        cache[name] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digests[name]}
-        changed = True
-    if changed:
-        try:
-            write_json_atomic(cache_path, cache)
-        except OSError:
-            pass
-    return digests
+    """SHA-256 of each file `names` in `folder`, reusing the digests the folder's `.zsbench-digests.json`
+    remembers for files not written since (`zsbench.digests`); a read-only folder is hashed each time."""
+    return cached_sha256({name: folder / name for name in names}, folder / DIGEST_CACHE)
+
+
+def local_name(name: Any) -> str:
+    """`name`, if it names a file directly in a manifest's own folder.
+
+    Raises:
+        ValueError: a path with a folder in it (`../x`, `/abs/x`, `sub/x`), or not a name at all.
+    """
+    if not isinstance(name, str) or not name or name in (".", "..") or Path(name).name != name:
+        raise ValueError(f"it names the file {name!r}, which is not in its own folder (a manifest names the files it "
+                         "holds by name alone)")
+    return name
 
 
 def recorded_digests(digests: Mapping[str, Any], files: list[str]) -> dict[str, str]:
-    """`digests` (file name -> SHA-256) as read from a manifest, if it vouches for every one of `files`:
-    a manifest that stopped recording a file's digest would otherwise let that file run unchecked.
+    """`digests` (file name -> SHA-256) as read from a manifest, if it vouches for every one of `files`
+    and names only files of its own folder: a manifest that stopped recording a file's digest would
+    otherwise let that file run unchecked, and one naming `../x` would have a file outside checked and run.
 
     Raises:
-        ValueError: naming the files without a digest (manifest readers report it as incomplete).
+        ValueError: naming the files outside the folder or without a digest (manifest readers report it).
     """
+    for name in [*files, *digests]:
+        local_name(name)
     missing = [name for name in files if name not in digests]
     if missing:
         raise ValueError(f"no SHA-256 recorded for {', '.join(missing)}")
     return {str(name): str(digest) for name, digest in digests.items()}
+
+
+def manifest_problem(err: KeyError | TypeError | ValueError) -> str:
+    """What a manifest reader's error says about the manifest, in words (no exception repr)."""
+    return f"it lacks the entry {err.args[0]!r}" if isinstance(err, KeyError) and err.args else str(err)
 
 
 def verify_files(folder: Path, recorded: Mapping[str, str], error: type[ZsbenchError], fix: str) -> None:
