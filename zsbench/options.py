@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 import sys
 import types
 import typing
@@ -29,6 +28,7 @@ from typing import Any, Literal
 import click
 
 from zsbench.console import Console
+from zsbench.registry import import_attribute
 
 # "No default" inside `CliSpec` (dataclasses reserve MISSING for themselves).
 NO_DEFAULT: Any = object()
@@ -236,7 +236,7 @@ def _parameter(config_class: type, field: dataclasses.Field, spec: CliSpec) -> c
 
 def _declared(options: Options) -> list[tuple[type, dataclasses.Field, CliSpec | Options]]:
     """(config class, field, declaration) of each declared field of `options`' config, in field order."""
-    config_class = import_config(options.config)
+    config_class = import_attribute(options.config)
     return [(config_class, field, options.fields[field.name]) for field in dataclasses.fields(config_class)
             if field.name in options.fields]
 
@@ -260,13 +260,7 @@ def build_config(options: Options, values: dict[str, Any]) -> Any:
             kwargs[field.name] = build_config(declared, values)
         else:
             kwargs[field.name] = values.pop(declared.flag or field.name)
-    return import_config(options.config)(**kwargs)
-
-
-def import_config(path: str) -> type:
-    """The class a ``"module:Class"`` string names."""
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
+    return import_attribute(options.config)(**kwargs)
 
 
 def verbosity_options() -> list[click.Parameter]:
