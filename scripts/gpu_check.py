@@ -51,7 +51,7 @@ from zsbench.eval.runner import classification_logits, evaluate_run, open_datase
 from zsbench.export import EngineConfig, ExportConfig, ProbeConfig, build_engines, default_export_dir, export_model  # noqa: E402
 from zsbench.export.parity import ParityThresholds, compare_embeddings, reference_embeddings, run_probes  # noqa: E402
 from zsbench.export.probes import build_probes  # noqa: E402
-from zsbench.models import ModelRef  # noqa: E402
+from zsbench.models import ModelRef, load_clip  # noqa: E402
 
 CHECKPOINT = REPO / "pretrained" / "zsbench-demo"
 CLASSIFY, RETRIEVE = "internvl_c_classification_hf", "internvl_g_retrieval_hf"
@@ -164,11 +164,11 @@ def torch_precision_row(machine: Machine, precision: str) -> tuple[str, str]:
 
     device = torch.device("cuda")
     ref = ModelRef("internvl", CLASSIFY, str(CHECKPOINT))
-    model, transform, tokenizer = ref.load(device, "fp32")
+    model, transform, tokenizer = load_clip("internvl", CLASSIFY, CHECKPOINT, device, "fp32")
     probes = build_probes(transform, tokenizer, PROBES)
     reference = reference_embeddings(model, probes, device)
     del model
-    low, _, _ = ref.load(device, precision)
+    low = ref.load(device, precision).model
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
 
     class Low(Encoder):
@@ -196,7 +196,7 @@ def export_row(machine: Machine, model: str, precision: str) -> tuple[str, str]:
         return "skip", missing
     device = machine.device
     ref = ModelRef("internvl", model, str(CHECKPOINT))
-    out = default_export_dir(model, CHECKPOINT, precision)  # export/<default name>: where eval looks
+    out = default_export_dir(ref, precision)  # export/<default name>: where eval looks
     result = export_model(ExportConfig(ref, out=out, precision=precision, device=device, probes=PROBES))  # type: ignore[arg-type]
     zero_shot = result.parity.graph("zero_shot")
     return ("pass" if result.parity else "fail"), (
@@ -217,7 +217,7 @@ def build_row(machine: Machine, model: str) -> tuple[str, str]:
     missing = machine.not_runnable("trt")
     if missing and "build only" not in missing:
         return "skip", missing
-    artifact = default_export_dir(model, CHECKPOINT, "fp16")
+    artifact = default_export_dir(ModelRef("internvl", model, str(CHECKPOINT)), "fp16")
     result = build_engines(EngineConfig(artifact, probes=PROBES))
     manifest = result.manifest
     status = {"passed": "pass", "failed": "fail"}.get(result.parity.status, "skip")

@@ -9,18 +9,18 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import get_args
 
 import click
 import pytest
 from click.testing import CliRunner
 
-from zsbench.backends import BACKENDS
+from zsbench.backends import BACKENDS, checking_backends
 from zsbench.cli import main
 from zsbench.models.families import MODEL_FAMILIES
 from zsbench.options import NameChoice
-from zsbench.types import EXPORTED_BACKENDS, Precision
+from zsbench.precisions import PRECISIONS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -106,17 +106,16 @@ def _choices(path: tuple[str, ...], name: str) -> list[str]:
 def test_choices_are_the_registries_names() -> None:
     import torch  # the dtype table lives with torch
 
-    from zsbench.models import DTYPES
-
     assert _choices(("eval",), "backend") == BACKENDS.names()
-    assert _choices(("parity",), "backend") == sorted(EXPORTED_BACKENDS) and set(EXPORTED_BACKENDS) <= set(BACKENDS.names())
+    assert _choices(("parity",), "backend") == checking_backends() == ["onnx", "trt"]
     for path in [("eval",), ("info",), ("export",), ("bench",)]:
         assert _choices(path, "model_type") == MODEL_FAMILIES.names()
-    assert _choices(("eval",), "precision") == _choices(("info",), "precision") == sorted(DTYPES) == sorted(get_args(Precision))
-    assert DTYPES["bf16"] is torch.bfloat16
+    assert _choices(("eval",), "precision") == _choices(("info",), "precision") == PRECISIONS.names() == ["bf16", "fp16", "fp32"]
+    assert _choices(("export",), "precision") == ["fp16", "fp32"]
+    assert PRECISIONS.get("bf16").dtype() is torch.bfloat16
     # The comma lists check each item against the same registries.
     bench = dict(COMMANDS)[("bench",)]
-    for name, registry_names in [("backends", BACKENDS.names()), ("precisions", sorted(DTYPES))]:
+    for name, registry_names in [("backends", BACKENDS.names()), ("precisions", PRECISIONS.names())]:
         option = next(param for param in bench.params if param.name == name)
         assert option.callback is not None and sorted(option.default.split(",")) == sorted(option.default.split(","))
         assert set(option.default.split(",")) <= set(registry_names)
@@ -130,14 +129,16 @@ def test_choices_are_the_registries_names() -> None:
         (["eval", "--model_type", "ja_clip"], "--model_type ja_clip is not supported by zsbench; supported: internvl, open_clip."),
         (["eval", "--model_type", "internvl_"], "Did you mean: internvl?"),
         (["eval", "--backend", "onnxx"], "unknown backend 'onnxx'. Did you mean: onnx?"),
-        (["eval", "--backend", "onnx", "--model_type", "open_clip"], "--backend onnx handles model_type 'internvl' only, found 'open_clip'"),
+        (["eval", "--backend", "onnx", "--model_type", "open_clip", "--model", "RN50"],
+         "--backend onnx: open_clip model RN50 does not export to ONNX; the open_clip models that do: ViT-B-16, "),
         (["eval", "--backend", "onnx", "--model_type", "internvl", "--model", "internvl_c_retrieval_hf", "--precision", "bf16"],
          "--precision bf16: exported graphs and engines are fp32 or fp16; bf16 runs on --backend torch."),
         (["eval", "--model_type", "internvl", "--model", "internvl_c_retreival_hf"], "Did you mean: internvl_c_retrieval_hf"),
         (["eval", "--device", "mps"], "--device mps: zsbench runs on auto, cpu or cuda (cuda:N), not mps."),
         (["bench", "--model", "m", "--pretrained", "p", "--backends", "torch,tensorrt"], "unknown backend 'tensorrt'"),
         (["info", "--model_type", "ja_clip", "--model", "m", "--pretrained", "p"], "is not supported by zsbench"),
-        (["export", "--model_type", "open_clip", "--model", "ViT-B-32", "--pretrained", "p"], "zsbench export handles model_type 'internvl' only"),
+        (["export", "--model_type", "open_clip", "--model", "convnext_base", "--pretrained", "p"],
+         "zsbench export: open_clip model convnext_base does not export to ONNX"),
     ],
 )
 def test_unknown_names_fail_before_any_dataset_or_model_is_opened(tmp_path: Path, args: list[str], message: str) -> None:
@@ -310,18 +311,20 @@ def test_quiet_hides_dataloader_worker_warnings(tmp_path: Path, tiny_hf_folder: 
     assert "1 evaluation(s) run" in outputs[True].stdout
 
 
+@dataclass(frozen=True)
+class FlagConfig:
+    """A config with a flag that is on by default (as `EvalOptions.normalize`)."""
+
+    skip_bad_images: bool = True
+
+
 def test_a_flag_on_by_default_is_turned_off_by_no_in_both_spellings() -> None:
-    """How a field such as `normalize: bool = cli_field(True, ...)` reads on the command line."""
-    from dataclasses import dataclass
+    """How a field such as `normalize: bool = True` reads on the command line."""
+    from zsbench.options import CliSpec, Options, build_config, config_parameters
 
-    from zsbench.options import build_config, cli_field, config_parameters
-
-    @dataclass(frozen=True)
-    class Options:
-        skip_bad_images: bool = cli_field(True, help="Skip unreadable images.")
-
-    command = click.Command("x", params=config_parameters(Options))
+    options = Options(f"{__name__}:FlagConfig", {"skip_bad_images": CliSpec(help="Skip unreadable images.")})
+    command = click.Command("x", params=config_parameters(options))
     for args, expected in [([], True), (["--no_skip_bad_images"], False), (["--no-skip-bad-images"], False),
                            (["--skip-bad-images"], True)]:
         ctx = command.make_context("x", args)
-        assert build_config(Options, dict(ctx.params)) == Options(expected)
+        assert build_config(options, dict(ctx.params)) == FlagConfig(expected)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from zsbench.backends import BACKENDS, EXPORTED_BACKENDS
+from zsbench.backends import BACKENDS, checking_backends
 from zsbench.errors import UnsupportedModelTypeError
 from zsbench.models.families import MODEL_FAMILIES
 from zsbench.options import Choices
-from zsbench.types import EXPORT_PRECISIONS, PRECISIONS, TASKS
+from zsbench.precisions import graph_precisions, precision_names
+from zsbench.types import TASKS
 
 
 def _unsupported_model_type(value: str, names: Sequence[str]) -> str:
@@ -16,9 +17,8 @@ def _unsupported_model_type(value: str, names: Sequence[str]) -> str:
 
 
 BACKEND_CHOICES = Choices("backend", BACKENDS.names)
-EXPORTED_BACKEND_CHOICES = Choices("backend", lambda: EXPORTED_BACKENDS)
-# The dtype table (`zsbench.models.DTYPES`) is keyed by exactly these; it lives with torch, these do not.
-PRECISION_CHOICES = Choices("precision", lambda: PRECISIONS)
-EXPORT_PRECISION_CHOICES = Choices("precision", lambda: EXPORT_PRECISIONS)
+CHECKING_BACKEND_CHOICES = Choices("backend", checking_backends)
+PRECISION_CHOICES = Choices("precision", precision_names)
+EXPORT_PRECISION_CHOICES = Choices("precision", graph_precisions)
 MODEL_TYPE_CHOICES = Choices("model_type", MODEL_FAMILIES.names, _unsupported_model_type)
 TASK_CHOICES = Choices("task", lambda: (*TASKS, "auto"))

@@ -1,7 +1,7 @@
 """The `zsbench` command line: each command parses its options into a config, makes one library call, prints a summary.
 
-Every command's options are declared once, as fields of its config dataclass (`zsbench.options`);
-this module imports no torch at the top, so `zsbench --help`, `--version`, `models`, `datasets`
+Every command's options are declared once, in the option groups of `zsbench.cli_args` (the library's
+config dataclasses know no command line); this module imports no torch at the top, so `zsbench --help`, `--version`, `models`, `datasets`
 and shell completion start fast. User errors (`ZsbenchError`) print as one message and exit 1;
 anything else is a bug and keeps its traceback.
 """
@@ -15,21 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from zsbench.choices import EXPORTED_BACKEND_CHOICES, PRECISION_CHOICES
+from zsbench import cli_args
 from zsbench.console import Console
 from zsbench.errors import ZsbenchError
 from zsbench.models.ref import ModelRef
 from zsbench.options import (
     ConfigCommand,
     build_config,
-    cli_field,
-    cli_group,
     config_command,
     config_parameters,
     option_names,
     verbosity_options,
 )
-from zsbench.types import Device, ExportedBackend, Precision
+from zsbench.types import Backend, Device, Precision
 
 if TYPE_CHECKING:
     from zsbench.bench.config import BenchConfig
@@ -119,17 +117,17 @@ def main() -> None:
 class ModelsOptions:
     """`zsbench models`."""
 
-    open_clip: bool = cli_field(False, help="Also list open_clip's architectures (imports open_clip and torch).")
+    open_clip: bool = False
 
 
-@config_command(main, "models", "zsbench.cli:ModelsOptions")
+@config_command(main, "models", cli_args.MODELS_COMMAND)
 def models_command(options: ModelsOptions, console: Console) -> None:
     """List the model types `--model_type` accepts and the model names `--model` accepts."""
     from zsbench.models.families import MODEL_FAMILIES
 
     for name in MODEL_FAMILIES.names():
         family = MODEL_FAMILIES.get(name)
-        console.result(f"model_type {name}{'' if family.exports else ' (torch backend only)'}:")
+        console.result(f"model_type {name}{'' if family.export is not None else ' (torch backend only)'}:")
         lines = family.list_models() if options.open_clip and name == "open_clip" else family.listing()
         for line in lines:
             console.result(f"  {line}")
@@ -139,13 +137,12 @@ def models_command(options: ModelsOptions, console: Console) -> None:
 class InfoOptions:
     """`zsbench info`."""
 
-    model: ModelRef = cli_group()
-    device: Device = cli_field("auto", help="auto (cuda when present, else cpu), cpu, cuda or cuda:N.")
-    precision: Precision | None = cli_field(None, choices=PRECISION_CHOICES, show_default="fp16 on a GPU, fp32 on a CPU",
-                                      help="Weights' precision.")
+    model: ModelRef
+    device: Device = "auto"
+    precision: Precision | None = None
 
 
-@config_command(main, "info", "zsbench.cli:InfoOptions")
+@config_command(main, "info", cli_args.INFO)
 def info_command(options: InfoOptions, console: Console) -> None:
     """Load a model and print its parameter counts, embedding width, image size, context length, dtype."""
     from zsbench.models import describe_model, load_clip
@@ -157,7 +154,7 @@ def info_command(options: InfoOptions, console: Console) -> None:
     console.result(json.dumps(info, indent=2))
 
 
-@config_command(main, "eval", "zsbench.eval.plan:EvalOptions", cls=VariadicOptionsCommand)
+@config_command(main, "eval", cli_args.EVAL, cls=VariadicOptionsCommand)
 @click.option(*option_names("dry_run"), "dry_run", is_flag=True, help="Print the resolved plan (one JSON per evaluation) and exit.")
 def eval_command(options: EvalOptions, console: Console, dry_run: bool) -> None:
     """Evaluate models on datasets (CLIP_benchmark's flags), writing one result JSON per evaluation."""
@@ -188,18 +185,13 @@ def eval_command(options: EvalOptions, console: Console, dry_run: bool) -> None:
 class BuildOptions:
     """`zsbench build`."""
 
-    paths: tuple[Path, ...] = cli_field(argument=True, help="Result JSONs, or folders of them.")
-    output: Path = cli_field(Path("benchmark.csv"), help="table.csv, table.md, or - for Markdown on stdout.")
-    compare_paper: bool = cli_field(False, help="Add the InternVL paper's number and the difference beside each metric.")
-    columns: tuple[str, ...] = cli_field(
-        (), comma_list=True, show_default="model, pretrained, dataset, language, (task, device in CSV,) backend, precision",
-        help="Comma-separated columns before the metrics: result fields, provenance short names (gpu, compute_capability, "
-             "driver, cuda, cpu, threads, torch, onnxruntime, tensorrt, tensorrt_rtx, polygraphy, commit, checkpoint, ...) "
-             "or dotted paths such as env.gpu.memory_gib.",
-    )
+    paths: tuple[Path, ...]
+    output: Path = Path("benchmark.csv")
+    compare_paper: bool = False
+    columns: tuple[str, ...] = ()
 
 
-@config_command(main, "build", "zsbench.cli:BuildOptions")
+@config_command(main, "build", cli_args.BUILD)
 def build_command(options: BuildOptions, console: Console) -> None:
     """Aggregate result JSONs (files or folders) into one table, like `clip_benchmark build`; other JSONs are skipped with a warning."""
     from zsbench.eval.report import build_table, render_table
@@ -217,11 +209,11 @@ def build_command(options: BuildOptions, console: Console) -> None:
 class ReportOptions:
     """`zsbench report`."""
 
-    paths: tuple[Path, ...] = cli_field(argument=True, help="Result JSONs and `zsbench bench --output` files, or folders of them.")
-    output_dir: Path = cli_field(help="Folder for report.md and its PNG figures.", aliases=("out",))
+    paths: tuple[Path, ...]
+    output_dir: Path
 
 
-@config_command(main, "report", "zsbench.cli:ReportOptions")
+@config_command(main, "report", cli_args.REPORT)
 def report_command(options: ReportOptions, console: Console) -> None:
     """Draw a report (report.md + PNG figures) from result JSONs and `zsbench bench --output` files; other JSONs are skipped with a warning."""
     from zsbench.report import write_report
@@ -234,11 +226,11 @@ def report_command(options: ReportOptions, console: Console) -> None:
 class DoctorOptions:
     """`zsbench doctor`."""
 
-    as_json: bool = cli_field(False, flag="json", help="Print the report as one JSON object (for scripts).")
-    timeout: float = cli_field(30.0, min=1.0, help="Seconds the probe of torch, the GPUs and the libraries may take.")
+    as_json: bool = False
+    timeout: float = 30.0
 
 
-@config_command(main, "doctor", "zsbench.cli:DoctorOptions")
+@config_command(main, "doctor", cli_args.DOCTOR)
 def doctor_command(options: DoctorOptions, console: Console) -> None:
     """Check what runs here (GPUs, driver, torch, ONNX Runtime, TensorRT, each backend and precision) and print the
     command that fixes what does not; exit 1 when something installed is broken."""
@@ -254,7 +246,7 @@ def doctor_command(options: DoctorOptions, console: Console) -> None:
 class DatasetsOptions:
     """`zsbench datasets`."""
 
-    layout: str | None = cli_field(None, metavar="NAME", help="Draw the on-disk layout one dataset expects.")
+    layout: str | None = None
 
 
 def _list_datasets(options: DatasetsOptions, console: Console) -> None:
@@ -279,18 +271,18 @@ def _list_datasets(options: DatasetsOptions, console: Console) -> None:
 @click.pass_context
 def _datasets_callback(ctx: click.Context, quiet: bool, verbose: bool, **values: Any) -> None:
     if ctx.invoked_subcommand is None:
-        _list_datasets(build_config(DatasetsOptions, values), Console.from_flags(quiet, verbose))
+        _list_datasets(build_config(cli_args.DATASETS_COMMAND, values), Console.from_flags(quiet, verbose))
 
 
 datasets_group = ZsbenchGroup(
     "datasets", invoke_without_command=True, callback=_datasets_callback,
-    params=[*config_parameters(DatasetsOptions), *verbosity_options()],
+    params=[*config_parameters(cli_args.DATASETS_COMMAND), *verbosity_options()],
     help="List the dataset names `--dataset` accepts, with their task and on-disk format (`download`: fetch them).",
 )
 main.add_command(datasets_group)
 
 
-@config_command(datasets_group, "download", "zsbench.data.acquire:DownloadOptions", cls=VariadicOptionsCommand)
+@config_command(datasets_group, "download", cli_args.DOWNLOAD, cls=VariadicOptionsCommand)
 def datasets_download_command(options: DownloadOptions, console: Console) -> None:
     """Fetch datasets (names or collections such as internvl_paper) from the catalog's sources, verified and resumable."""
     from zsbench.data.acquire import download_datasets
@@ -304,9 +296,6 @@ def datasets_download_command(options: DownloadOptions, console: Console) -> Non
 
 # Export stage: `zsbench export`, `zsbench parity`, `zsbench engine build` (zsbench/export/).
 
-ENGINE_CONFIG = "zsbench.export.config:EngineConfig"
-# The engine options `export --engine trt` shares with `engine build`.
-ENGINE_SETTINGS = ("flavor", "batch_profiles", "text_length", "workspace_gib", "timing_cache", "compute_capabilities")
 
 
 def _build_engines(config: EngineConfig, console: Console) -> None:
@@ -318,7 +307,7 @@ def _build_engines(config: EngineConfig, console: Console) -> None:
                    f"(parity: {result.parity.status})")
 
 
-@config_command(main, "export", "zsbench.export.config:ExportConfig", borrow={"engine_settings": (ENGINE_CONFIG, ENGINE_SETTINGS)})
+@config_command(main, "export", cli_args.EXPORT, borrow={"engine_settings": (cli_args.ENGINE, cli_args.ENGINE_SETTINGS)})
 @click.option("--engine", type=click.Choice(["trt"]), default=None, help="Also build FP16 TensorRT engines from the fp16 graphs.")
 @click.option(*option_names("engine_dir", ("engines_out",)), "engine_dir", type=click.Path(path_type=Path), default=None,
               help="Engine folder [default: engines/<export folder name>].")
@@ -326,11 +315,13 @@ def export_command(config: ExportConfig, console: Console, engine: str | None, e
                    engine_settings: dict[str, Any]) -> None:
     """Export a model to ONNX (vision.onnx, text.onnx), check it against PyTorch fp32, optionally build engines."""
     from zsbench.export import EngineConfig, export_model
+    from zsbench.precisions import engine_precisions
 
-    if engine and config.precision not in (None, "fp16"):
-        raise click.UsageError("--engine trt builds FP16 engines from the fp16 graphs: use --precision fp16.")
-    if engine:
-        config = replace(config, precision="fp16")
+    if engine:  # engines are built from the graphs of the precisions that say so (fp16)
+        wanted = engine_precisions()
+        if config.precision not in (None, *wanted):
+            raise click.UsageError(f"--engine trt builds engines from {' or '.join(wanted)} graphs: use --precision {wanted[0]}.")
+        config = replace(config, precision=config.precision or wanted[0])
     result = export_model(config, log=console.log)
     console.result(f"Exported {result.folder} ({result.manifest.precision}, opset {result.manifest.opset}): parity {result.parity.status}")
     if engine:
@@ -341,19 +332,20 @@ def export_command(config: ExportConfig, console: Console, engine: str | None, e
 class ParityOptions:
     """`zsbench parity`."""
 
-    artifact: Path = cli_field(help="Export folder (export/<name>).")
-    backend: ExportedBackend = cli_field("onnx", choices=EXPORTED_BACKEND_CHOICES,
-                             help="onnx: the graphs with ONNX Runtime; trt: the engines (needs a GPU).")
-    engine_dir: Path | None = cli_field(None, aliases=("engines",), show_default="engines/<export name>", help="Engine folder.")
-    device: Device = cli_field("auto", help="Where the PyTorch fp32 reference runs: auto, cpu, cuda or cuda:N.")
+    artifact: Path
+    backend: Backend = "onnx"
+    engine_dir: Path | None = None
+    device: Device = "auto"
 
 
-@config_command(main, "parity", "zsbench.cli:ParityOptions")
+@config_command(main, "parity", cli_args.PARITY)
 def parity_command(options: ParityOptions, console: Console) -> None:
     """Re-check an export's graphs (or engines) against PyTorch fp32; exit 1 if they fail."""
-    from zsbench.export import check_artifact_parity
+    from zsbench.backends import BACKENDS
 
-    report = check_artifact_parity(options.artifact, options.backend, options.device, options.engine_dir, log=console.log)
+    check = BACKENDS.get(options.backend).check_parity
+    assert check is not None  # the option's choices are the backends that check parity
+    report = check(options.artifact, options.device, options.engine_dir, console.log)
     report.raise_if_failed()
     console.result(report.summary())
 
@@ -363,16 +355,16 @@ def engine_group() -> None:
     """TensorRT engines built from an export."""
 
 
-@config_command(engine_group, "build", ENGINE_CONFIG)
+@config_command(engine_group, "build", cli_args.ENGINE)
 def engine_build_command(config: EngineConfig, console: Console) -> None:
     """Build FP16 strongly typed TensorRT (or TensorRT-RTX) engines from an fp16 export folder."""
-    from zsbench.export.pipeline import recorded_parity_settings
+    from zsbench.export.checking import recorded_parity_settings
 
     probes, _ = recorded_parity_settings(config.artifact)
     _build_engines(replace(config, probes=probes), console)
 
 
-@config_command(main, "bench", "zsbench.bench.config:BenchConfig")
+@config_command(main, "bench", cli_args.BENCH)
 @click.option(*option_names("random_init"), "random_init", is_flag=True,
               help="Create --pretrained (if absent) with random weights of --model_config: for sizes without weights.")
 @click.option("--output", default=None, type=click.Path(path_type=Path), help="Write the rows to this JSON file.")
@@ -396,7 +388,7 @@ def bench_command(config: BenchConfig, console: Console, random_init: bool, outp
         console.result(f"{len(run.rows)} row(s) -> {output}")
 
 
-@config_command(main, "demo", "zsbench.demo.suite:DemoConfig")
+@config_command(main, "demo", cli_args.DEMO)
 def demo_command(config: DemoConfig, console: Console) -> None:
     """Run the embedded demo: a tiny trained InternVL-C/G on synthetic zero-shot classification and retrieval."""
     from zsbench.demo.suite import run_demo, summary_table

@@ -1,36 +1,35 @@
-"""Command-line options declared once, on the config dataclasses they fill (polygraphy's argument groups, as fields).
+"""How option declarations become click options, and parsed values the library's typed configs
+(polygraphy's argument groups, as data): the machinery of the command-line layer.
 
-A config field declared with `cli_field` becomes a click option of every command built from that
-config: its name (underscores; the dashed spelling is accepted too), type (from the annotation),
-default (the field's), choices (a registry's names) and help all come from the field. Adding a flag
-is adding one field:
+The library's config dataclasses (`ModelRef`, `ExportConfig`, `EvalOptions`, ...) know nothing of the
+command line: their fields carry types and defaults only. The CLI layer (`zsbench.cli_args`) declares,
+for each config class, an `Options`: field name -> `CliSpec` (flag, help, choices, ...), or, for a field
+holding another config, that config's `Options`. A field's option takes its name (underscores; the
+dashed spelling is accepted too), type (from the annotation) and default (the field's) from the field.
 
-    batch_size: int = cli_field(64, help="Images per batch.")
-
-`config_command(group, "eval", "zsbench.eval.plan:EvalOptions")` builds the command; its function
-receives the config and a `Console`. The config class is named by a ``"module:Class"`` string and
-imported only when the command's options are needed (parsing, `--help`, completion), so
-`zsbench --help` lists every command without importing torch.
+`config_command(group, "eval", EVAL)` builds a command from an `Options`; its function receives the
+built config and a `Console`. The config class is named by a ``"module:Class"`` string and imported
+only when the command's options are needed (parsing, `--help`, completion), so `zsbench --help` lists
+every command without importing torch.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 import sys
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import click
 
 from zsbench.console import Console
+from zsbench.registry import import_attribute
 
-C = TypeVar("C")
 # "No default" inside `CliSpec` (dataclasses reserve MISSING for themselves).
 NO_DEFAULT: Any = object()
 
@@ -49,7 +48,23 @@ class Choices:
 
 @dataclass(frozen=True)
 class CliSpec:
-    """How a config field appears on the command line (see `cli_field`)."""
+    """How a config field appears on the command line.
+
+    Attributes:
+        help: the option's help text.
+        flag: the option's name when it is not the field's (``--model`` fills `models`).
+        aliases: further names (``-q``, or a former spelling kept working).
+        choices: the allowed values, from a registry.
+        argument: a positional argument instead of an option.
+        metavar: how the value is shown in `--help`.
+        parse: text -> value, for values click has no type for (e.g. ``MIN:OPT:MAX``).
+        cli_default: the option's default where the field has none (a `ModelRef` is always named in full).
+        show_default: False, or a text shown as the default (a rule such as "cuda when present").
+        comma_list: a tuple field given as one comma-separated value (``--backends torch,onnx``).
+        min: the smallest value a number may take (checked when the command line is parsed).
+        max: the largest.
+        show: value -> text, the inverse of `parse` (how the default is written on the command line).
+    """
 
     help: str
     flag: str | None = None
@@ -66,48 +81,13 @@ class CliSpec:
     show: Callable[[Any], str] | None = None
 
 
-def cli_field(
-    default: Any = MISSING,
-    *,
-    help: str,  # noqa: A002 - click's name for it
-    flag: str | None = None,
-    aliases: tuple[str, ...] = (),
-    choices: Choices | None = None,
-    argument: bool = False,
-    metavar: str | None = None,
-    parse: Callable[[str], Any] | None = None,
-    cli_default: Any = NO_DEFAULT,
-    show_default: bool | str = True,
-    comma_list: bool = False,
-    min: float | None = None,  # noqa: A002 - click's name for it
-    max: float | None = None,  # noqa: A002 - click's name for it
-    show: Callable[[Any], str] | None = None,
-) -> Any:
-    """A dataclass field that is also a command-line option.
+@dataclass(frozen=True)
+class Options:
+    """The options of one config class (``"module:Class"``): field name -> its option, or, for a field holding
+    another config, that config's `Options` (its options become the same command's). Other fields are no option."""
 
-    Args:
-        default: the field's default (and the option's); omitted: the option is required.
-        help: the option's help text.
-        flag: the option's name when it is not the field's (``--model`` fills `models`).
-        aliases: further names (``-q``, or a former spelling kept working).
-        choices: the allowed values, from a registry.
-        argument: a positional argument instead of an option.
-        metavar: how the value is shown in `--help`.
-        parse: text -> value, for values click has no type for (e.g. ``MIN:OPT:MAX``).
-        cli_default: the option's default where the field has none (a `ModelRef` is always named in full).
-        show_default: False, or a text shown as the default (a rule such as "cuda when present").
-        comma_list: a tuple field given as one comma-separated value (``--backends torch,onnx``).
-        min: the smallest value a number may take (checked when the command line is parsed).
-        max: the largest.
-        show: value -> text, the inverse of `parse` (how the default is written on the command line).
-    """
-    spec = CliSpec(help, flag, aliases, choices, argument, metavar, parse, cli_default, show_default, comma_list, min, max, show)
-    return dataclasses.field(default=default, metadata={"cli": spec})
-
-
-def cli_group(default_factory: Callable[[], Any] | Any = MISSING) -> Any:
-    """A field holding another config dataclass whose own `cli_field`s become options of the same command."""
-    return dataclasses.field(default_factory=default_factory, metadata={"cli_group": True})
+    config: str
+    fields: Mapping[str, CliSpec | Options]
 
 
 def option_names(name: str, aliases: Sequence[str] = ()) -> list[str]:
@@ -132,6 +112,8 @@ class NameChoice(click.Choice):
         self.spec = choices
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        # Read the registry again: an entry registered after the options were built (a plugin) is accepted.
+        self.choices = list(self.spec.names())
         if value in self.choices:
             return value
         if self.spec.unknown is not None:
@@ -252,32 +234,33 @@ def _parameter(config_class: type, field: dataclasses.Field, spec: CliSpec) -> c
     )
 
 
-def config_parameters(config_class: type) -> list[click.Parameter]:
-    """The click parameters of `config_class`'s `cli_field`s, nested `cli_group`s included, in field order."""
+def _declared(options: Options) -> list[tuple[type, dataclasses.Field, CliSpec | Options]]:
+    """(config class, field, declaration) of each declared field of `options`' config, in field order."""
+    config_class = import_attribute(options.config)
+    return [(config_class, field, options.fields[field.name]) for field in dataclasses.fields(config_class)
+            if field.name in options.fields]
+
+
+def config_parameters(options: Options) -> list[click.Parameter]:
+    """The click parameters of `options`, nested configs' included, in field order."""
     parameters: list[click.Parameter] = []
-    for field in dataclasses.fields(config_class):
-        if field.metadata.get("cli_group"):
-            parameters.extend(config_parameters(_field_type(config_class, field)))
-        elif "cli" in field.metadata:
-            parameters.append(_parameter(config_class, field, field.metadata["cli"]))
+    for config_class, field, declared in _declared(options):
+        if isinstance(declared, Options):
+            parameters.extend(config_parameters(declared))
+        else:
+            parameters.append(_parameter(config_class, field, declared))
     return parameters
 
 
-def build_config(config_class: type[C], values: dict[str, Any]) -> C:
-    """`config_class` from parsed option values (keyed by option name); the values it used are removed."""
+def build_config(options: Options, values: dict[str, Any]) -> Any:
+    """The config `options` describes, from parsed option values (keyed by option name); the values it used are removed."""
     kwargs: dict[str, Any] = {}
-    for field in dataclasses.fields(config_class):  # type: ignore[arg-type]
-        if field.metadata.get("cli_group"):
-            kwargs[field.name] = build_config(_field_type(config_class, field), values)
-        elif "cli" in field.metadata:
-            kwargs[field.name] = values.pop(field.metadata["cli"].flag or field.name)
-    return config_class(**kwargs)
-
-
-def import_config(path: str) -> type:
-    """The class a ``"module:Class"`` string names."""
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
+    for _, field, declared in _declared(options):
+        if isinstance(declared, Options):
+            kwargs[field.name] = build_config(declared, values)
+        else:
+            kwargs[field.name] = values.pop(declared.flag or field.name)
+    return import_attribute(options.config)(**kwargs)
 
 
 def verbosity_options() -> list[click.Parameter]:
@@ -288,31 +271,26 @@ def verbosity_options() -> list[click.Parameter]:
     ]
 
 
-def _borrowed_fields(config: str, names: Sequence[str]) -> tuple[type, list[dataclasses.Field]]:
-    config_class = import_config(config)
-    return config_class, [field for field in dataclasses.fields(config_class) if field.name in names]
+Borrow = dict[str, tuple[Options, tuple[str, ...]]]
 
 
-def borrowed_parameters(config: str, names: Sequence[str]) -> list[click.Parameter]:
+def borrowed_parameters(options: Options, names: Sequence[str]) -> list[click.Parameter]:
     """The options of some fields of another config (`export --engine trt` takes `engine build`'s profile options)."""
-    config_class, chosen = _borrowed_fields(config, names)
-    return [_parameter(config_class, field, field.metadata["cli"]) for field in chosen]
+    return [_parameter(config_class, field, declared) for config_class, field, declared in _declared(options)
+            if field.name in names and isinstance(declared, CliSpec)]
 
 
-def take_borrowed(config: str, names: Sequence[str], values: dict[str, Any]) -> dict[str, Any]:
+def take_borrowed(options: Options, names: Sequence[str], values: dict[str, Any]) -> dict[str, Any]:
     """The borrowed fields' values, by field name (removed from `values`)."""
-    _, chosen = _borrowed_fields(config, names)
-    return {field.name: values.pop(field.metadata["cli"].flag or field.name) for field in chosen}
-
-
-Borrow = dict[str, tuple[str, tuple[str, ...]]]
+    return {field.name: values.pop(declared.flag or field.name) for _, field, declared in _declared(options)
+            if field.name in names and isinstance(declared, CliSpec)}
 
 
 class ConfigCommand(click.Command):
-    """A command whose options are its config class's fields (built on first use), borrowed fields of other
-    configs, its own options, then -q/-v."""
+    """A command whose options are its config's (built on first use), borrowed fields of other configs, its own
+    options, then -q/-v."""
 
-    def __init__(self, name: str, config: str, own_params: list[click.Parameter], borrow: Borrow, **kwargs: Any) -> None:
+    def __init__(self, name: str, config: Options, own_params: list[click.Parameter], borrow: Borrow, **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
         self.config = config
         self.own_params = own_params
@@ -323,7 +301,7 @@ class ConfigCommand(click.Command):
     def params(self) -> list[click.Parameter]:
         if self._built is None:
             borrowed = [param for path, names in self.borrow.values() for param in borrowed_parameters(path, names)]
-            self._built = [*config_parameters(import_config(self.config)), *borrowed, *self.own_params, *verbosity_options()]
+            self._built = [*config_parameters(self.config), *borrowed, *self.own_params, *verbosity_options()]
         return self._built
 
     @params.setter
@@ -332,11 +310,11 @@ class ConfigCommand(click.Command):
 
 
 def config_command(
-    group: click.Group, name: str, config: str, *, borrow: Borrow | None = None, cls: type[ConfigCommand] = ConfigCommand
+    group: click.Group, name: str, config: Options, *, borrow: Borrow | None = None, cls: type[ConfigCommand] = ConfigCommand
 ) -> Callable[[Callable[..., Any]], click.Command]:
-    """Registers `func(config, console, **own)` as `name` in `group`: options from `config` (``"module:Class"``),
-    then `borrow`'s (keyword -> (config, field names): `func` gets those values as a dict under the keyword),
-    then those `func` declares itself with `@click.option` (such as `--dry-run`), then -q/-v."""
+    """Registers `func(config, console, **own)` as `name` in `group`: options from `config`, then `borrow`'s
+    (keyword -> (options, field names): `func` gets those values as a dict under the keyword), then those
+    `func` declares itself with `@click.option` (such as `--dry-run`), then -q/-v."""
     borrow = borrow or {}
 
     def decorate(func: Callable[..., Any]) -> click.Command:
@@ -345,7 +323,7 @@ def config_command(
         def callback(quiet: bool, verbose: bool, **values: Any) -> Any:
             console = Console.from_flags(quiet, verbose)
             borrowed = {key: take_borrowed(path, names, values) for key, (path, names) in borrow.items()}
-            built = build_config(import_config(config), values)
+            built = build_config(config, values)
             return func(built, console, **borrowed, **values)
 
         command = cls(name, config, own, borrow, callback=callback, help=func.__doc__)

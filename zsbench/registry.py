@@ -7,11 +7,17 @@ name (for `--help`, listings, plans) never imports a heavy runtime such as tenso
 from __future__ import annotations
 
 import importlib
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from zsbench.errors import UnknownNameError
 
 T = TypeVar("T")
+
+
+def import_attribute(path: str) -> Any:
+    """The attribute a ``"module:attribute"`` string names (imported now)."""
+    module_name, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
 
 
 class Registry(Generic[T]):
@@ -33,14 +39,19 @@ class Registry(Generic[T]):
             raise UnknownNameError(self.kind, name, self._entries)
         entry = self._entries[name]
         if isinstance(entry, str):
-            module_name, _, attribute = entry.partition(":")
-            entry = getattr(importlib.import_module(module_name), attribute)
+            entry = import_attribute(entry)
             self._entries[name] = entry
         return entry  # type: ignore[return-value]
 
-    def names(self) -> list[str]:
-        """Registered names, sorted."""
-        return sorted(self._entries)
+    def names(self, *, sort: bool = True) -> list[str]:
+        """Registered names, sorted (or in registration order)."""
+        return sorted(self._entries) if sort else list(self._entries)
+
+    def remove(self, name: str) -> None:
+        """Unregisters `name` (a plugin registered for a while, as the extension recipes' tests do)."""
+        if name not in self._entries:
+            raise UnknownNameError(self.kind, name, self._entries)
+        del self._entries[name]
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries

@@ -1,19 +1,7 @@
-"""`--threads`: how many CPU threads torch and ONNX Runtime use, declared once for every command that
-measures speed (`eval`, `demo`, `bench`), and applied by one function."""
+"""`--threads`: how many CPU threads torch and ONNX Runtime use, applied by one function for every command that
+measures speed (`eval`, `demo`, `bench`; the option is declared once, in `zsbench.cli_args`)."""
 
 from __future__ import annotations
-
-from typing import Any
-
-from zsbench.options import cli_field
-
-
-def threads_field() -> Any:
-    """The `threads` field of a command's config (`--threads N`; None: torch's default, one per core)."""
-    return cli_field(
-        None, min=1, show_default="torch's default (one per core)",
-        help="CPU threads of torch and ONNX Runtime (intra-op). Set it below the free cores for stable numbers on a shared machine.",
-    )
 
 
 def apply_threads(threads: int | None) -> int:

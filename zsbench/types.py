@@ -5,9 +5,10 @@ Importing this module is cheap (no torch): the CLI builds its choices from these
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, cast, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from zsbench.errors import BackendUnavailableError, UnknownNameError, UnsupportedPrecisionError, ZsbenchError
+from zsbench.precisions import PRECISIONS, graph_precisions
 
 if TYPE_CHECKING:
     import torch
@@ -15,20 +16,14 @@ if TYPE_CHECKING:
 # A name registered in `zsbench.backends.BACKENDS` (checked when the command line is parsed): a registry,
 # not a Literal, so that adding a backend is one module and one registration.
 Backend = str
-# The backends that run exported graphs: exportable model families only, in an export precision.
-ExportedBackend = Literal["onnx", "trt"]
-Precision = Literal["fp32", "fp16", "bf16"]
-# Exported graphs and engines exist in these two; bf16 runs on torch only.
-ExportPrecision = Literal["fp32", "fp16"]
+# A name registered in `zsbench.precisions.PRECISIONS` (a registry, for the same reason).
+Precision = str
 Task = Literal["zeroshot_classification", "zeroshot_retrieval"]
 # A name registered in `zsbench.models.families.MODEL_FAMILIES` (a registry, for the same reason as `Backend`).
 ModelType = str
 # A device as the user writes it: "auto" (the GPU when torch sees one), "cpu", "cuda" or "cuda:N".
 Device = str
 
-EXPORTED_BACKENDS: tuple[ExportedBackend, ...] = get_args(ExportedBackend)
-PRECISIONS: tuple[Precision, ...] = get_args(Precision)
-EXPORT_PRECISIONS: tuple[ExportPrecision, ...] = get_args(ExportPrecision)
 TASKS: tuple[Task, ...] = get_args(Task)
 DEVICE_TYPES = ("cpu", "cuda")
 
@@ -63,26 +58,26 @@ def resolve_precision(precision: str | None, device: torch.device, *, no_amp: bo
     `no_amp` is CLIP_benchmark's flag forcing fp32.
     """
     if precision is not None and precision not in PRECISIONS:
-        raise UnknownNameError("precision", precision, PRECISIONS)
+        raise UnknownNameError("precision", precision, PRECISIONS.names())
     if no_amp and precision not in (None, "fp32"):
         raise ZsbenchError(f"--no_amp forces fp32 but --precision {precision} was also given; pass only one.")
     if no_amp:
         return "fp32"
     if precision is not None:
-        return cast(Precision, precision)  # checked against PRECISIONS above
+        return precision
     return "fp16" if device.type == "cuda" else "fp32"
 
 
-def export_precision(precision: str) -> ExportPrecision:
-    """`precision` if graphs and engines exist in it (fp32, fp16); bf16 runs on the torch backend only.
+def export_precision(precision: str) -> Precision:
+    """`precision` if exported graphs come in it (`PrecisionSpec.graphs`: fp32, fp16); bf16 runs on the torch backend only.
 
     Raises:
         UnsupportedPrecisionError: any other precision, from `zsbench export` and the onnx/trt backends alike.
     """
-    for allowed in EXPORT_PRECISIONS:
-        if precision == allowed:
-            return allowed
+    allowed = graph_precisions()
+    if precision in allowed:
+        return precision
     raise UnsupportedPrecisionError(
-        f"--precision {precision}: exported graphs and engines are {' or '.join(EXPORT_PRECISIONS)}; {precision} runs on "
-        f"--backend torch. Pass --precision {' or '.join(EXPORT_PRECISIONS)}, or use the torch backend."
+        f"--precision {precision}: exported graphs and engines are {' or '.join(allowed)}; {precision} runs on "
+        f"--backend torch. Pass --precision {' or '.join(allowed)}, or use the torch backend."
     )

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from zsbench.cli import main
 from zsbench.errors import EngineError, ExportError
 from zsbench.export import default_export_dir
+from zsbench.models import ModelRef
 from zsbench.export.staging import remove_stale_staging, staged_folder
 
 from .conftest import MODELS, export_tiny
@@ -41,9 +42,12 @@ def test_unreadable_checkpoint_is_refused(tmp_path: Path, tiny_pth_file: Path) -
     assert not (tmp_path / "x").exists()
 
 
-def test_open_clip_models_are_not_exported(tmp_path: Path) -> None:
+def test_open_clip_architectures_without_vit_towers_are_not_exported(tmp_path: Path) -> None:
+    code, output = _export(["--model_type", "open_clip", "--model", "RN50", "--pretrained", str(tmp_path / "none.pt")])
+    assert code == 1 and "open_clip model RN50 does not export to ONNX; the open_clip models that do: " in output
+    assert "ViT-B-32, ViT-B-32-256" in output and "ViT-S-32," in output and len(output.strip().splitlines()) == 1, output
     code, output = _export(["--model_type", "open_clip", "--model", "ViT-B-32", "--pretrained", str(tmp_path / "none.pt")])
-    assert code == 1 and "model_type 'internvl'" in output
+    assert code == 1 and "is not a file, nor a pretrained tag of ViT-B-32" in output, output
 
 
 def test_folder_with_another_models_export_needs_force(exports: dict, copy_export, tiny_hf_folder: Path) -> None:
@@ -133,16 +137,17 @@ def test_staging_folders_of_dead_processes_are_removed(tmp_path: Path) -> None:
 
 
 def test_default_output_folder_name() -> None:
-    assert default_export_dir("internvl_c_classification", Path("pretrained/internvl_c_13b_224px.pth"), "fp16") == Path(
+    def folder(model: str, pretrained: str, precision: str, model_type: str = "internvl") -> Path:
+        return default_export_dir(ModelRef(model_type, model, pretrained), precision)
+
+    assert folder("internvl_c_classification", "pretrained/internvl_c_13b_224px.pth", "fp16") == Path(
         "export/internvl_c-internvl_c_13b_224px-fp16"
     )
-    assert default_export_dir("internvl_g_retrieval_hf", Path("/w/InternVL-14B-224px"), "fp32") == Path(
-        "export/internvl_g_hf-InternVL-14B-224px-fp32"
-    )
+    assert folder("internvl_g_retrieval_hf", "/w/InternVL-14B-224px", "fp32") == Path("export/internvl_g_hf-InternVL-14B-224px-fp32")
     # Both tasks of a checkpoint export the same graphs, so they share one folder.
-    assert default_export_dir("internvl_c_retrieval_hf", Path("ckpt"), "fp16") == default_export_dir(
-        "internvl_c_classification_hf", Path("ckpt"), "fp16"
-    )
+    assert folder("internvl_c_retrieval_hf", "ckpt", "fp16") == folder("internvl_c_classification_hf", "ckpt", "fp16")
+    # An open_clip export is named after its architecture.
+    assert folder("ViT-B-32-quickgelu", "weights/vit_b_32.pt", "fp16", "open_clip") == Path("export/ViT-B-32-quickgelu-vit_b_32-fp16")
 
 
 def test_engines_are_built_only_from_fp16_exports(exports: dict) -> None:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from tests.export.test_trt import FLAVOR, needs_builder
-from zsbench.backends.artifacts import artifact_folder
+from zsbench.export.store import find_artifact
 from zsbench.export.trt_build import EngineConfig, build_engines
 from zsbench.runtime.engine_manifest import load_engine_manifest
 from zsbench.runtime.flavor import gpu_target, select_trt_flavor, trt_module
@@ -84,9 +84,9 @@ def test_a_copied_project_folder_finds_its_export_and_reuses_its_engines(built: 
     def from_copy(folder: Path) -> bool:
         return Path(load_engine_manifest(folder).artifact) == (moved / "export" / "tiny-c-fp16").resolve()
 
-    assert artifact_folder(moved / "engines" / "tiny-c-fp16", "default-name", from_copy) == moved / "engines" / "tiny-c-fp16"
-    assert artifact_folder(moved / "engines", "default-name", from_copy) == moved / "engines" / "tiny-c-fp16"
-    assert artifact_folder(export.parent.parent / "engines", "default-name", from_copy) == export.parent.parent / "engines" / "default-name"
+    assert find_artifact(moved / "engines" / "tiny-c-fp16", "default-name", from_copy) == moved / "engines" / "tiny-c-fp16"
+    assert find_artifact(moved / "engines", "default-name", from_copy) == moved / "engines" / "tiny-c-fp16"
+    assert find_artifact(export.parent.parent / "engines", "default-name", from_copy) == export.parent.parent / "engines" / "default-name"
 
 
 def test_manifests_with_absolute_paths_still_read(built: tuple[Path, Path], tmp_path: Path) -> None:

@@ -65,8 +65,11 @@ def test_manifest_records_model_checkpoint_preprocess_and_versions(exports: dict
     files = {Path(f.path).name for f in manifest.checkpoint.files}
     assert {"config.json", "model.safetensors", "tokenizer.model"} <= files
     assert len(manifest.checkpoint.digest) == 64 and manifest.checkpoint.config_sha256
-    assert manifest.preprocess == {"image_size": 32, "resize_mode": "shortest", "mean": [0.485, 0.456, 0.406],
-                                   "std": [0.229, 0.224, 0.225], "interpolation": "bicubic"}
+    # The resize mode is the run's task's: the export records both (classification crops, retrieval squashes).
+    assert manifest.preprocess == {"image_size": 32, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                                   "interpolation": "bicubic",
+                                   "resize_mode": {"zeroshot_classification": "shortest", "zeroshot_retrieval": "squash"}}
+    assert manifest.graph == "internvl_g_hf"
     assert manifest.text["context_length"] == 80 and manifest.text["pad_id"] == 0
     assert manifest.config["vision_config"]["hidden_size"] == 48
     assert manifest.exporter["name"] == "torch.onnx.export(dynamo=True)"
@@ -210,3 +213,21 @@ def test_fp32_graphs_use_opset_23_attention_and_rope_without_head_transposes(exp
     assert f"RoPE (x * cos + rotate_half(x) * sin) as one RotaryEmbedding ({2 * layers} nodes)" in policy
     # The fp16 (opset 18) graphs keep the decomposed RoPE: TensorRT's parser reads them.
     assert not [node for node in _nodes(exports[(head, "fp16")].folder / "text.onnx") if node.op_type == "RotaryEmbedding"]
+
+
+def test_exports_written_before_graph_names_were_recorded_still_read_and_run(exports: dict, copy_export, tiny_hf_folder: Path) -> None:
+    """A format-4 manifest (before graph names were recorded, like every export made until then) reads, its graph
+    name being its family's for its model name, so existing exports keep being found and shared."""
+    from zsbench.backends import BackendOptions, load_backend
+    from zsbench.models import ModelRef
+
+    folder = copy_export(exports[("c", "fp32")], "internvl_c_hf-InternVL-tiny-fp32")
+    data = json.loads((folder / "manifest.json").read_text())
+    del data["graph"]
+    (folder / "manifest.json").write_text(json.dumps({**data, "format": "zsbench-onnx-export/4"}))
+    manifest = load_export_manifest(folder)
+    assert (manifest.graph, manifest.format) == ("internvl_c_hf", "zsbench-onnx-export/5")
+    # The classification name finds the retrieval name's export by its identity, with the parity gate on.
+    ref = ModelRef("internvl", "internvl_c_classification_hf", str(tiny_hf_folder))
+    loaded = load_backend("onnx", ref, torch.device("cpu"), "fp32", BackendOptions(export_root=folder.parent))
+    assert loaded.encoder.describe()["artifact"] == str(folder)

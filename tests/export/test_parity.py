@@ -13,9 +13,9 @@ from onnx import numpy_helper
 
 from zsbench.cli import main
 from zsbench.errors import ParityError
-from zsbench.export import ParityReport, ParityThresholds, ProbeConfig, check_artifact_parity
+from zsbench.export import ParityReport, ParityThresholds, ProbeConfig, check_export_parity
 from zsbench.export.parity import GraphParity
-from zsbench.export.probes import IMAGE_KINDS, build_probes, imagenet_prompts, synthetic_image
+from zsbench.export.probes import IMAGE_KINDS, TextPadding, build_probes, imagenet_prompts, synthetic_image
 
 
 def _perturb_largest_weight(graph: Path, scale: float) -> str:
@@ -39,7 +39,7 @@ def _perturb_largest_weight(graph: Path, scale: float) -> str:
 def test_perturbed_graph_is_rejected_and_named(exports: dict, copy_export) -> None:
     folder = copy_export(exports[("c", "fp16")])
     _perturb_largest_weight(folder / "vision.onnx", scale=0.5)
-    report = check_artifact_parity(folder, "onnx", device="cpu")
+    report = check_export_parity(folder, device="cpu")
     assert not report and report.status == "failed"
     vision, text = report.graph("vision"), report.graph("text")
     assert not vision.passed and text.passed
@@ -105,7 +105,8 @@ def test_probes_are_deterministic_and_varied(tiny_hf_folder: Path) -> None:
 
     _, transform, tokenizer = load_clip("internvl", "internvl_c_classification_hf", tiny_hf_folder)
     config = ProbeConfig(num_images=12, num_classes=6, num_templates=4)
-    first, second = build_probes(transform, tokenizer, config), build_probes(transform, tokenizer, config)
+    padding = TextPadding(context_length=80, pad_id=0)  # what a text graph of any length gets (InternVL's)
+    first, second = build_probes(transform, tokenizer, config, padding), build_probes(transform, tokenizer, config, padding)
     assert (first.pixels == second.pixels).all() and first.texts == second.texts
     assert first.pixels.shape == (12, 3, 32, 32)
     assert {name.split()[0] for name in first.image_names} == set(IMAGE_KINDS)
@@ -113,6 +114,8 @@ def test_probes_are_deterministic_and_varied(tiny_hf_folder: Path) -> None:
     assert {b - a for a, b in first.image_batches} >= {1, 2, 5}
     lengths = {batch.input_ids.shape[1] for batch in first.text_batches}
     assert len(lengths) > 1 and 80 in lengths  # padded to the longest, and to the full context
+    padded = next(batch for batch in first.text_batches if batch.input_ids.shape[1] == 80)
+    assert (padded.input_ids == tokenizer([first.texts[i] for i in padded.indices], pad_to=80)).all()
     classnames, templates = imagenet_prompts(6, 4)
     assert classnames[0] == "tench" and "{c}" in templates[0]
     assert first.texts[0] == templates[0].format(c="tench") and len(first.texts) == 24

@@ -17,7 +17,7 @@ from zsbench.backends import load_backend
 from zsbench.cli import main
 from zsbench.eval.cache import transform_description
 from zsbench.export import ExportConfig, ProbeConfig, export_model
-from zsbench.models import ModelRef
+from zsbench.models import ModelRef, load_clip
 
 pytest.importorskip("onnxruntime", reason="exports are checked with ONNX Runtime: pip install 'zsbench[onnx]'")
 
@@ -58,8 +58,11 @@ def test_the_retrieval_name_runs_the_classification_export(tmp_path: Path, tiny_
     assert retrieval["artifact"] == str(Path("export") / "internvl_c_hf-ckpt-fp32")
     reference, _ = run("internvl_c_retrieval_hf", "torch")
     assert retrieval["metrics"] == pytest.approx(reference["metrics"], abs=1e-6)
-    # Each name keeps its own transform (retrieval squashes, classification crops) over the shared graphs.
-    for model in ("internvl_c_retrieval_hf", "internvl_c_classification_hf"):
-        ref = ModelRef("internvl", model, "ckpt")
-        onnx_transform = load_backend("onnx", ref, torch.device("cpu"), "fp32").transform
-        assert transform_description(onnx_transform) == transform_description(ref.load("cpu", "fp32")[1])
+    # Each task gets its own transform (retrieval squashes, classification crops) over the shared graphs, the
+    # transform PyTorch's model gets for that task.
+    loaded = load_backend("onnx", ModelRef("internvl", "internvl_c_retrieval_hf", "ckpt"), torch.device("cpu"), "fp32")
+    shown = {}
+    for task in ("zeroshot_retrieval", "zeroshot_classification"):
+        shown[task] = transform_description(loaded.transform(task))
+        assert shown[task] == transform_description(load_clip("internvl", "internvl_c_classification_hf", "ckpt", task=task)[1])
+    assert shown["zeroshot_retrieval"] != shown["zeroshot_classification"]

@@ -203,13 +203,13 @@ def test_cli_exports_pth_checkpoint_and_builds_engines(demo_pth_file: Path, tmp_
 @needs_gpu
 @needs_builder
 def test_engines_match_pytorch_on_the_gpu(exports: dict, tmp_path: Path) -> None:
-    from zsbench.export import check_artifact_parity
+    from zsbench.export import check_engine_parity
     from zsbench.runtime.trt import TrtEncoder
 
     export, out = exports[("g", "fp16")], tmp_path / "engines"
     result = build_engines(EngineConfig(export.folder, out=out, flavor=FLAVOR, batch_profiles=PROFILES))
     assert result.parity, result.parity.summary()
-    report = check_artifact_parity(export.folder, "trt", device="cuda", engines=out)
+    report = check_engine_parity(export.folder, device="cuda", engines=out)
     assert report, report.summary()
     encoder = TrtEncoder(out, load_engine_manifest(out), torch.device("cuda"))
     pixels = torch.randn(70, 3, 32, 32, device="cuda")  # beyond the largest profile: split into chunks

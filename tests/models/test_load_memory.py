@@ -18,6 +18,7 @@ MEASURE = """
 import json, sys, threading, time
 import torch
 from zsbench.models import load_clip
+import zsbench.models.transform  # torchvision, which load_clip's transform imports: a module, not a copy of the weights
 
 def private_mb():  # anonymous memory: the checkpoint file pages are not copies
     with open("/proc/self/status") as status:

@@ -1,5 +1,5 @@
-"""The TensorRT backend: FP16 engines built from an export's fp16 graphs, run by `TrtEncoder`
-(`zsbench.runtime.trt`), the same encoder the engine parity check drives.
+"""The TensorRT backend: engines built from an export's graphs, run by `TrtEncoder` (`zsbench.runtime.trt`),
+the same encoder the engine parity check drives.
 
 Engines already in the engine folder are reused with the settings they were built with
 (profiles, workspace, flavor: `EngineConfig.as_built`); they are rebuilt (with a message)
@@ -10,37 +10,44 @@ parity.json shows a passed check of these very engine files (or the parity gate 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+from zsbench.backends import BackendOptions, BackendSpec, Log
+from zsbench.precisions import engine_precisions
 
-from zsbench.backends.artifacts import BackendOptions, artifact_folder, find_or_export, preprocessing
-from zsbench.backends.base import LoadedModel
-from zsbench.errors import BackendUnavailableError, EngineError, ParityError
-from zsbench.models.ref import ModelRef
-from zsbench.runtime.trust import check_verdict
+if TYPE_CHECKING:
+    import torch
+
+    from zsbench.backends.base import LoadedModel
+    from zsbench.export import EngineManifest
+    from zsbench.export.parity import ParityReport
+    from zsbench.models.ref import ModelRef
 
 
-def load_trt(ref: ModelRef, device: torch.device, precision: str, options: BackendOptions) -> LoadedModel:
-    """Finds (or exports) the fp16 export of `ref`, builds or reuses its engines, and opens them."""
-    from zsbench.artifact_paths import MANIFEST
-    from zsbench.export import EngineConfig, build_engines, default_engine_dir
-    from zsbench.runtime.engine_manifest import load_engine_manifest
-    from zsbench.runtime.trt import TrtEncoder
+def _available(device: torch.device) -> str | None:
+    import torch
+
+    from zsbench.runtime.flavor import install_command, installed_flavors
 
     if device.type != "cuda" or not torch.cuda.is_available():
-        raise BackendUnavailableError("--backend trt runs TensorRT engines on a CUDA GPU; use --device cuda on a machine with one.")
-    if precision != "fp16":
-        raise BackendUnavailableError(f"TensorRT engines are FP16 (built strongly typed from fp16 graphs), not {precision}; use --precision fp16.")
-    folder, manifest = find_or_export(ref, "fp16", device, options)
-    export = folder.resolve()
+        return "--backend trt runs TensorRT engines on a CUDA GPU; use --device cuda on a machine with one."
+    if not installed_flavors():
+        return (f"neither tensorrt nor tensorrt_rtx is installed (data-centre cards: {install_command('tensorrt')}; "
+                f"RTX cards and ahead-of-time builds: {install_command('tensorrt-rtx')}; `zsbench doctor` says which this "
+                "machine needs)")
+    return None
 
-    def built_from_export(candidate: Path) -> bool:
-        try:
-            return Path(load_engine_manifest(candidate).artifact) == export
-        except EngineError:
-            return False
 
-    engines = artifact_folder(options.engine_root, default_engine_dir(folder).name, built_from_export)
+def _engines(ref: ModelRef, device: torch.device, precision: str, options: BackendOptions) -> tuple[Path, Path, EngineManifest]:
+    """(export folder, engine folder, engine manifest): the export found or made, its engines built or reused."""
+    from zsbench.artifact_paths import MANIFEST
+    from zsbench.backends.artifacts import find_or_export
+    from zsbench.errors import EngineError, ParityError
+    from zsbench.export import EngineConfig, build_engines, load_engine_manifest
+    from zsbench.export.store import find_engines, trusted_engines
+
+    folder, manifest = find_or_export(ref, precision, device, options)
+    engines = find_engines(options.engine_root, folder)
     config = EngineConfig(artifact=folder, out=engines, device=device)
     if (engines / MANIFEST).is_file():
         try:
@@ -55,9 +62,35 @@ def load_trt(ref: ModelRef, device: torch.device, precision: str, options: Backe
         result = None
     # Engines that failed parity were kept (marked failed); with the gate off they are used as built.
     engine_manifest = result.manifest if result is not None else load_engine_manifest(engines)
-    if options.parity_gate:
-        check_verdict(engines, engine_manifest.engine_sha256, manifest.checkpoint.digest,
-                      f"Check them with `zsbench parity --artifact {folder} --backend trt --engines {engines}`, "
-                      "or pass --no-parity-gate to use them anyway.")
-    transform, tokenizer = preprocessing(manifest, ref)
-    return LoadedModel(TrtEncoder(engines, engine_manifest, device), transform, tokenizer)
+    trusted_engines(engines, engine_manifest, folder, manifest, options.parity_gate)
+    return folder, engines, engine_manifest
+
+
+def build_engine_folder(ref: ModelRef, device: torch.device, precision: str, options: BackendOptions) -> Path:
+    """Finds (or exports) the export of `ref`, builds or reuses its engines; the engine folder."""
+    return _engines(ref, device, precision, options)[1]
+
+
+def load_trt(ref: ModelRef, device: torch.device, precision: str, options: BackendOptions) -> LoadedModel:
+    """Finds (or exports) the export of `ref`, builds or reuses its engines, and opens them on the GPU."""
+    from zsbench.backends.artifacts import export_inputs
+    from zsbench.backends.base import LoadedModel
+    from zsbench.export import load_export_manifest
+    from zsbench.runtime.trt import TrtEncoder
+
+    folder, engines, engine_manifest = _engines(ref, device, precision, options)
+    tokenizer, transforms = export_inputs(load_export_manifest(folder), ref)
+    return LoadedModel(TrtEncoder(engines, engine_manifest, device), tokenizer, transforms)
+
+
+def check_parity(artifact: Path, device: str, engines: Path | None, log: Log) -> ParityReport:
+    """Re-checks the engines built from the export in `artifact` (default folder: engines/<export name>) on this GPU."""
+    from zsbench.export import check_engine_parity
+
+    return check_engine_parity(artifact, device, engines, log=log)
+
+
+BACKEND = BackendSpec(
+    name="trt", runtime="tensorrt", precisions=engine_precisions, available=_available, load=load_trt, exported=True,
+    build=build_engine_folder, check_parity=check_parity,
+)

@@ -1,14 +1,12 @@
-"""`BenchConfig`: what `zsbench bench` measures. Its fields are the command's options (`zsbench.options`);
+"""`BenchConfig`: what `zsbench bench` measures (the command-line layer declares its options: `zsbench.cli_args`);
 this module imports no torch, so `zsbench bench --help` starts fast."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from zsbench.choices import BACKEND_CHOICES, PRECISION_CHOICES
+from zsbench.backends import BackendOptions
 from zsbench.models.ref import ModelRef
-from zsbench.options import cli_field, cli_group
-from zsbench.threads import threads_field
 from zsbench.types import Backend, Device, Precision
 
 
@@ -16,12 +14,13 @@ from zsbench.types import Backend, Device, Precision
 class BenchConfig:
     """What to measure: one model on several backends, precisions and batch sizes."""
 
-    model: ModelRef = cli_group()
-    backends: tuple[Backend, ...] = cli_field(("torch", "onnx", "trt"), comma_list=True, choices=BACKEND_CHOICES, help="Comma-separated backends.")
-    precisions: tuple[Precision, ...] = cli_field(("fp32", "fp16"), comma_list=True, choices=PRECISION_CHOICES, help="Comma-separated precisions.")
-    batch_sizes: tuple[int, ...] = cli_field((1, 8, 32), comma_list=True, help="Comma-separated batch sizes.")
-    text_length: int = cli_field(20, min=3, max=80, help="Tokens per text (a typical prompt, BOS and EOS included).")
-    device: Device = cli_field("auto", help="auto (cuda when present, else cpu), cpu, cuda or cuda:N.")
-    min_seconds: float = cli_field(1.0, min=0.05, help="Measure each row for at least this long, over all rounds.")
-    rounds: int = cli_field(3, min=1, help="Interleaved rounds per batch size; each row keeps its best round.")
-    threads: int | None = threads_field()
+    model: ModelRef
+    backends: tuple[Backend, ...] = ("torch", "onnx", "trt")
+    precisions: tuple[Precision, ...] = ("fp32", "fp16")
+    batch_sizes: tuple[int, ...] = (1, 8, 32)
+    text_length: int = 20
+    device: Device = "auto"
+    min_seconds: float = 1.0
+    rounds: int = 3
+    threads: int | None = None
+    artifacts: BackendOptions = field(default_factory=BackendOptions)  # where onnx/trt find their exports and engines

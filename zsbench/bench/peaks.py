@@ -59,11 +59,12 @@ def torch_linear_peak(precision: str, device: torch.device) -> Peak:
     import torch
     import torch.nn.functional as F
 
-    from zsbench.models import DTYPES
+    from zsbench.precisions import PRECISIONS
 
     size = matrix_size(device)
-    x = torch.randn(size, size, device=device).to(DTYPES[precision])
-    weight = torch.randn(size, size, device=device).to(DTYPES[precision])
+    dtype = PRECISIONS.get(precision).dtype()
+    x = torch.randn(size, size, device=device).to(dtype)
+    weight = torch.randn(size, size, device=device).to(dtype)
     with torch.inference_mode():
         rate = best_rate(lambda: F.linear(x, weight), device, 2 * size**3)
     threads = f", {torch.get_num_threads()} threads" if device.type == "cpu" else ""

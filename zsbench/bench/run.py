@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -17,7 +18,7 @@ from zsbench.bench.peaks import PeakRates
 from zsbench.bench.rows import BenchRow, BenchRun, format_row, fraction_warnings
 from zsbench.bench.timing import time_repeatedly
 from zsbench.errors import UnknownNameError, ZsbenchError
-from zsbench.models.families import get_family
+from zsbench.models.families import InputSize, get_family
 from zsbench.threads import apply_threads
 from zsbench.types import resolve_device
 
@@ -36,12 +37,16 @@ def count_flops(model: torch.nn.Module, pixels: torch.Tensor, input_ids: torch.T
     return flops[0], flops[1]
 
 
-def synthetic_inputs(image_size: int, text_length: int, vocab_size: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Normalised-looking pixels and unpadded token ids (BOS ... EOS) of a typical prompt's length."""
+def synthetic_inputs(size: InputSize, text_length: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised-looking pixels and token ids (BOS ... EOS) of a typical prompt's length, right-padded with 0 to the
+    model's fixed text length if it has one."""
     generator = torch.Generator().manual_seed(0)
-    pixels = torch.randn(batch_size, 3, image_size, image_size, generator=generator)
-    ids = torch.randint(3, vocab_size, (batch_size, text_length), generator=generator)
+    pixels = torch.randn(batch_size, 3, size.image_size, size.image_size, generator=generator)
+    length = min(text_length, size.text_length or text_length)
+    ids = torch.randint(3, size.vocab_size, (batch_size, length), generator=generator)
     ids[:, 0], ids[:, -1] = 1, 2
+    if size.text_length is not None:
+        ids = torch.nn.functional.pad(ids, (0, size.text_length - length))
     return pixels, ids
 
 
@@ -81,15 +86,17 @@ def run_bench(config: BenchConfig, log: Log, warn: Log | None = None) -> BenchRu
     for backend in config.backends:
         for precision in config.precisions:
             try:
-                encoders[(backend, precision)] = load_backend(backend, config.model, device, precision)
+                encoders[(backend, precision)] = load_backend(backend, config.model, device, precision, replace(config.artifacts, log=log))
             except ZsbenchError as err:  # BackendUnavailableError included: say why and go on
                 log(f"skip {backend} {precision}: {err}")
     if ("torch", "fp32") not in encoders:
         encoders[("torch", "fp32")] = load_backend("torch", config.model, device, "fp32")
     model = encoders[("torch", "fp32")].encoder.model  # type: ignore[attr-defined]
-    image_size, vocab = get_family(config.model.model_type).input_size(model)
-    flops_image, flops_text = count_flops(model, *synthetic_inputs(image_size, config.text_length, vocab, 1))
-    log(f"model: {flops_image / 1e9:.3f} GFLOP per image, {flops_text / 1e9:.3f} GFLOP per {config.text_length}-token text")
+    size = get_family(config.model.model_type).input_size(model)
+    pixels, ids = synthetic_inputs(size, config.text_length, 1)
+    flops_image, flops_text = count_flops(model, pixels, ids)
+    padded = f", padded to {ids.shape[1]}" if ids.shape[1] != config.text_length else ""
+    log(f"model: {flops_image / 1e9:.3f} GFLOP per image, {flops_text / 1e9:.3f} GFLOP per {config.text_length}-token text{padded}")
     peaks = PeakRates(device)
     for backend, precision in (key for key in encoders if key in _requested(config)):
         peak = peaks.get(backend, precision)
@@ -99,7 +106,7 @@ def run_bench(config: BenchConfig, log: Log, warn: Log | None = None) -> BenchRu
     rows: list[BenchRow] = []
     for batch_size in config.batch_sizes:
         # On the device once: the timed calls measure the encoders, not the host-to-device copies.
-        pixels, ids = (tensor.to(device) for tensor in synthetic_inputs(image_size, config.text_length, vocab, batch_size))
+        pixels, ids = (tensor.to(device) for tensor in synthetic_inputs(size, config.text_length, batch_size))
         best = dict.fromkeys(encoders, (0.0, 0.0))
         for _ in range(config.rounds):
             for key, loaded in encoders.items():

@@ -24,7 +24,6 @@ from zsbench.data.hub_roots import EXPORT_TEXT_FILES, fetch_hub_root, parse_hub_
 from zsbench.data.sources import SOURCES, DatasetSource, HubMirror, RemoteFile, dataset_source, has_source, seed_folder
 from zsbench.errors import DatasetLayoutError, DownloadError, UnknownNameError
 from zsbench.offline import check_reachable, is_offline, offline_error
-from zsbench.options import cli_field
 
 T = TypeVar("T")
 MARKERS = ".zsbench-fetched"
@@ -183,15 +182,12 @@ def _with_manual_part(err: DatasetLayoutError, source: DatasetSource) -> Dataset
 class DownloadOptions:
     """`zsbench datasets download`."""
 
-    names: tuple[str, ...] = cli_field(argument=True, help="Dataset names or collections (internvl_paper, vtab, retrieval, ...).")
-    root: Path | None = cli_field(
-        None, help="A data folder: each dataset goes where the seed's command lines read it (DIR/imagenet-1k/, DIR/flickr30k/, "
-                   "DIR/ itself for torchvision's datasets, ...).")
-    dataset_root: Path | None = cli_field(None, help="Instead of --root: exactly the folder `zsbench eval --dataset_root` reads.")
-    languages: tuple[str, ...] = cli_field(("en",), flag="language", help="Language(s) whose files to fetch (captions of "
-                                           "retrieval sets; XTD10 takes en es fr it jp ko pl ru tr zh).")
-    split: str = cli_field("test", help="Split to fetch (hub mirrors hold test, and for some datasets train).")
-    dry_run: bool = cli_field(False, help="List what would be fetched, where, its size and checksum, and fetch nothing.")
+    names: tuple[str, ...]
+    root: Path | None = None
+    dataset_root: Path | None = None
+    languages: tuple[str, ...] = ("en",)
+    split: str = "test"
+    dry_run: bool = False
 
 
 def _target(options: DownloadOptions, name: str) -> Path:

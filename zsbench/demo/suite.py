@@ -8,7 +8,6 @@ evaluation and returns the results for the summary table.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import time
 from collections.abc import Callable
@@ -16,11 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zsbench.choices import BACKEND_CHOICES
 from zsbench.errors import CheckpointError
 from zsbench.eval.plan import EvalOptions, default_num_workers, plan_runs
-from zsbench.options import Choices, cli_field
-from zsbench.threads import threads_field
 from zsbench.types import Backend, Device
 
 # (model name, demo dataset folder): InternVL-C and -G on both tasks.
@@ -40,20 +36,15 @@ DEMO_CHECKPOINT_ENV = "ZSBENCH_DEMO_CHECKPOINT"
 class DemoConfig:
     """Where the demo reads and writes, and what it runs."""
 
-    data_dir: Path = cli_field(Path("data/zsbench-demo"), help="Where the demo datasets are generated (once).")
-    output_dir: Path = cli_field(Path("results/demo"), help="Where the result JSONs go (<backend>/<dataset>_<model>.json).")
-    pretrained: Path | None = cli_field(
-        None, show_default=f"${DEMO_CHECKPOINT_ENV}, else ./pretrained/{DEMO_CHECKPOINT_NAME}, else the one beside the zsbench package",
-        help="The demo checkpoint.",
-    )
-    backends: tuple[Backend, ...] = cli_field(("torch", "onnx"), comma_list=True, choices=BACKEND_CHOICES,
-                                          help="Backends to run the suite on (onnx exports and checks the graphs first).")
-    models: tuple[str, ...] = cli_field(DEMO_MODELS, comma_list=True, choices=Choices("demo model", lambda: DEMO_MODELS),
-                                        help="Which of the demo's models to evaluate.")
-    device: Device = cli_field("auto", help="auto (cuda when present, else cpu), cpu, cuda or cuda:N.")
-    batch_size: int = cli_field(128, min=1, help="Images per batch.")
-    num_workers: int = cli_field(default_num_workers(), min=0, help="DataLoader worker processes (4, or the cores here if fewer).")
-    threads: int | None = threads_field()
+    data_dir: Path = Path("data/zsbench-demo")
+    output_dir: Path = Path("results/demo")
+    pretrained: Path | None = None
+    backends: tuple[Backend, ...] = ("torch", "onnx")
+    models: tuple[str, ...] = DEMO_MODELS
+    device: Device = "auto"
+    batch_size: int = 128
+    num_workers: int = default_num_workers()
+    threads: int | None = None
 
 
 def demo_checkpoint_candidates() -> list[Path]:
@@ -81,17 +72,16 @@ def find_demo_checkpoint(pretrained: Path | None) -> Path:
     )
 
 
-def available_backends(requested: tuple[str, ...], log: Callable[[str], None]) -> tuple[str, ...]:
-    """The requested backends whose runtime is installed (the others are skipped, saying why)."""
-    from zsbench.runtime.flavor import install_command, installed_flavors
+def available_backends(requested: tuple[str, ...], device: str, log: Callable[[str], None]) -> tuple[str, ...]:
+    """The requested backends usable on `device` here (the others are skipped, saying why)."""
+    from zsbench.backends import BACKENDS
+    from zsbench.types import resolve_device
 
     kept = []
     for backend in requested:
-        if backend == "onnx" and importlib.util.find_spec("onnxruntime") is None:
-            log("skip backend onnx: onnxruntime is not installed (pip install 'zsbench[onnx]')")
-        elif backend == "trt" and not installed_flavors():
-            log(f"skip backend trt: neither tensorrt nor tensorrt_rtx is installed (data-centre cards: {install_command('tensorrt')}; "
-                f"RTX cards and ahead-of-time builds: {install_command('tensorrt-rtx')}; `zsbench doctor` says which this machine needs)")
+        missing = BACKENDS.get(backend).available(resolve_device(device))
+        if missing is not None:
+            log(f"skip backend {backend}: {missing}")
         else:
             kept.append(backend)
     return tuple(kept)
@@ -110,7 +100,7 @@ def run_demo(config: DemoConfig, quiet: bool, log: Callable[[str], None]) -> lis
     folders = generate_demo_data(config.data_dir)
     log(f"demo data: {config.data_dir} ({time.perf_counter() - start:.1f}s)")
     results = []
-    for backend in available_backends(config.backends, log):
+    for backend in available_backends(config.backends, config.device, log):
         for model, dataset in (run for run in DEMO_RUNS if run[0] in config.models):
             options = EvalOptions(
                 model_type="internvl",

@@ -18,7 +18,7 @@ from PIL import Image
 from zsbench.demo.generate import DEMO_DATASETS
 from zsbench.demo.scenes import CLASSNAMES, SAMPLERS, TEMPLATES, Sample, Task
 from zsbench.eval import metrics as harness_metrics
-from zsbench.models import INTERNVL_MODELS, load_clip
+from zsbench.models import INTERNVL_GRAPHS, INTERNVL_MODELS, load_clip
 
 Encoder = Callable[[torch.Tensor], torch.Tensor]
 Transform = Callable[[Image.Image], torch.Tensor]
@@ -84,8 +84,9 @@ def retrieval_metrics(
 
 def demo_model_names() -> dict[str, str]:
     """The model names that read the demo checkpoint (all Hugging Face folder names), with their task."""
-    specs = {name: INTERNVL_MODELS.get(name) for name in INTERNVL_MODELS.names()}
-    return {name: spec.task for name, spec in specs.items() if spec.checkpoint_format == "hf"}
+    names = {name: INTERNVL_MODELS.get(name) for name in INTERNVL_MODELS.names()}
+    return {name: entry.task.removeprefix("zeroshot_") for name, entry in names.items()
+            if INTERNVL_GRAPHS.get(entry.graph).checkpoint_format == "hf"}
 
 
 def validate_checkpoint(folder: Path, seed: int = 0) -> dict[str, dict[str, float]]:

@@ -53,16 +53,11 @@ def content_key(fields: dict[str, Any]) -> str:
 
 
 def checkpoint_digest(ref: ModelRef) -> str:
-    """A digest of the checkpoint's files, tokenizer and config (the export fingerprint's); for open_clip, of the file
-    `--pretrained` resolves to (a pretrained tag's downloaded file included), or the tag itself when it names no file."""
-    from zsbench.export.fingerprint import fingerprint_files
+    """A digest of the checkpoint's files, tokenizer and config, as its family describes them (the export
+    fingerprint's); for open_clip, of the file `--pretrained` resolves to (a pretrained tag's downloaded file included)."""
+    from zsbench.export.store import checkpoint_fingerprint
 
-    if ref.model_type == "internvl":
-        from zsbench.backends.artifacts import checkpoint_identity
-
-        return checkpoint_identity(ref, "fp32")[2]
-    path = ref.checkpoint()
-    return fingerprint_files([path]).digest if path.is_file() else f"tag:{ref.pretrained}"
+    return checkpoint_fingerprint(ref).digest
 
 
 def encoder_fields(ref: ModelRef, describe: dict[str, Any]) -> dict[str, Any]:

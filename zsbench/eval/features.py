@@ -38,7 +38,7 @@ class ImageShard:
 def image_loader(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, indices: range) -> torch.utils.data.DataLoader:
     """Batches of the decoded, transformed images `indices` of `dataset` (in order)."""
     options = run.options
-    images = TransformedDataset(dataset.samples, loaded.transform, options.skip_bad_images)
+    images = TransformedDataset(dataset.samples, loaded.transform(run.task), options.skip_bad_images)
     return torch.utils.data.DataLoader(
         torch.utils.data.Subset(images, indices),
         batch_size=options.batch_size,
@@ -73,7 +73,7 @@ def feature_fields(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, enco
         "annotation_file": str(Path(options.annotation_file).resolve()) if options.annotation_file else None,
         "samples": len(dataset.samples),
         "images": image_identity(dataset.samples),
-        "transform": transform_description(loaded.transform),
+        "transform": transform_description(loaded.transform(run.task)),
         "skip_bad_images": options.skip_bad_images,
     }
 

@@ -5,16 +5,13 @@ from __future__ import annotations
 import itertools
 import os
 import string
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from zsbench.backends import BACKENDS, EXPORTED_BACKENDS, ModelRef
-from zsbench.choices import BACKEND_CHOICES, MODEL_TYPE_CHOICES, PRECISION_CHOICES, TASK_CHOICES
+from zsbench.backends import BACKENDS, BackendOptions, ModelRef, check_precision
 from zsbench.errors import UnknownNameError, UnsupportedFlagError, ZsbenchError
-from zsbench.models.families import get_family, require_exportable
-from zsbench.options import cli_field
-from zsbench.threads import threads_field
+from zsbench.models.families import export_spec, get_family
 from zsbench.types import TASKS, Backend, Device, ModelType, Precision, export_precision, resolve_device, resolve_precision
 
 DEFAULT_OUTPUT = "{dataset}_{pretrained}_{model}_{language}_{task}.json"
@@ -29,84 +26,52 @@ def default_num_workers() -> int:
 class EvalOptions:
     """`zsbench eval`'s options, with CLIP_benchmark's names and defaults (recall_k as InternVL's fork: 1 5 10).
 
-    Each field is a command-line option (`zsbench.options`): to add a flag, add a field.
+    The command-line layer declares an option for each field (`zsbench.cli_args.EVAL`).
     """
 
-    model_type: ModelType = cli_field("open_clip", help="Model family (see `zsbench models`).", choices=MODEL_TYPE_CHOICES)
-    models: tuple[str, ...] = cli_field(("ViT-B-32-quickgelu",), flag="model", help="Model name(s).")
-    pretrained: tuple[str, ...] = cli_field(
-        ("laion400m_e32",), help="Checkpoint(s): .pth file, HF folder, hub id (ORG/NAME, fetched into the HF cache), "
-                                 "hf://ORG/REPO/FILE, or open_clip's file or pretrained tag."
-    )
-    revision: str | None = cli_field(None, help="Hub revision (branch, tag or commit) of a --pretrained hub id or hf:// file.")
-    pretrained_model: tuple[str, ...] = cli_field(
-        (), help="'model,pretrained' pair(s), or a file with one pair per line; overrides --model/--pretrained."
-    )
-    task: str = cli_field("auto", help="zeroshot_classification, zeroshot_retrieval, or auto (from the dataset).",
-                          choices=TASK_CHOICES)
-    datasets: tuple[str, ...] = cli_field(("cifar10",), flag="dataset", help="Dataset name(s), or a file with one name per line.")
-    dataset_root: str = cli_field("root", help="Dataset folder (fetched into when it lacks the dataset), or a hub dataset "
-                                               "(https://huggingface.co/datasets/ORG/REPO/tree/REV, hf://datasets/ORG/REPO); "
-                                               "may hold {dataset} or {dataset_cleaned}.")
-    split: str = cli_field("test", help="Dataset split.")
-    languages: tuple[str, ...] = cli_field(("en",), flag="language", help="Language(s) of class names, prompts and captions.")
-    output: str = cli_field(
-        DEFAULT_OUTPUT,
-        help="Result file; may use {dataset} {pretrained} {pretrained_full_path} {model} {language} {task} {backend} {precision}.",
-    )
-    batch_size: int = cli_field(64, help="Images per batch.", min=1)
-    num_workers: int = cli_field(default_num_workers(), help="DataLoader worker processes (4, or the cores here if fewer).", min=0)
-    threads: int | None = threads_field()
-    recall_k: tuple[int, ...] = cli_field((1, 5, 10), help="k of Recall@k for retrieval.", min=1)
-    seed: int = cli_field(0, help="Random seed.")
-    skip_existing: bool = cli_field(False, help="Skip runs whose output already holds a finished result.")
-    annotation_file: str | None = cli_field(None, help="Caption file overriding a retrieval dataset's default.")
-    custom_classname_file: str | None = cli_field(None, help="JSON: dataset name -> class names.")
-    custom_template_file: str | None = cli_field(None, help="JSON: dataset name -> prompt templates.")
-    dump_classnames: bool = cli_field(False, help="Write the class names into the result JSON.")
-    dump_templates: bool = cli_field(False, help="Write the templates into the result JSON.")
-    no_amp: bool = cli_field(False, help="Force fp32 (CLIP_benchmark's flag).")
-    backend: Backend = cli_field(
-        "torch", choices=BACKEND_CHOICES,
-        help="torch, onnx (exported graphs, ONNX Runtime) or trt (TensorRT engines); onnx/trt find or make their artifacts in export/ and engines/.",
-    )
-    device: Device = cli_field("auto", help="auto (cuda when present, else cpu), cpu, cuda or cuda:N.")
-    precision: Precision | None = cli_field(None, choices=PRECISION_CHOICES, show_default="fp16 on a GPU, fp32 on a CPU",
-                                      help="Weights and activations.")
-    tokenizer: str | None = cli_field(None, help="Folder with tokenizer.model (InternVL .pth).")
-    model_config: str | None = cli_field(None, help="InternVL config JSON (HF schema) for other sizes.")
-    skip_bad_images: bool = cli_field(False, help="Skip unreadable images and count them, instead of failing.")
-    offline: bool = cli_field(False, help="Never use the network: datasets and weights must be on disk or in the Hugging Face "
-                                          "cache (also ZSBENCH_OFFLINE=1 or HF_HUB_OFFLINE=1).")
-    no_parity_gate: bool = cli_field(False, help="onnx/trt: use artifacts whose parity check failed or never ran.")
-    export_dir: str = cli_field(
-        "export", help="onnx/trt: an export folder (e.g. `zsbench export --output_dir`'s), or a folder of exports named <model>-<checkpoint>-<precision>."
-    )
-    engine_dir: str = cli_field(
-        "engines", help="trt: an engine folder (e.g. `zsbench engine build --output_dir`'s), or a folder of engine folders named after their export."
-    )
+    model_type: ModelType = "open_clip"
+    models: tuple[str, ...] = ("ViT-B-32-quickgelu",)
+    pretrained: tuple[str, ...] = ("laion400m_e32",)
+    revision: str | None = None
+    pretrained_model: tuple[str, ...] = ()
+    task: str = "auto"
+    datasets: tuple[str, ...] = ("cifar10",)
+    dataset_root: str = "root"
+    split: str = "test"
+    languages: tuple[str, ...] = ("en",)
+    output: str = DEFAULT_OUTPUT
+    batch_size: int = 64
+    num_workers: int = default_num_workers()
+    threads: int | None = None
+    recall_k: tuple[int, ...] = (1, 5, 10)
+    seed: int = 0
+    skip_existing: bool = False
+    annotation_file: str | None = None
+    custom_classname_file: str | None = None
+    custom_template_file: str | None = None
+    dump_classnames: bool = False
+    dump_templates: bool = False
+    no_amp: bool = False
+    backend: Backend = "torch"
+    device: Device = "auto"
+    precision: Precision | None = None
+    tokenizer: str | None = None
+    model_config: str | None = None
+    skip_bad_images: bool = False
+    offline: bool = False
+    artifacts: BackendOptions = field(default_factory=BackendOptions)  # where onnx/trt find exports and engines, the gate
     # CLIP_benchmark's remaining eval flags, with its meaning (issue 14).
-    test_split: str | None = cli_field(None, help="CLIP_benchmark's other name for --split.")
-    normalize: bool = cli_field(True, help="CLIP_benchmark's linear-probe feature normalisation; zero-shot embeddings are always normalised.")
-    model_cache_dir: str | None = cli_field(
-        None, help="Folder searched for --pretrained when that path does not exist (local weights only, never a download)."
-    )
-    feature_root: str | None = cli_field(None, help="CLIP_benchmark's feature folder: caches image features there (the image-feature cache).")
+    test_split: str | None = None
+    normalize: bool = True
+    model_cache_dir: str | None = None
+    feature_root: str | None = None
     # Scale-out and embedding caches (zsbench.eval.distributed, zsbench.eval.cache; issue 13).
-    cache_dir: str | None = cli_field(
-        None, help="Embedding cache folder (class embeddings; image features with --cache_features).",
-        show_default="$ZSBENCH_CACHE_DIR, else ~/.cache/zsbench",
-    )
-    no_cache: bool = cli_field(False, help="Neither read nor write the embedding cache.")
-    cache_features: bool = cli_field(
-        False, help="Also cache image embeddings per model, backend, precision, dataset, split and transform, "
-                    "so re-runs with other prompts or languages only encode texts.",
-    )
-    save_clf: str | None = cli_field(None, help="CLIP_benchmark's flag: the cache folder classifiers are saved in (as --cache_dir).")
-    load_clfs: tuple[str, ...] = cli_field((), help="CLIP_benchmark's flag: the cache folder classifiers are loaded from (as --cache_dir).")
-    distributed: bool = cli_field(
-        False, help="CLIP_benchmark's flag, accepted: under torchrun every process evaluates its share of the images and prompts."
-    )
+    cache_dir: str | None = None
+    no_cache: bool = False
+    cache_features: bool = False
+    save_clf: str | None = None
+    load_clfs: tuple[str, ...] = ()
+    distributed: bool = False
 
     def resolved(self) -> EvalOptions:
         """These options with `device` and `precision` resolved (`zsbench.types`), and the backend checked.
@@ -115,15 +80,15 @@ class EvalOptions:
 
         Raises:
             UnknownNameError: an unknown backend or precision.
-            NotExportableError: --backend onnx/trt with a model type that is not exported.
+            UnsupportedPrecisionError: a precision the backend does not run.
         """
-        if self.backend not in BACKENDS:  # before any dataset is opened (and without importing the backend)
+        if self.backend not in BACKENDS:  # before any dataset is opened
             raise UnknownNameError("backend", self.backend, BACKENDS.names())
         device = resolve_device(self.device, require_present=False)
         precision = resolve_precision(self.precision, device, no_amp=self.no_amp)
-        if self.backend in EXPORTED_BACKENDS:
-            require_exportable(self.model_type, f"--backend {self.backend}")
+        if BACKENDS.get(self.backend).exported:
             precision = export_precision(precision)
+        check_precision(self.backend, precision)
         options = replace(self, device=str(device), precision=precision)
         if self.test_split is not None:
             if self.split not in ("test", self.test_split):
@@ -173,7 +138,7 @@ class EvalRun:
             "model": self.model.model,
             "pretrained": self.model.pretrained,
             "model_type": self.model.model_type,
-            "model_loader": get_family(self.model.model_type).loader_name(self.model.model),
+            "model_loader": get_family(self.model.model_type).loader_name(self.model.model, self.task),
             "dataset_loader": dataset_loader_name(self.dataset),
             "task": self.task,
             "language": self.language,
@@ -262,14 +227,14 @@ def fill_template(option: str, template: str, values: dict[str, str]) -> str:
             "write a literal brace as {{ or }}."
         ) from err
     pieces = []
-    for literal, field, spec, conversion in parsed:
+    for literal, placeholder, spec, conversion in parsed:
         pieces.append(literal)
-        if field is None:
+        if placeholder is None:
             continue
-        if field not in values or spec or conversion:
-            shown = field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+        if placeholder not in values or spec or conversion:
+            shown = placeholder + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
             raise ZsbenchError(f"{option} {template!r} uses {{{shown}}}, which zsbench does not fill. Expected only {allowed}.")
-        pieces.append(values[field])
+        pieces.append(values[placeholder])
     return "".join(pieces)
 
 
@@ -298,10 +263,13 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
                                "language code, as clip_benchmark names them: en, cn, jp, ar, it (XTD10: es, fr, ko, ...).")
     options = options.resolved()
     family = get_family(options.model_type)
+    models = expand_models(options)
+    for model, _ in models:  # an unknown model name, or one that does not export for onnx/trt, fails before any dataset is read
+        family.loader_name(model, family.default_task(model))
+        if BACKENDS.get(options.backend).exported:
+            export_spec(options.model_type, model, f"--backend {options.backend}")
     runs = []
-    for (model, pretrained), dataset, language in itertools.product(
-        expand_models(options), expand_datasets(options.datasets), options.languages
-    ):
+    for (model, pretrained), dataset, language in itertools.product(models, expand_datasets(options.datasets), options.languages):
         pretrained = find_pretrained(pretrained, options.model_cache_dir)
         name = dataset.removeprefix("wds/")
         root = fill_template("--dataset_root", options.dataset_root, {"dataset": name, "dataset_cleaned": name.replace("/", "-")})
@@ -319,6 +287,5 @@ def plan_runs(options: EvalOptions) -> list[EvalRun]:
         }
         output = fill_template("--output", options.output, {key: path_component(value) for key, value in values.items()})
         ref = ModelRef(options.model_type, model, pretrained, options.tokenizer, options.model_config, options.revision)
-        family.loader_name(model)  # an unknown model name fails here, before any dataset is opened
         runs.append(EvalRun(ref, dataset, root, language, task, output, options))
     return runs

@@ -6,13 +6,13 @@ import math
 import resource
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from zsbench.backends import BackendOptions, LoadedModel, load_backend
+from zsbench.backends import LoadedModel, load_backend
 from zsbench.data import build_dataset
 from zsbench.data.acquire import open_or_fetch
 from zsbench.data.catalog import RETRIEVAL
@@ -388,12 +388,10 @@ def _run_all(runs: list[EvalRun], quiet: bool, log: Callable[[str], None], progr
     loaded_key: tuple | None = None
     for index, run in pending:
         options = run.options
-        key = (run.model, options.backend, options.device, options.precision, options.no_parity_gate,
-               options.export_dir, options.engine_dir)
+        key = (run.model, options.backend, options.device, options.precision, options.artifacts)
         if key != loaded_key:
             loaded = None  # release the previous model before loading the next
-            backend_options = BackendOptions(parity_gate=not options.no_parity_gate, export_root=Path(options.export_dir),
-                                             engine_root=Path(options.engine_dir), log=progress)
+            backend_options = replace(options.artifacts, log=progress)
             device = resolve_device(rank_device(options.device, group.local_rank))
             # Rank 0 loads first, so a missing export or engine is made once, then found by the others.
             if not group.is_main:

@@ -1,5 +1,5 @@
-"""Running the parity checks: the PyTorch fp32 reference, then the very encoders eval runs
-(`OnnxEncoder` for the graphs, `TrtEncoder` for the engines), compared by `parity.py`."""
+"""Running the parity checks: the PyTorch reference the family's export spec names (fp32, TF32 off), then the
+very encoders eval runs (`OnnxEncoder` for the graphs, `TrtEncoder` for the engines), compared by `parity.py`."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from pathlib import Path
 
 import torch
 
+from zsbench.artifact_paths import PARITY
 from zsbench.errors import BackendUnavailableError, ExportError
-from zsbench.export.fingerprint import fingerprint_checkpoint
-from zsbench.export.manifest import ExportManifest
+from zsbench.export.manifest import ExportManifest, read_json
 from zsbench.export.parity import Embeddings, ParityReport, ParityThresholds, compare_embeddings, reference_embeddings, run_probes
 from zsbench.export.config import ProbeConfig
-from zsbench.export.probes import ProbeSet, build_probes
-from zsbench.models import InternVL
+from zsbench.export.probes import ProbeSet, TextPadding, build_probes
+from zsbench.export.store import checkpoint_fingerprint
+from zsbench.models.export_spec import ExportSpec
+from zsbench.models.families import LoadedClip, ModelFamily, export_spec, get_family
 from zsbench.runtime.engine_manifest import EngineManifest
 
 Log = Callable[[str], None]
@@ -32,20 +34,36 @@ def free_memory() -> None:
         torch.cuda.empty_cache()
 
 
+def recorded_parity_settings(artifact: Path) -> tuple[ProbeConfig, ParityThresholds | None]:
+    """The probes and thresholds of an export's last parity check (the defaults when it has none)."""
+    if not (artifact / PARITY).exists():
+        return ProbeConfig(), None
+    previous = read_json(artifact / PARITY, "parity report")
+    return ProbeConfig.from_dict(previous["probes"]), ParityThresholds.from_dict(previous["thresholds"])
+
+
+def text_padding(spec: ExportSpec, text: dict[str, object]) -> TextPadding | None:
+    """How the probes pad texts to the full context: only for a text graph of any length (`GraphIO.dynamic_length`)."""
+    if not spec.io("text").dynamic_length:
+        return None
+    return TextPadding(int(text["context_length"]), int(text.get("pad_id", 0)))  # type: ignore[call-overload]
+
+
 def compute_reference(
-    load: Callable[[], tuple[torch.nn.Module, Callable, Callable]], probe_config: ProbeConfig, device: torch.device,
-    log: Log = _silent,
+    load: Callable[[], LoadedClip], family: ModelFamily, model_name: str, padding: TextPadding | None,
+    probe_config: ProbeConfig, device: torch.device, reference: str, log: Log = _silent,
 ) -> tuple[ProbeSet, Embeddings]:
-    """Loads the fp32 model with `load`, builds the probes with its transform and tokenizer, embeds
-    them (TF32 off), and frees the model before returning, so that the backend under test never
-    shares memory with it. `log` gets one progress line per stage."""
-    model, transform, tokenizer = load()
-    probes = build_probes(transform, tokenizer, probe_config)
-    log(f"Parity: PyTorch fp32 reference on {device}: {len(probes.image_names)} probe images, {len(probes.texts)} prompts")
-    reference = reference_embeddings(model, probes, device)
-    del model
+    """Loads the reference model with `load`, builds the probes with its transform (the model name's task)
+    and tokenizer, embeds them (TF32 off), and frees the model before returning, so that the backend under
+    test never shares memory with it. `reference` names its precision; `log` gets one progress line per stage."""
+    loaded = load()
+    transform = family.transform(loaded.preprocess, family.default_task(model_name))
+    probes = build_probes(transform, loaded.tokenizer, probe_config, padding)
+    log(f"Parity: PyTorch {reference} reference on {device}: {len(probes.image_names)} probe images, {len(probes.texts)} prompts")
+    embeddings = reference_embeddings(loaded.model, probes, device)
+    del loaded
     free_memory()
-    return probes, reference
+    return probes, embeddings
 
 
 def graph_files(manifest: ExportManifest, folder: Path) -> dict[str, Path]:
@@ -53,21 +71,24 @@ def graph_files(manifest: ExportManifest, folder: Path) -> dict[str, Path]:
     return {graph: folder / spec.file for graph, spec in manifest.graphs.items()}
 
 
-def load_reference_model(manifest: ExportManifest, device: torch.device) -> tuple[InternVL, Callable, Callable]:
-    """Loads the export's PyTorch model in fp32 from the manifest's checkpoint information.
+def export_reference(manifest: ExportManifest, spec: ExportSpec, probe_config: ProbeConfig,
+                     device: torch.device, log: Log = _silent) -> tuple[ProbeSet, Embeddings]:
+    """The probes and the reference embeddings of an export: its PyTorch model in the spec's reference precision,
+    loaded from the manifest's checkpoint information once the checkpoint is shown unchanged.
 
     Raises:
         ExportError: the checkpoint changed since the export (its fingerprint differs).
     """
-    model, transform, tokenizer = manifest.model_ref().load(device, "fp32")
-    assert isinstance(model, InternVL)
-    now = fingerprint_checkpoint(Path(manifest.pretrained), tokenizer.model_file, model.config.to_hf_dict())
+    ref = manifest.model_ref()
+    now = checkpoint_fingerprint(ref)
     if now.digest != manifest.checkpoint.digest:
         raise ExportError(
             f"The checkpoint {manifest.pretrained} changed since it was exported (fingerprint {now.short}, the export "
             f"was made from {manifest.checkpoint.short}). Re-export it with `zsbench export --force`."
         )
-    return model, transform, tokenizer
+    family = get_family(ref.model_type)
+    return compute_reference(lambda: ref.load(device, spec.reference), family, ref.model, text_padding(spec, manifest.text),
+                             probe_config, device, spec.reference, log)
 
 
 def onnx_parity(
@@ -79,6 +100,7 @@ def onnx_parity(
     precision: str,
     probe_config: ProbeConfig,
     thresholds: ParityThresholds | None,
+    spec_reference: str,
     log: Log = _silent,
 ) -> ParityReport:
     """Parity of the graphs through `OnnxEncoder`, the encoder `--backend onnx` evaluates with (`log`: one
@@ -102,11 +124,14 @@ def onnx_parity(
         artifact=str(artifact),
         backend=backend,
         precision=precision,
-        reference_name=f"torch {torch.__version__} fp32 on {device} (TF32 off)",
+        reference_name=reference_name(spec_reference, device),
         probe_config=probe_config,
     )
 
 
+def reference_name(precision: str, device: torch.device) -> str:
+    """How a parity report names the PyTorch model it compared with."""
+    return f"torch {torch.__version__} {precision} on {device} (TF32 off)"
 
 
 def engine_parity(export: ExportManifest, engine_folder: Path, engines: EngineManifest, device: torch.device,
@@ -124,8 +149,9 @@ def engine_parity(export: ExportManifest, engine_folder: Path, engines: EngineMa
 
     if device.type != "cuda" or not torch.cuda.is_available():
         raise BackendUnavailableError("Engine parity runs the engines, which needs a CUDA GPU; torch sees none here.")
-    log(f"Checking engine parity against PyTorch fp32 on {device}")
-    probes, reference = compute_reference(lambda: load_reference_model(export, device), probe_config, device, log)
+    spec = export_spec(export.model_type, export.model_name, "Engine parity")
+    log(f"Checking engine parity against PyTorch {spec.reference} on {device}")
+    probes, reference = export_reference(export, spec, probe_config, device, log)
     encoder = TrtEncoder(engine_folder, engines, device)
     log(f"Parity: the engines in {engine_folder} on {device}: {len(probes.image_names)} probe images, {len(probes.texts)} prompts")
     try:
@@ -136,5 +162,5 @@ def engine_parity(export: ExportManifest, engine_folder: Path, engines: EngineMa
     return compare_embeddings(
         reference, candidate, probes, thresholds or ParityThresholds.for_precision(export.precision),
         artifact=label or str(engine_folder), backend=backend, precision=export.precision,
-        reference_name=f"torch {torch.__version__} fp32 on {device} (TF32 off)", probe_config=probe_config,
+        reference_name=reference_name(spec.reference, device), probe_config=probe_config,
     ).about(engines.engine_sha256, export.checkpoint.digest)

@@ -1,5 +1,5 @@
-"""What `zsbench export` and `zsbench engine build` are asked: their config dataclasses, whose fields are
-the commands' options (`zsbench.options`).
+"""What `zsbench export` and `zsbench engine build` are asked: their config dataclasses (the command-line
+layer declares their options: `zsbench.cli_args`).
 
 Kept apart from the modules that act on them, and free of torch, onnx and TensorRT, so that building
 the commands' options (`--help`, shell completion, a missing option) stays fast.
@@ -11,12 +11,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zsbench.choices import EXPORT_PRECISION_CHOICES
 from zsbench.errors import EngineError
 from zsbench.models.ref import ModelRef
-from zsbench.options import cli_field, cli_group
 from zsbench.runtime.flavor import FlavorRequest
-from zsbench.types import Device, ExportPrecision
+from zsbench.types import Device, Precision
 
 if TYPE_CHECKING:
     import torch
@@ -27,12 +25,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ProbeConfig:
-    """How many probes, in which batches. Every `pad_every`-th text batch is padded to the
-    tokenizer's full context length, the others to their longest text.
+    """How many probes, in which batches. For a text graph of any length, every `pad_every`-th text
+    batch is padded to the tokenizer's full context length, the others to their longest text.
 
     200 images make the 0.995 top-1 agreement threshold meaningful (one flip allowed)."""
 
-    num_images: int = cli_field(200, flag="parity_images", help="Synthetic probe images of the parity check.", min=1)
+    num_images: int = 200
     num_classes: int = 50
     num_templates: int = 8
     image_batch_sizes: tuple[int, ...] = (1, 2, 5, 8, 16, 32)
@@ -55,28 +53,20 @@ class ProbeConfig:
 class ExportConfig:
     """What `zsbench export` was asked: the model, where to write, precision, opset, parity probes."""
 
-    model: ModelRef = cli_group()
-    out: Path | None = cli_field(None, flag="output_dir", aliases=("out",), show_default="export/<model>-<checkpoint name>-<precision>",
-                                 help="Output folder.")
-    precision: ExportPrecision | None = cli_field(
-        None, choices=EXPORT_PRECISION_CHOICES, show_default="fp16 on a GPU, fp32 on a CPU (as `zsbench eval`)",
-        help="Precision of the graphs (TensorRT engines are built from fp16 ones).",
-    )
-    opset: int | None = cli_field(
-        None, show_default="23 for fp32 (ONNX Runtime's fused attention, RoPE and RMSNorm), 18 for fp16 (what TensorRT builds from)",
-        help="ONNX opset.", min=18,
-    )
-    force: bool = cli_field(False, help="Replace an output folder that holds another model's export.")
-    device: Device = cli_field("auto", help="auto (the GPU when present), cpu, cuda or cuda:N: where the model is traced and the fp32 reference runs.")
-    probes: ProbeConfig = cli_group(ProbeConfig)
+    model: ModelRef
+    out: Path | None = None
+    precision: Precision | None = None
+    opset: int | None = None
+    force: bool = False
+    device: Device = "auto"
+    probes: ProbeConfig = field(default_factory=ProbeConfig)
     thresholds: ParityThresholds | None = None
 
-    def output_folder(self, precision: ExportPrecision) -> Path:
+    def output_folder(self, precision: Precision) -> Path:
         """`out`, or the default folder of this model in `precision` (the resolved one)."""
-        # Named after --pretrained as given (a hub id's name, not its snapshot's hash), as the onnx/trt backends look it up.
-        from zsbench.export.pipeline import default_export_dir
+        from zsbench.export.store import default_export_dir
 
-        return self.out if self.out is not None else default_export_dir(self.model.model, Path(self.model.pretrained), precision)
+        return self.out if self.out is not None else default_export_dir(self.model, precision)
 
 
 def parse_profile(text: str) -> tuple[int, int, int]:
@@ -106,28 +96,15 @@ class EngineConfig:
     profiles span `text_length` (min, opt, max), capped at the tokenizer's context length.
     """
 
-    artifact: Path = cli_field(argument=True, help="The fp16 export folder to build from.")
-    out: Path | None = cli_field(None, flag="output_dir", aliases=("out",), show_default="engines/<export name>", help="Engine folder.")
-    flavor: FlavorRequest = cli_field(
-        "auto", flag="trt_flavor",
-        help="auto: by the GPU: TensorRT-RTX only on the cards it targets (the installed one's list; 1.7: compute capability 7.5, "
-             "8.0, 8.6, 8.9, 12.0, 12.1) when standard TensorRT is not installed; standard TensorRT on every other card; "
-             "without a GPU, TensorRT-RTX ahead of time.",
-    )
-    batch_profiles: tuple[tuple[int, int, int], ...] = cli_field(
-        ((1, 16, 64),), flag="batch", parse=parse_profile, show=format_profile,
-        help="Batch-size optimization profile MIN:OPT:MAX; repeat for several profiles.",
-    )
-    text_length: tuple[int, int, int] = cli_field(
-        (1, 32, 80), parse=parse_profile, show=format_profile, help="Token-length profile MIN:OPT:MAX (capped at the tokenizer's 80)."
-    )
-    workspace_gib: float = cli_field(4.0, flag="workspace", min=0.0625, help="Builder workspace limit, GiB.")
-    timing_cache: Path | None = cli_field(None, show_default="engines/timing.cache", help="Timing cache file (standard TensorRT).")
-    compute_capabilities: tuple[str, ...] = cli_field(
-        (), comma_list=True, show_default="ahead of time: every target the installed TensorRT-RTX lists but 7.5; on a GPU: that GPU",
-        help="TensorRT-RTX: comma-separated compute capabilities to build for, e.g. 7.5,8.6 (7.5, Turing, only when named).",
-    )
-    force: bool = cli_field(False, help="Rebuild even if matching engines exist.")
+    artifact: Path
+    out: Path | None = None
+    flavor: FlavorRequest = "auto"
+    batch_profiles: tuple[tuple[int, int, int], ...] = ((1, 16, 64),)
+    text_length: tuple[int, int, int] = (1, 32, 80)
+    workspace_gib: float = 4.0
+    timing_cache: Path | None = None
+    compute_capabilities: tuple[str, ...] = ()
+    force: bool = False
     probes: ProbeConfig = field(default_factory=ProbeConfig)
     device: torch.device | None = None  # the GPU to build for and check on (None: the current one)
 

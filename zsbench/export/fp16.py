@@ -1,26 +1,22 @@
 """Where an fp16 graph computes in fp32: the explicit casts that keep the original's numerics.
 
-An fp16 graph is exported from the model loaded in fp16, so every cast the PyTorch code
-makes is already a `Cast` node in the graph:
+An fp16 graph is exported from the model loaded in fp16, so every cast the PyTorch code makes
+is already a `Cast` node in the graph (InternVL's RMSNorm statistics and `.pth` layer scale, rotary
+tables computed in fp32); LayerNorm exports as `LayerNormalization` (opset >= 17) whose default
+`stash_type=1` keeps mean and variance in fp32, as PyTorch's half LayerNorm does. The family's
+fp16 policy (`zsbench.models.export_spec.PrecisionPolicy`) records those as notes.
 
-- RMSNorm statistics in fp32 (`layers.RMSNorm`, InternViT and QLLaMA, as the originals);
-- layer scale multiplied in fp32 for `.pth` checkpoints (`LayerScale(force_fp32=True)`);
-- rotary cos/sin tables computed in fp32, then cast;
-- LayerNorm (the attention-pooling heads) exports as `LayerNormalization` (opset >= 17) whose
-  default `stash_type=1` keeps mean and variance in fp32, as PyTorch's half LayerNorm does.
+What PyTorch does in fp32 without a cast in the traced code is added here, by the policy's
+`keep` rules: each node they select (fed fp16, optionally inside a module scope) is wrapped in
+Cast(fp32) -> node -> Cast(fp16). For example:
 
-Two things PyTorch does in fp32 are invisible in the traced code and are added here:
-
-- QLLaMA's attention softmax: the original calls `softmax(..., dtype=torch.float32)`, while
-  zsbench's eager model uses `scaled_dot_product_attention` (fp32-accumulating kernels). In
-  the graph the decomposed `Softmax` would run in fp16, so it is wrapped in Cast(fp32) ->
-  Softmax -> Cast(fp16). The scores feeding it stay fp16, exactly as in the original. (At
-  opset >= 23 attention is one `Attention` node: its `softmax_precision` is set to fp32.)
-  InternViT's and the pooling heads' softmax stay fp16, as in the original.
-- fp16 reductions (the pooling heads' mean over tokens, InternVL-G's L2 norms): PyTorch
-  accumulates half reductions in fp32 and rounds the result; a strongly typed engine would
-  accumulate in fp16 and can overflow (a sum over 257 tokens of InternViT-6B's large
-  activations exceeds 65504). They get the same Cast(fp32) -> op -> Cast(fp16) wrapping.
+- InternVL's QLLaMA attention softmax: the original calls `softmax(..., dtype=torch.float32)`,
+  while zsbench's eager model uses `scaled_dot_product_attention` (fp32-accumulating kernels).
+  In the graph the decomposed `Softmax` would run in fp16. The scores feeding it stay fp16,
+  exactly as in the original. (At opset >= 23 attention is one `Attention` node: its
+  `softmax_precision` is set to fp32 instead.)
+- fp16 reductions (pooling means, L2 norms): PyTorch accumulates half reductions in fp32 and
+  rounds the result; a strongly typed engine would accumulate in fp16 and can overflow.
 
 Since TensorRT 11 engines are built strongly typed, the engine computes exactly these types.
 """
@@ -35,25 +31,18 @@ from zsbench.errors import ExportError
 
 if TYPE_CHECKING:
     import onnx_ir as ir
+    from torch import nn
 
-_REDUCTIONS = frozenset({"ReduceMean", "ReduceSum", "ReduceL2", "ReduceL1", "ReduceSumSquare", "ReduceLogSumExp"})
-_QLLAMA_SCOPE = re.compile(r"(^|\.)qllama(\.|$)")
+    from zsbench.models.export_spec import KeepInFloat, PrecisionPolicy
+
 _SCOPES_KEY = "pkg.torch.onnx.name_scopes"
 
-BASE_POLICY = (
-    "weights and activations fp16",
-    "RMSNorm statistics in fp32 (Cast in the model code, as the original)",
-    "rotary cos/sin computed in fp32, then cast to fp16",
-    "LayerNormalization (opset >= 17) with stash_type=1: mean and variance in fp32",
-)
-PTH_LAYER_SCALE = "layer scale multiplied in fp32 (.pth checkpoint, LayerScale(force_fp32=True))"
 
-
-def _in_qllama(node: ir.Node) -> bool:
+def _in_scope(node: ir.Node, scope: re.Pattern[str]) -> bool:
     scopes = node.metadata_props.get(_SCOPES_KEY)
     if not scopes:
         return False
-    return any(_QLLAMA_SCOPE.search(scope) for scope in ast.literal_eval(scopes))
+    return any(scope.search(name) for name in ast.literal_eval(scopes))
 
 
 def _compute_in_fp32(graph: ir.Graph, node: ir.Node) -> None:
@@ -85,49 +74,46 @@ def _compute_in_fp32(graph: ir.Graph, node: ir.Node) -> None:
         graph.outputs[position] = cast_out.outputs[0]
 
 
-def apply_fp16_policy(model: ir.Model, expected_qllama_softmax: int) -> tuple[str, ...]:
-    """Adds the fp32 islands described in the module docstring to an fp16 `ir.Model`, in place.
+def _selected(graph: ir.Graph, rule: KeepInFloat) -> list[ir.Node]:
+    """The nodes `rule` keeps in fp32: of its op types, fed fp16, inside its scope (if it names one)."""
+    import onnx_ir as ir
 
-    Args:
-        model: the exported fp16 graph (before saving).
-        expected_qllama_softmax: how many QLLaMA attention softmaxes the graph must contain
-            (self-attention layers, plus cross-attention layers on InternVL-G's image path).
+    scope = re.compile(rule.scope) if rule.scope is not None else None
+    return [
+        node for node in graph
+        if node.op_type in rule.op_types and node.inputs[0] is not None and node.inputs[0].dtype == ir.DataType.FLOAT16
+        and (scope is None or _in_scope(node, scope))
+    ]
+
+
+def apply_fp16_policy(model: ir.Model, policy: PrecisionPolicy, source: nn.Module, graph_name: str) -> tuple[str, ...]:
+    """Adds the policy's fp32 islands to the fp16 `ir.Model` of graph `graph_name` (traced from `source`), in place.
 
     Returns:
-        The policy lines recorded in the manifest.
+        The policy lines recorded in the manifest: the policy's notes, then one line per rule that selected nodes.
 
     Raises:
-        ExportError: the exporter did not record module scopes, so QLLaMA's softmaxes cannot
-            be told apart; the graph is not written.
+        ExportError: a rule expects another number of nodes than the graph holds (the exporter did not record
+            module scopes, as torch >= 2.6 does, so the nodes cannot be told apart); the graph is not written.
     """
     import onnx_ir as ir
 
     graph = model.graph
-    # Below opset 23 attention is decomposed (MatMul, Softmax, MatMul); from 23 on it is one
-    # `Attention` node whose `softmax_precision` attribute says the same thing.
-    softmaxes = [n for n in graph if n.op_type in ("Softmax", "Attention") and _in_qllama(n)]
-    reductions = [
-        n for n in graph if n.op_type in _REDUCTIONS and n.inputs[0] is not None and n.inputs[0].dtype == ir.DataType.FLOAT16
-    ]
-    if len(softmaxes) != expected_qllama_softmax:
-        raise ExportError(
-            f"Expected {expected_qllama_softmax} QLLaMA attention (Softmax or Attention) nodes in the fp16 graph, found "
-            f"{len(softmaxes)}: this torch.onnx exporter does not record module scopes ('{_SCOPES_KEY}') as "
-            "torch >= 2.6 does, so the fp32 softmax cannot be placed. Use a supported torch, or --precision fp32."
-        )
-    for node in softmaxes:
-        if node.op_type == "Attention":
-            node.attributes["softmax_precision"] = ir.AttrInt64("softmax_precision", ir.DataType.FLOAT.value)
-        else:
-            _compute_in_fp32(graph, node)
-    for node in reductions:
-        _compute_in_fp32(graph, node)
-    policy = list(BASE_POLICY)
-    if softmaxes:
-        policy.append(f"QLLaMA attention softmax in fp32 ({len(softmaxes)} nodes), as the original's softmax(dtype=float32)")
-    if reductions:
-        kinds = sorted({n.op_type for n in reductions})
-        policy.append(
-            f"fp16 reductions accumulate in fp32 ({len(reductions)} nodes: {', '.join(kinds)}), as PyTorch's half reductions do"
-        )
-    return tuple(policy)
+    lines = list(policy.lines(graph_name))
+    for rule in policy.keep:
+        nodes = _selected(graph, rule)
+        expected = rule.expected(source, graph_name) if rule.expected is not None else None
+        if expected is not None and len(nodes) != expected:
+            raise ExportError(
+                f"Expected {expected} node(s) of {rule.what} ({' or '.join(rule.op_types)}) in the fp16 {graph_name} graph, "
+                f"found {len(nodes)}: this torch.onnx exporter does not record module scopes ('{_SCOPES_KEY}') as "
+                "torch >= 2.6 does, so they cannot be placed. Use a supported torch, or --precision fp32."
+            )
+        for node in nodes:
+            if node.op_type == "Attention":  # opset >= 23: the node's own softmax precision says the same thing
+                node.attributes["softmax_precision"] = ir.AttrInt64("softmax_precision", ir.DataType.FLOAT.value)
+            else:
+                _compute_in_fp32(graph, node)
+        if nodes:
+            lines.append(f"{rule.what} ({len(nodes)} nodes), {rule.why}")
+    return tuple(lines)

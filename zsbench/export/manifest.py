@@ -2,8 +2,9 @@
 
 An export folder `export/<name>/` holds:
 
-    manifest.json        ExportManifest: model, checkpoint fingerprint, config, preprocessing,
-                         precision, opset, graph IO, package versions, exporter, parity verdict
+    manifest.json        ExportManifest: model, graph name, checkpoint fingerprint, config, preprocessing,
+                         tokenizer facts, precision, opset, graph IO and policy, package versions,
+                         exporter, parity verdict (as the model family's `ExportSpec` describes them)
     parity.json          ParityReport of the ONNX graphs against PyTorch fp32 (ONNX Runtime)
     vision.onnx          pixel_values [batch, 3, H, W] float32 -> image_embeds [batch, D]
     vision.onnx.data     its weights (ONNX external data)
@@ -30,8 +31,10 @@ from zsbench.runtime.trust import local_name, manifest_problem, recorded_digests
 
 __all__ = ["MANIFEST", "PARITY", "ExportManifest", "GraphSpec", "IOSpec", "load_export_manifest", "package_version", "read_json"]
 # 2: graph_policy (fp16 islands and fusion rewrites); 3: SHA-256 of every graph file;
-# 4: fingerprints hash whole files (3 hashed three 1 MiB windows of each)
-FORMAT = "zsbench-onnx-export/4"
+# 4: fingerprints hash whole files (3 hashed three 1 MiB windows of each); 5: graph (the family's graph name).
+FORMAT = "zsbench-onnx-export/5"
+# Formats this version reads: a format-4 manifest's graph name is its family's for its model name.
+READABLE_FORMATS = ("zsbench-onnx-export/4", FORMAT)
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ class GraphSpec:
         )
 
 
-_PATHS = ("pretrained", "tokenizer", "model_config")  # the checkpoint's paths (text["tokenizer_file"] too)
+_PATHS = ("pretrained", "tokenizer", "model_config")  # the checkpoint's paths (text["tokenizer_file"] too, when recorded)
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class ExportManifest:
 
     model_type: str
     model_name: str
+    graph: str
     pretrained: str
     tokenizer: str | None
     model_config: str | None
@@ -114,21 +118,14 @@ class ExportManifest:
     format: str = FORMAT
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def identity(self) -> tuple[str, str, str, str]:
-        """What makes two exports "the same graphs": type, graph name (`export_graph_name`: the model
-        name without its task), checkpoint digest, precision."""
-        from zsbench.models.families.internvl import export_graph_name
-
-        return (self.model_type, export_graph_name(self.model_name), self.checkpoint.digest, self.precision)
-
     def file_digests(self) -> dict[str, str]:
         """SHA-256 of every graph file the export holds (name -> digest), as recorded when written."""
         return {name: digest for graph in self.graphs.values() for name, digest in graph.sha256.items()}
 
     def reexport_fix(self, folder: Path) -> str:
         """The sentence that tells a user how to replace this export in `folder`."""
-        return (f"Re-export it with `zsbench export --model {self.model_name} --pretrained {self.pretrained} "
-                f"--precision {self.precision} --out {folder} --force`.")
+        return (f"Re-export it with `zsbench export --model_type {self.model_type} --model {self.model_name} --pretrained "
+                f"{self.pretrained} --precision {self.precision} --output_dir {folder} --force`.")
 
     def model_ref(self) -> ModelRef:
         """The model and checkpoint the export was made from, as recorded (absolute paths)."""
@@ -145,7 +142,8 @@ class ExportManifest:
         data["graph_policy"] = {name: list(lines) for name, lines in self.graph_policy.items()}
         for key in _PATHS:
             data[key] = stored_path(data[key], folder) if data[key] else None
-        data["text"] = {**self.text, "tokenizer_file": stored_path(self.text["tokenizer_file"], folder)}
+        if "tokenizer_file" in self.text:
+            data["text"] = {**self.text, "tokenizer_file": stored_path(self.text["tokenizer_file"], folder)}
         return data
 
     @classmethod
@@ -157,7 +155,13 @@ class ExportManifest:
         values["graph_policy"] = {name: tuple(lines) for name, lines in data["graph_policy"].items()}
         for key in _PATHS:
             values[key] = str(recorded_path(data[key], folder)) if data[key] else None
-        values["text"] = {**data["text"], "tokenizer_file": str(recorded_path(data["text"]["tokenizer_file"], folder))}
+        if "tokenizer_file" in data["text"]:
+            values["text"] = {**data["text"], "tokenizer_file": str(recorded_path(data["text"]["tokenizer_file"], folder))}
+        if "graph" not in data:  # format 4: the family names the graph of its model name
+            from zsbench.models.families import export_spec
+
+            values["graph"] = export_spec(data["model_type"], data["model_name"], "Reading an export").graph
+            values["format"] = FORMAT  # it now records every field of this format
         return cls(**values)
 
 
@@ -183,9 +187,9 @@ def load_export_manifest(folder: Path) -> ExportManifest:
         ExportError: the folder is not a zsbench export, or its manifest is damaged or of another format.
     """
     data = read_json(folder / MANIFEST, "manifest")
-    if data.get("format") != FORMAT:
+    if data.get("format") not in READABLE_FORMATS:
         raise ExportError(
-            f"{folder / MANIFEST} has format {data.get('format')!r}, expected {FORMAT!r}. "
+            f"{folder / MANIFEST} has format {data.get('format')!r}, expected {' or '.join(map(repr, READABLE_FORMATS))}. "
             "It was written by another tool or version; re-export with `zsbench export --force`."
         )
     try:

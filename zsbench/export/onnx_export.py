@@ -1,4 +1,5 @@
-"""torch -> ONNX for one InternVL model: `vision.onnx` (= `encode_image`) and `text.onnx` (= `encode_text`).
+"""torch -> ONNX for one model: the graphs its family's `ExportSpec` names (`vision.onnx` = `encode_image`,
+`text.onnx` = `encode_text`), lowered under the spec's policy for the precision.
 
 Exporter: the TorchDynamo-based `torch.onnx.export(..., dynamo=True)`, chosen deliberately.
 On these models the TorchScript exporter gives a graph three times larger (1578 vs 523
@@ -20,7 +21,6 @@ host memory (not verified at full size).
 from __future__ import annotations
 
 import gc
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,81 +35,62 @@ from zsbench.export.fingerprint import fingerprint_digests
 from zsbench.export.fusions import rewrite_for_fusion
 from zsbench.export.manifest import GraphSpec, IOSpec
 from zsbench.export.staging import check_free_space
-from zsbench.models import InternVL
+from zsbench.models.export_spec import EncoderKind, ExportSpec, GraphIO
+from zsbench.precisions import PRECISIONS
+from zsbench.registry import import_attribute
 from zsbench.runtime.trust import file_digests
 
 MIN_OPSET = 18  # the dynamo exporter's minimum; >= 17 gives LayerNormalization.
-# fp16 graphs are what TensorRT engines are built from: opset 23 would make QLLaMA's fp32 softmax
-# the `Attention` node's softmax_precision, which TensorRT-RTX 1.7's parser rejects.
-FP16_OPSET = 18
-# fp32 graphs run on ONNX Runtime only, whose opset-23 `Attention`, `RotaryEmbedding` and
-# `RMSNormalization` kernels make them 1.1-1.3x faster than opset 18 on a CPU (README, Throughput).
-FP32_OPSET = 23
 
 
 def default_opset(precision: str) -> int:
-    """The opset `zsbench export` uses for `precision` unless told otherwise (see above)."""
-    return FP32_OPSET if precision == "fp32" else FP16_OPSET
+    """The opset `zsbench export` uses for `precision` unless told otherwise (`PrecisionSpec.opset`)."""
+    opset = PRECISIONS.get(precision).opset
+    return opset if opset is not None else MIN_OPSET
 
 
-class ImageEncoderGraph(nn.Module):
-    """`model.encode_image` as a module, so that the exporter traces exactly it (InternVL-G's
-    query path and ensemble included)."""
+class EncoderGraph(nn.Module):
+    """`model.encode_image` or `model.encode_text` as a module, so that the exporter traces exactly it (InternVL-G's
+    query path and ensemble included). Pixels enter as float32 in every precision and are cast to the model's
+    dtype inside the graph; token ids enter as int64 (the padding mask and pooling are the model's own)."""
 
-    def __init__(self, model: InternVL) -> None:
+    def __init__(self, model: nn.Module, encoder: EncoderKind) -> None:
         super().__init__()
         self.model = model
+        self.encoder = encoder
+        self.dtype = next(model.parameters()).dtype
 
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_image(pixel_values)
-
-
-class TextEncoderGraph(nn.Module):
-    """`model.encode_text` as a module: ids right-padded with 0 -> embedding; the padding mask
-    and the last-token pooling are computed inside the graph from the ids."""
-
-    def __init__(self, model: InternVL) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_text(input_ids)
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        if self.encoder == "image":
+            return self.model.encode_image(values.to(self.dtype))
+        return self.model.encode_text(values)
 
 
 @dataclass(frozen=True)
 class GraphPlan:
-    """How one graph is traced: the module, example inputs, IO names and dynamic axes."""
+    """How one graph is traced: the module, an example input, and the spec's IO names and dynamic axes."""
 
-    name: str
+    io: GraphIO
     module: nn.Module
     example: torch.Tensor
-    input_name: str
-    output_name: str
-    dynamic_axes: dict[int, str]
-    qllama_softmax: int
 
 
-def plan_graphs(model: InternVL, device: torch.device) -> list[GraphPlan]:
-    """The two graphs of `model`. Example shapes avoid 0/1 sizes, which torch.export specialises."""
-    config = model.config
-    layers = config.text.num_hidden_layers
-    cross_layers = math.ceil(layers / config.cross_attention_frequency) if model.image_head == "g" else 0
-    size = config.image_size
-    # Pixels enter as float32 in both precisions: the graph casts them, as `encode_image` does.
-    pixels = torch.zeros(2, 3, size, size, dtype=torch.float32, device=device)
-    ids = torch.tensor([[1, 5, 6, 2], [1, 7, 2, 0]], dtype=torch.long, device=device)
-    return [
-        GraphPlan("vision", ImageEncoderGraph(model).eval(), pixels, "pixel_values", "image_embeds", {0: "batch"},
-                  (layers + cross_layers) if model.image_head == "g" else 0),
-        GraphPlan("text", TextEncoderGraph(model).eval(), ids, "input_ids", "text_embeds", {0: "batch", 1: "length"}, layers),
-    ]
+# Example texts: a batch of two, of different lengths (torch.export specialises sizes 0 and 1).
+_EXAMPLE_TEXTS = ["a photo of a dog.", "a small red circle."]
 
 
-def _dynamic_shapes(plan: GraphPlan, context_length: int) -> dict[str, dict[int, Any]]:
+def plan_graphs(model: nn.Module, spec: ExportSpec, tokenizer: Callable, image_size: int, device: torch.device) -> list[GraphPlan]:
+    """The graphs of `spec`, each with an example input: pixels of the model's size, the tokenizer's ids."""
+    examples = {"image": torch.zeros(2, 3, image_size, image_size, dtype=torch.float32, device=device),
+                "text": tokenizer(_EXAMPLE_TEXTS).to(device)}
+    return [GraphPlan(io, EncoderGraph(model, io.encoder).eval(), examples[io.encoder]) for io in spec.graphs]
+
+
+def _dynamic_shapes(io: GraphIO, context_length: int) -> list[dict[int, Any]]:
     dims = {}
-    for axis, name in plan.dynamic_axes.items():
+    for axis, name in io.dynamic_axes.items():
         dims[axis] = torch.export.Dim(name, min=1, max=context_length) if name == "length" else torch.export.Dim(name, min=1)
-    return {plan.input_name: dims}
+    return [dims]
 
 
 def export_graph(
@@ -117,13 +98,14 @@ def export_graph(
     path: Path,
     opset: int,
     context_length: int,
-    fp16_policy: Callable[[Any, int], tuple[str, ...]] | None,
+    lower: Callable[[Any], tuple[str, ...]] | None,
 ) -> tuple[GraphSpec, tuple[str, ...]]:
-    """Traces `plan` to `path` (+ `path.data`), applies the fp16 policy and the fusion rewrites, checks the result.
+    """Traces `plan` to `path` (+ `path.data`), lowers it (`lower`: the precision's graph pass under the family's
+    policy), applies the fusion rewrites, and checks the result.
 
     Returns:
-        The graph's spec for the manifest, and its policy lines: where an fp16 graph computes in
-        fp32, and the fusion-friendly rewrites (`fusions.py`).
+        The graph's spec for the manifest, and its policy lines: where a lowered graph computes in
+        higher precision, and the fusion-friendly rewrites (`fusions.py`).
     """
     import warnings
 
@@ -136,19 +118,19 @@ def export_graph(
                 (plan.example,),
                 dynamo=True,
                 opset_version=opset,
-                input_names=[plan.input_name],
-                output_names=[plan.output_name],
-                dynamic_shapes=_dynamic_shapes(plan, context_length),
+                input_names=[plan.io.input_name],
+                output_names=[plan.io.output_name],
+                dynamic_shapes=_dynamic_shapes(plan.io, context_length),
                 optimize=True,
                 verbose=False,
             )
         except Exception as err:  # the exporter raises many unrelated types; all mean "could not trace"
             raise ExportError(
-                f"torch.onnx.export could not trace the {plan.name} graph ({type(err).__name__}: {err}). "
-                f"Expected a traceable encode_{'image' if plan.name == 'vision' else 'text'}; this is a bug in zsbench "
-                "or an unsupported torch version (torch >= 2.6 is needed)."
+                f"torch.onnx.export could not trace the {plan.io.name} graph ({type(err).__name__}: {err}). "
+                f"Expected a traceable encode_{plan.io.encoder}; this is a bug in zsbench or in the model family's "
+                "export spec, or an unsupported torch version (torch >= 2.6 is needed)."
             ) from err
-    policy = fp16_policy(program.model, plan.qllama_softmax) if fp16_policy is not None else ()
+    policy = lower(program.model) if lower is not None else ()
     policy += rewrite_for_fusion(program.model)
     weight_bytes = sum(
         value.const_value.nbytes for value in program.model.graph.initializers.values() if value.const_value is not None
@@ -207,27 +189,28 @@ def io_specs(path: Path) -> tuple[list[IOSpec], list[IOSpec]]:
 
 
 def export_graphs(
-    model: InternVL, folder: Path, opset: int, precision: str, device: torch.device, log: Callable[[str], None]
+    model: nn.Module, spec: ExportSpec, tokenizer: Callable, image_size: int, context_length: int, folder: Path, opset: int,
+    precision: str, device: torch.device, log: Callable[[str], None],
 ) -> tuple[dict[str, GraphSpec], dict[str, tuple[str, ...]]]:
-    """Writes `vision.onnx` and `text.onnx` (+ external data) of `model` into `folder`.
+    """Writes the graphs of `spec` (`vision.onnx`, `text.onnx`, + external data) of `model` into `folder`.
 
     Returns:
-        The graph specs, and each graph's policy (fp16: where it computes in fp32; all: the rewrites).
+        The graph specs, and each graph's policy (lowered precisions: where it computes higher; all: the rewrites).
     """
-    from zsbench.export.fp16 import PTH_LAYER_SCALE, apply_fp16_policy
-
     if opset < MIN_OPSET:
         raise ExportError(f"--opset {opset} is too old: expected >= {MIN_OPSET} (LayerNormalization needs 17; the exporter 18).")
+    graph_pass = PRECISIONS.get(precision).graph_pass
+    lowering = import_attribute(graph_pass) if graph_pass is not None else None
     specs: dict[str, GraphSpec] = {}
     policies: dict[str, tuple[str, ...]] = {}
-    for plan in plan_graphs(model, device):
+    for plan in plan_graphs(model, spec, tokenizer, image_size, device):
         start = time.perf_counter()
-        spec, policy = export_graph(
-            plan, folder / f"{plan.name}.onnx", opset, model.context_length, apply_fp16_policy if precision == "fp16" else None
-        )
-        specs[plan.name] = spec
+        name = plan.io.name
+        lower = None if lowering is None else (
+            lambda ir_model, name=name: lowering(ir_model, spec.policy(precision), model, name))  # type: ignore[misc]
+        graph, policy = export_graph(plan, folder / f"{name}.onnx", opset, context_length, lower)
+        specs[name] = graph
         if policy:
-            layer_scale = (PTH_LAYER_SCALE,) if precision == "fp16" and plan.name == "vision" and model.checkpoint_format == "pth" else ()
-            policies[plan.name] = policy + layer_scale
-        log(f"  {plan.name}.onnx: {spec.weight_bytes / 2**20:.1f} MiB of weights, {time.perf_counter() - start:.1f} s")
+            policies[name] = policy
+        log(f"  {name}.onnx: {graph.weight_bytes / 2**20:.1f} MiB of weights, {time.perf_counter() - start:.1f} s")
     return specs, policies

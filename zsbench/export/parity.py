@@ -19,9 +19,10 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import torch
 
-from zsbench.errors import ParityError
+from zsbench.errors import ExportError, ParityError
 from zsbench.export.config import ProbeConfig
 from zsbench.export.probes import ProbeSet
+from zsbench.precisions import PRECISIONS
 
 Status = Literal["passed", "failed", "not run"]
 WORST_SHOWN = 5
@@ -39,10 +40,12 @@ class ParityThresholds:
 
     @classmethod
     def for_precision(cls, precision: str) -> ParityThresholds:
-        """fp32: every cosine >= 0.99999; fp16: cosine >= 0.999 for 99% of samples; top-1 >= 0.995."""
-        if precision == "fp32":
-            return cls(cosine=0.99999, cosine_fraction=1.0, top1_agreement=0.995)
-        return cls(cosine=0.999, cosine_fraction=0.99, top1_agreement=0.995)
+        """The precision's limits (`zsbench.precisions`): fp32: every cosine >= 0.99999; fp16: cosine >= 0.999 for
+        99% of samples; top-1 >= 0.995."""
+        limits = PRECISIONS.get(precision).parity
+        if limits is None:
+            raise ExportError(f"Graphs and engines do not come in {precision}: it has no parity thresholds.")
+        return cls(cosine=limits.cosine, cosine_fraction=limits.cosine_fraction, top1_agreement=limits.top1_agreement)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

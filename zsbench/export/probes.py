@@ -119,8 +119,21 @@ def _batches(total: int, sizes: tuple[int, ...]) -> list[tuple[int, int]]:
     return batches
 
 
-def build_probes(transform: Callable, tokenizer: Callable, config: ProbeConfig) -> ProbeSet:
-    """Draws the images, transforms them, tokenises the prompts, and cuts both into batches."""
+@dataclass(frozen=True)
+class TextPadding:
+    """How a text graph of any length is fed the full context: right-padded with `pad_id` to `context_length`."""
+
+    context_length: int
+    pad_id: int
+
+    def pad(self, ids: torch.Tensor) -> torch.Tensor:
+        """`ids` right-padded to the context length (unchanged when already that long)."""
+        return torch.nn.functional.pad(ids, (0, max(0, self.context_length - ids.shape[1])), value=self.pad_id)
+
+
+def build_probes(transform: Callable, tokenizer: Callable, config: ProbeConfig, padding: TextPadding | None = None) -> ProbeSet:
+    """Draws the images, transforms them, tokenises the prompts, and cuts both into batches (with `padding`,
+    every `pad_every`-th text batch is padded to the full context)."""
     rng = np.random.default_rng(config.seed)
     pixels, names = [], []
     for index in range(config.num_images):
@@ -137,12 +150,12 @@ def build_probes(transform: Callable, tokenizer: Callable, config: ProbeConfig) 
     texts = [template.format(c=name) for name in classnames for template in templates]
     classes = [index for index in range(len(classnames)) for _ in templates]
     order = rng.permutation(len(texts))
-    context_length = getattr(tokenizer, "context_length", None)
     text_batches = []
     for number, (start, stop) in enumerate(_batches(len(texts), config.text_batch_sizes)):
         indices = tuple(int(i) for i in order[start:stop])
-        pad_to = context_length if context_length and number % config.pad_every == config.pad_every - 1 else None
-        ids = tokenizer([texts[i] for i in indices], pad_to=pad_to) if pad_to else tokenizer([texts[i] for i in indices])
+        ids = tokenizer([texts[i] for i in indices])
+        if padding is not None and number % config.pad_every == config.pad_every - 1:
+            ids = padding.pad(ids)
         text_batches.append(TextBatch(indices, ids))
     return ProbeSet(
         pixels=torch.stack(pixels),

@@ -32,12 +32,14 @@ import torch
 
 from zsbench.artifact_paths import MANIFEST, PARITY
 from zsbench.errors import BackendUnavailableError, EngineError, ParityError
-from zsbench.export.checking import engine_parity
+from zsbench.export.checking import engine_parity, recorded_parity_settings
 from zsbench.export.manifest import ExportManifest, load_export_manifest, package_version
 from zsbench.export.parity import ParityReport
 from zsbench.export.config import EngineConfig
 from zsbench.export.staging import staged_folder
+from zsbench.export.store import default_engine_dir
 from zsbench.jsonfiles import write_json_atomic
+from zsbench.precisions import PRECISIONS, engine_precisions
 from zsbench.runtime.engine_manifest import (
     ENGINE_FILES,
     BuildRequest,
@@ -64,7 +66,6 @@ from zsbench.runtime.flavor import (
     trt_module,
 )
 
-ENGINE_ROOT = Path("engines")
 Log = Callable[[str], None]
 
 
@@ -140,25 +141,21 @@ class EngineBuildResult:
     reused: bool
 
 
-def default_engine_dir(artifact: Path, root: Path = ENGINE_ROOT) -> Path:
-    """`engines/<export folder name>`."""
-    return root / Path(artifact).resolve().name
-
-
 def graph_profiles(export: ExportManifest, config: EngineConfig) -> dict[str, tuple[ShapeProfile, ...]]:
-    """Optimization profiles of each graph's input, from its IO spec and the requested ranges."""
+    """Optimization profiles of each graph's input, from its IO spec: the first axis takes the batch profiles,
+    a dynamic ``length`` axis the text-length profile (capped at the context length), fixed axes their size."""
     context = int(export.text.get("context_length", 80))
-    lo_len, opt_len, hi_len = (min(v, context) for v in config.text_length)
+    length = tuple(min(v, context) for v in config.text_length)
     profiles: dict[str, tuple[ShapeProfile, ...]] = {}
     for graph, spec in export.graphs.items():
         (io,) = spec.inputs
-        fixed = tuple(int(d) for d in io.shape[1:] if not isinstance(d, str))
         entries = []
-        for lo, opt, hi in config.batch_profiles:
-            if graph == "text":
-                entries.append(ShapeProfile(io.name, (lo, lo_len), (opt, opt_len), (hi, hi_len)))
-            else:
-                entries.append(ShapeProfile(io.name, (lo, *fixed), (opt, *fixed), (hi, *fixed)))
+        for batch in config.batch_profiles:
+            shapes = [[value] for value in batch]  # min, opt, max
+            for dim in io.shape[1:]:
+                for position, shape in enumerate(shapes):
+                    shape.append(length[position] if dim == "length" else int(dim))
+            entries.append(ShapeProfile(io.name, *(tuple(shape) for shape in shapes)))
         profiles[graph] = tuple(entries)
     return profiles
 
@@ -198,7 +195,7 @@ def _build_one(onnx_path: Path, opset: int, profiles: tuple[ShapeProfile, ...], 
             )()
     except PolygraphyException as err:
         hint = (
-            f" The graph uses opset {opset}: from opset 23 QLLaMA's fp32 softmax is the `Attention` node's "
+            f" The graph uses opset {opset}: from opset 23 an fp32 softmax the family's fp16 policy keeps is the `Attention` node's "
             "softmax_precision, which TensorRT's ONNX parser rejects (TensorRT-RTX 1.7 does); re-export with the "
             "default --opset 18."
             if opset >= 23
@@ -220,10 +217,11 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
     config.validate()
     artifact = Path(config.artifact)
     export = load_export_manifest(artifact)
-    if export.precision != "fp16":
+    if not PRECISIONS.get(export.precision).engine:
+        wanted = " or ".join(engine_precisions())
         raise EngineError(
-            f"{artifact} is an {export.precision} export; FP16 engines are built from the fp16 graphs. "
-            f"Run `zsbench export --precision fp16 ...` and build from that folder."
+            f"{artifact} is an {export.precision} export; engines are built from {wanted} graphs. "
+            f"Run `zsbench export --precision {wanted} ...` and build from that folder."
         )
     try:
         verify_files(artifact, export.file_digests(), EngineError, export.reexport_fix(artifact))
@@ -327,3 +325,18 @@ def update_engine_parity(folder: Path, report: ParityReport) -> None:
     built = load_engine_manifest(folder)
     updated = replace(built, parity_status=report.status, parity_reason=report.reason)
     write_json_atomic(folder / MANIFEST, updated.to_dict(folder))
+
+
+def check_engine_parity(artifact: Path, device: str = "auto", engines: Path | None = None,
+                        log: Log = lambda message: None) -> ParityReport:
+    """Reruns the parity check of the engines built from an export (default folder: `engines/<export name>`) on
+    this GPU, with the probes recorded in the export's parity.json, and records the verdict beside them."""
+    from zsbench.types import resolve_device
+
+    export = load_export_manifest(artifact)
+    probe_config, thresholds = recorded_parity_settings(artifact)
+    engine_folder = engines or default_engine_dir(artifact)
+    report = engine_parity(export, engine_folder, load_engine_manifest(engine_folder), resolve_device(device), probe_config,
+                           thresholds, log=log)
+    update_engine_parity(engine_folder, report)
+    return report

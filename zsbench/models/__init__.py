@@ -7,7 +7,7 @@ model names without loading torch.
 from zsbench.lazy import lazy_attributes
 
 _EXPORTS = {
-    "DTYPES": "zsbench.models.factory",
+    "INTERNVL_GRAPHS": "zsbench.models.families.internvl",
     "INTERNVL_MODELS": "zsbench.models.families.internvl",
     "InternVL": "zsbench.models.internvl",
     "InternVLConfig": "zsbench.models.config",

@@ -12,11 +12,14 @@ import json
 from dataclasses import MISSING, asdict, dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from zsbench.errors import ConfigError, UnknownNameError
 from zsbench.jsonfiles import read_json_object
 
+# The two checkpoint layouts (a .pth file of InternVL-C; a Hugging Face folder of InternVL-C and -G), and the image heads.
+CheckpointFormat = Literal["pth", "hf"]
+ImageHead = Literal["c", "g"]
 # Maximum token count of the InternVL tokenizer wrapper (`max_length=80`); not in config.json.
 CONTEXT_LENGTH = 80
 # Top-level sizes of config.json (absent or null: the dataclass default).

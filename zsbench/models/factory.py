@@ -1,7 +1,7 @@
 """`load_clip`: model type + name + checkpoint -> (model, transform, tokenizer), CLIP_benchmark's convention.
 
-The model type picks a family (`zsbench.models.families`); this module loads InternVL checkpoints
-(the InternVL family's loader) and dispatches every other step to the family.
+The model type picks a family (`zsbench.models.families`), which loads the model; this module also holds
+the InternVL family's checkpoint loader (`load_internvl`), which takes the checkpoint's format and image head.
 """
 
 from __future__ import annotations
@@ -15,18 +15,15 @@ from torch import nn
 
 from zsbench.errors import CheckpointError
 from zsbench.models.checkpoints import HF_LAYOUT, hf_weight_files, load_weights, read_tensors
-from zsbench.models.config import InternVLConfig, builtin_config, load_config_file
+from zsbench.models.config import CheckpointFormat, ImageHead, InternVLConfig, builtin_config, load_config_file
 from zsbench.models.families import get_family
-from zsbench.models.families.internvl import INTERNVL_MODELS, InternVLSpec
 from zsbench.models.hub import missing_checkpoint
 from zsbench.models.internvl import InternVL, create_model
 from zsbench.models.ref import ModelRef
 from zsbench.models.tokenizer import InternVLTokenizer, find_tokenizer_file
-from zsbench.models.transform import PreprocessConfig, build_transform, task_resize_mode
-from zsbench.types import PRECISIONS, Precision, resolve_device, resolve_precision
+from zsbench.precisions import PRECISIONS
+from zsbench.types import Precision, resolve_device, resolve_precision
 
-DTYPES: dict[Precision, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-assert tuple(DTYPES) == PRECISIONS, "the dtype table covers zsbench.types.Precision exactly"
 # The configuration a .pth checkpoint gets when no --model_config is given.
 PTH_DEFAULT_CONFIG = "internvl_c_13b_224px"
 
@@ -36,28 +33,28 @@ def list_models(model_type: str = "internvl") -> list[str]:
     return get_family(model_type).list_models()
 
 
-def resolve_internvl_config(spec: InternVLSpec, pretrained: Path, model_config: Path | None) -> InternVLConfig:
+def resolve_internvl_config(checkpoint_format: CheckpointFormat, pretrained: Path, model_config: Path | None) -> InternVLConfig:
     """The configuration for a checkpoint: `model_config` if given, else the HF folder's config.json,
     else (a .pth file) the built-in full-size InternVL-C configuration."""
     if model_config is not None:
         return load_config_file(model_config)
-    if spec.checkpoint_format == "hf":
+    if checkpoint_format == "hf":
         if not (pretrained / "config.json").is_file():
             raise CheckpointError(f"{pretrained} has no config.json. A Hugging Face InternVL folder holds:\n{HF_LAYOUT}")
         return load_config_file(pretrained / "config.json")
     return builtin_config(PTH_DEFAULT_CONFIG)
 
 
-def _check_checkpoint_kind(model_name: str, spec: InternVLSpec, pretrained: Path) -> None:
+def _check_checkpoint_kind(model_name: str, checkpoint_format: CheckpointFormat, pretrained: Path) -> None:
     problem = missing_checkpoint(str(pretrained))
     if problem is not None:
         raise CheckpointError(problem)
-    if spec.checkpoint_format == "hf" and not pretrained.is_dir():
+    if checkpoint_format == "hf" and not pretrained.is_dir():
         raise CheckpointError(
             f"{model_name} reads a Hugging Face folder, but {pretrained} is a file. For a .pth checkpoint use "
             f"{model_name.removesuffix('_hf')}; for InternVL-14B-224px pass its folder."
         )
-    if spec.checkpoint_format == "pth" and pretrained.is_dir():
+    if checkpoint_format == "pth" and pretrained.is_dir():
         raise CheckpointError(
             f"{model_name} reads a .pth file, but {pretrained} is a folder. For a Hugging Face folder use {model_name}_hf."
         )
@@ -65,26 +62,26 @@ def _check_checkpoint_kind(model_name: str, spec: InternVLSpec, pretrained: Path
 
 def load_internvl(
     model_name: str,
+    checkpoint_format: CheckpointFormat,
+    image_head: ImageHead,
     pretrained: Path,
     device: torch.device,
     precision: Precision,
     tokenizer_path: Path | None = None,
     model_config: Path | None = None,
-) -> tuple[InternVL, Callable, InternVLTokenizer]:
-    """Loads an InternVL model name (see `INTERNVL_MODELS`) from its checkpoint, strictly."""
-    spec = INTERNVL_MODELS.get(model_name)
-    _check_checkpoint_kind(model_name, spec, pretrained)
-    config = resolve_internvl_config(spec, pretrained, model_config)
+) -> tuple[InternVL, InternVLTokenizer]:
+    """Loads an InternVL checkpoint of `checkpoint_format` with `image_head` strictly (`model_name` names it in errors)."""
+    _check_checkpoint_kind(model_name, checkpoint_format, pretrained)
+    config = resolve_internvl_config(checkpoint_format, pretrained, model_config)
     # The tokenizer is checked before gigabytes of weights are read.
     tokenizer = InternVLTokenizer(find_tokenizer_file(tokenizer_path, pretrained), config.text)
-    model = create_model(config, spec.checkpoint_format, spec.image_head, device="meta")
-    if spec.checkpoint_format == "hf":
+    model = create_model(config, checkpoint_format, image_head, device="meta")
+    if checkpoint_format == "hf":
         tensors = itertools.chain.from_iterable(read_tensors(path) for path in hf_weight_files(pretrained))
     else:
         tensors = read_tensors(pretrained)
-    load_weights(model, tensors, str(pretrained), DTYPES[precision], device, rename_pth=spec.checkpoint_format == "pth")
-    transform = build_transform(PreprocessConfig(config.image_size, task_resize_mode(spec.task)))
-    return model, transform, tokenizer
+    load_weights(model, tensors, str(pretrained), PRECISIONS.get(precision).dtype(), device, rename_pth=checkpoint_format == "pth")
+    return model, tokenizer
 
 
 def load_clip(
@@ -96,6 +93,7 @@ def load_clip(
     tokenizer_path: str | Path | None = None,
     model_config: str | Path | None = None,
     revision: str | None = None,
+    task: str | None = None,
 ) -> tuple[nn.Module, Callable, Callable]:
     """Loads a CLIP-style model with its image transform and tokenizer.
 
@@ -112,6 +110,8 @@ def load_clip(
         tokenizer_path: folder with `tokenizer.model` (InternVL `.pth` checkpoints).
         model_config: JSON in the Hugging Face InternVL schema, for checkpoints of other sizes.
         revision: the hub revision (branch, tag or commit) of a hub `pretrained`.
+        task: ``zeroshot_classification`` or ``zeroshot_retrieval``: whose image transform to return (None:
+            the one the model name stands for, e.g. retrieval for ``internvl_g_retrieval_hf``).
 
     Returns:
         `(model, transform, tokenizer)`: `model.encode_image(transform(img)[None])`,
@@ -120,8 +120,10 @@ def load_clip(
     ref = ModelRef(model_type, model_name, str(pretrained),
                    str(tokenizer_path) if tokenizer_path is not None else None,
                    str(model_config) if model_config is not None else None, revision)
+    family = get_family(model_type)
     torch_device = device if isinstance(device, torch.device) else resolve_device(device)
-    return get_family(model_type).load(ref, torch_device, resolve_precision(precision, torch_device))
+    loaded = family.load(ref, torch_device, resolve_precision(precision, torch_device))
+    return loaded.model, family.transform(loaded.preprocess, task or family.default_task(model_name)), loaded.tokenizer
 
 
 def describe_model(model_type: str, model: nn.Module, tokenizer: Callable) -> dict[str, object]:

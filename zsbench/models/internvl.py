@@ -9,8 +9,7 @@ from torch import nn
 
 from zsbench.errors import ConfigError
 from zsbench.models.attention_pool import AttentionPool
-from zsbench.models.config import CONTEXT_LENGTH, InternVLConfig
-from zsbench.models.families.internvl import CheckpointFormat, ImageHead
+from zsbench.models.config import CONTEXT_LENGTH, CheckpointFormat, ImageHead, InternVLConfig
 from zsbench.models.internvit import InternViT
 from zsbench.models.qllama import QLLaMA
 

@@ -16,29 +16,43 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
-from torch import nn
 
 from zsbench.errors import CheckpointError, ConfigError, DownloadError, UnknownNameError
 from zsbench.models.checkpoints import load_torch_file
+from zsbench.models.families import LoadedClip
 from zsbench.offline import check_reachable, check_url, forbid_hub_downloads, is_offline, offline_error
 
+# zsbench's precisions as open_clip's: fp16 and bf16 models are wholly in that dtype ("pure"), weights and
+# activations, as InternVL's are; what such a graph keeps in fp32 is in the family's export policy.
+OPEN_CLIP_PRECISIONS = {"fp32": "fp32", "fp16": "pure_fp16", "bf16": "pure_bf16"}
 
-def list_open_clip_models() -> list[str]:
-    """open_clip architecture names (from its bundled configs)."""
+
+def check_checkpoint_file(model_name: str, pretrained: Path) -> None:
+    """Refuses a `--pretrained` that resolved to no file (neither a path nor a pretrained tag of `model_name`).
+
+    Raises:
+        CheckpointError: listing the model's pretrained tags.
+    """
+    if pretrained.is_file():
+        return
     import open_clip
 
-    return list(open_clip.list_models())
+    tags = ", ".join(open_clip.list_pretrained_tags_by_model(model_name)) or "none"
+    raise CheckpointError(
+        f"open_clip checkpoint {pretrained} is not a file, nor a pretrained tag of {model_name} (its tags: {tags}). "
+        "Pass --pretrained PATH to a local checkpoint (a state dict saved by torch.save or safetensors), one of the "
+        "tags, or hf://ORG/REPO/FILE."
+    )
 
 
-def load_open_clip(
-    model_name: str, pretrained: Path, device: torch.device, precision: str
-) -> tuple[nn.Module, Callable, Callable]:
+def load_open_clip(model_name: str, pretrained: Path, device: torch.device, precision: str) -> LoadedClip:
     """Builds `model_name` and loads `pretrained` (a local state-dict file) strictly.
 
     Returns:
-        (model, eval transform, tokenizer) in CLIP_benchmark's convention.
+        The model, its tokenizer and its preprocessing (open_clip's `PreprocessCfg`, as a dict).
     """
     if is_offline():
         forbid_hub_downloads()
@@ -46,22 +60,16 @@ def load_open_clip(
 
     if model_name not in open_clip.list_models():
         raise UnknownNameError("open_clip model", model_name, open_clip.list_models())
-    if not pretrained.is_file():
-        tags = ", ".join(open_clip.list_pretrained_tags_by_model(model_name)) or "none"
-        raise CheckpointError(
-            f"open_clip checkpoint {pretrained} is not a file, nor a pretrained tag of {model_name} (its tags: {tags}). "
-            "Pass --pretrained PATH to a local checkpoint (a state dict saved by torch.save or safetensors), one of the "
-            "tags, or hf://ORG/REPO/FILE."
-        )
+    check_checkpoint_file(model_name, pretrained)
     if pretrained.suffix != ".safetensors":
         # A pickle with code or a truncated file is refused here, with zsbench's message (memory-mapped: cheap).
         load_torch_file(pretrained)
     hf_tower = open_clip.get_model_config(model_name).get("text_cfg", {}).get("hf_model_name")
     try:
-        model, _, transform = open_clip.create_model_and_transforms(
+        model = open_clip.create_model(
             model_name,
             pretrained=str(pretrained),
-            precision=precision,
+            precision=OPEN_CLIP_PRECISIONS[precision],
             device=device,
             weights_only=True,
             # Towers with Hugging Face text models would otherwise fetch their own weights.
@@ -77,7 +85,15 @@ def load_open_clip(
         ) from err
     except RuntimeError as err:  # open_clip's strict load_state_dict reports key mismatches so
         raise CheckpointError(f"{pretrained} does not fit open_clip model {model_name}: {err}") from err
-    return model.eval().requires_grad_(False), transform, tokenizer
+    preprocess = dict(open_clip.get_model_preprocess_cfg(model))
+    return LoadedClip(model.eval().requires_grad_(False), tokenizer, preprocess)
+
+
+def open_clip_transform(preprocess: dict[str, Any]) -> Callable:
+    """open_clip's eval transform for a preprocessing record (as `create_model_and_transforms` builds it)."""
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+
+    return image_transform_v2(PreprocessCfg(**preprocess), is_train=False)
 
 
 def open_clip_checkpoint(model_name: str, pretrained: str, revision: str | None = None) -> Path:

@@ -60,6 +60,6 @@ def build_transform(config: PreprocessConfig) -> T.Compose:
 
 
 def task_resize_mode(task: str) -> ResizeMode:
-    """The resize mode InternVL uses for a task suffix (``classification`` or ``retrieval``)."""
-    return "squash" if task == "retrieval" else "shortest"
+    """The resize mode InternVL uses for a task (``zeroshot_retrieval`` or ``retrieval``: squash; classification: shortest)."""
+    return "squash" if task.removeprefix("zeroshot_") == "retrieval" else "shortest"
 

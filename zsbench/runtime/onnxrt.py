@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from zsbench.errors import BackendUnavailableError, ExportError
+from zsbench.precisions import PRECISIONS
 from zsbench.runtime.encoder import Encoder
 
 GRAPHS = ("vision", "text")
@@ -78,10 +79,12 @@ class OnnxGraphRunner:
     new tensor on `device`; on the CPU the output is a float32 CPU tensor.
     """
 
-    def __init__(self, path: Path, providers: list[str], device: torch.device, threads: int | None = None) -> None:
+    def __init__(self, path: Path, providers: list[str], device: torch.device, threads: int | None = None,
+                 disabled_optimizers: tuple[str, ...] = ()) -> None:
         ort = import_onnxruntime()
         try:
-            self.session = ort.InferenceSession(str(path), session_options(threads), providers=providers)
+            self.session = ort.InferenceSession(str(path), session_options(threads), providers=providers,
+                                                disabled_optimizers=list(disabled_optimizers))
         except Exception as err:  # onnxruntime raises its own untyped exceptions
             raise ExportError(
                 f"ONNX Runtime {ort.__version__} cannot load {path}: {err}. Opset-23 graphs (the fp32 default) need "
@@ -137,12 +140,17 @@ class OnnxEncoder(Encoder):
         self.folder = artifact if artifact is not None else self.graphs["vision"].parent
         self.providers = providers_for(device)
         self.threads = cpu_threads(device)
+        # ONNX Runtime 1.32's NCHWc layout transformer (a CPU layout for fp32 convolutions) crashes the process
+        # (SIGSEGV) while opening open_clip's fp16 ViT graphs, both of them; graphs in another dtype than fp32
+        # are opened without it, which they never use.
+        self.disabled_optimizers = () if PRECISIONS.get(precision).torch_dtype == "float32" else ("NchwcTransformer",)
         self._runners: dict[str, OnnxGraphRunner] = {}
 
     def runner(self, graph: str) -> OnnxGraphRunner:
         """The session of `graph`, opened on first use."""
         if graph not in self._runners:
-            self._runners[graph] = OnnxGraphRunner(self.graphs[graph], self.providers, self.device, self.threads)
+            self._runners[graph] = OnnxGraphRunner(self.graphs[graph], self.providers, self.device, self.threads,
+                                                   self.disabled_optimizers)
         return self._runners[graph]
 
     @property

@@ -1,8 +1,16 @@
 """`--model_type internvl`: InternVL-C and InternVL-G, from a .pth file or a Hugging Face folder.
 
-Model names are the seed's: the task suffix selects the transform, `_hf` the Hugging Face folder
-format, `internvl_g_*` InternVL-G's image head. To add a variant, register an `InternVLSpec`
-under its name in `INTERNVL_MODELS`.
+Two registries, both data:
+
+- `INTERNVL_GRAPHS`: what a checkpoint computes, by graph name: its format (`.pth` file or Hugging
+  Face folder) and image head (InternVL-C's attention pooling, or InternVL-G's query path added).
+  Exports are made per graph and checkpoint: `export/internvl_c_hf-<checkpoint>-fp16`.
+- `INTERNVL_MODELS`: the seed's model names (CLIP_benchmark's spellings), each a graph and the task
+  whose image transform `load_clip` returns when it is told no task. In an evaluation the task is the
+  run's (`--task`, or the dataset's), so `internvl_c_classification_hf` and `internvl_c_retrieval_hf`
+  are one model: one export, one parity check, one engine folder, each run with its task's transform.
+
+To add a variant, register its graph in `INTERNVL_GRAPHS` and its names in `INTERNVL_MODELS`.
 """
 
 from __future__ import annotations
@@ -10,9 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any
 
-from zsbench.models.families import LoadedClip, ModelFamily
+from zsbench.models.config import CheckpointFormat, ImageHead
+from zsbench.models.export_spec import FP16_REDUCTIONS, IMAGE_GRAPH, TEXT_GRAPH, ExportSpec, KeepInFloat, PrecisionPolicy
+from zsbench.models.families import CheckpointRecord, InputSize, LoadedClip, ModelFamily
 from zsbench.registry import Registry
 
 if TYPE_CHECKING:
@@ -22,51 +32,63 @@ if TYPE_CHECKING:
     from zsbench.models.ref import ModelRef
     from zsbench.types import Precision
 
-CheckpointFormat = Literal["pth", "hf"]
-ImageHead = Literal["c", "g"]
-
 
 @dataclass(frozen=True)
-class InternVLSpec:
-    """What an InternVL model name means: checkpoint format, image head and task transform."""
+class InternVLGraph:
+    """What an InternVL checkpoint computes: its format and its image head."""
 
     checkpoint_format: CheckpointFormat
     image_head: ImageHead
-    task: Literal["classification", "retrieval"]
 
 
-INTERNVL_MODELS: Registry[InternVLSpec] = Registry("InternVL model")
-INTERNVL_MODELS.add("internvl_c_classification", InternVLSpec("pth", "c", "classification"))
-INTERNVL_MODELS.add("internvl_c_retrieval", InternVLSpec("pth", "c", "retrieval"))
-INTERNVL_MODELS.add("internvl_c_classification_hf", InternVLSpec("hf", "c", "classification"))
-INTERNVL_MODELS.add("internvl_c_retrieval_hf", InternVLSpec("hf", "c", "retrieval"))
-INTERNVL_MODELS.add("internvl_g_classification_hf", InternVLSpec("hf", "g", "classification"))
-INTERNVL_MODELS.add("internvl_g_retrieval_hf", InternVLSpec("hf", "g", "retrieval"))
+@dataclass(frozen=True)
+class InternVLName:
+    """A model name: its graph, and the task of the transform it stands for when no task is given."""
+
+    graph: str
+    task: str
 
 
-def export_graph_name(model_name: str) -> str:
-    """The name of the ONNX graphs an InternVL name exports to: the name without its task, as
-    ``internvl_c_hf`` for both ``internvl_c_classification_hf`` and ``internvl_c_retrieval_hf``.
+INTERNVL_GRAPHS: Registry[InternVLGraph] = Registry("InternVL graph")
+INTERNVL_GRAPHS.add("internvl_c", InternVLGraph("pth", "c"))
+INTERNVL_GRAPHS.add("internvl_c_hf", InternVLGraph("hf", "c"))
+INTERNVL_GRAPHS.add("internvl_g_hf", InternVLGraph("hf", "g"))
 
-    The task only selects the image transform, which runs before the graphs; the image head and
-    the checkpoint format decide the graphs, so the two task names share one export.
-    """
-    spec = INTERNVL_MODELS.get(model_name)
-    return f"internvl_{spec.image_head}" + ("_hf" if spec.checkpoint_format == "hf" else "")
+INTERNVL_MODELS: Registry[InternVLName] = Registry("InternVL model")
+INTERNVL_MODELS.add("internvl_c_classification", InternVLName("internvl_c", "zeroshot_classification"))
+INTERNVL_MODELS.add("internvl_c_retrieval", InternVLName("internvl_c", "zeroshot_retrieval"))
+INTERNVL_MODELS.add("internvl_c_classification_hf", InternVLName("internvl_c_hf", "zeroshot_classification"))
+INTERNVL_MODELS.add("internvl_c_retrieval_hf", InternVLName("internvl_c_hf", "zeroshot_retrieval"))
+INTERNVL_MODELS.add("internvl_g_classification_hf", InternVLName("internvl_g_hf", "zeroshot_classification"))
+INTERNVL_MODELS.add("internvl_g_retrieval_hf", InternVLName("internvl_g_hf", "zeroshot_retrieval"))
+
+
+def graph_of(model_name: str) -> InternVLGraph:
+    """The graph a model name computes."""
+    return INTERNVL_GRAPHS.get(INTERNVL_MODELS.get(model_name).graph)
+
+
+def _short(task: str) -> str:
+    return task.removeprefix("zeroshot_")
 
 
 def _listing() -> list[str]:
     lines = []
     for name in INTERNVL_MODELS.names():
-        spec = INTERNVL_MODELS.get(name)
-        source = "Hugging Face folder" if spec.checkpoint_format == "hf" else ".pth file"
-        lines.append(f"{name:<30} InternVL-{spec.image_head.upper()}, {spec.task} transform, {source}")
+        entry, graph = INTERNVL_MODELS.get(name), graph_of(name)
+        source = "Hugging Face folder" if graph.checkpoint_format == "hf" else ".pth file"
+        lines.append(f"{name:<30} InternVL-{graph.image_head.upper()}, {source}, graphs {entry.graph}, "
+                     f"transform of the run's task ({_short(entry.task)} when none)")
     return lines
 
 
-def _loader_name(model_name: str) -> str:
-    spec = INTERNVL_MODELS.get(model_name)
-    return f"internvl_{spec.checkpoint_format}/InternVL-{spec.image_head.upper()}/{spec.task}"
+def _loader_name(model_name: str, task: str) -> str:
+    graph = graph_of(model_name)
+    return f"internvl_{graph.checkpoint_format}/InternVL-{graph.image_head.upper()}/{_short(task)}"
+
+
+def _default_task(model_name: str) -> str:
+    return INTERNVL_MODELS.get(model_name).task
 
 
 def _optional_path(value: str | None) -> Path | None:
@@ -79,11 +101,52 @@ def _checkpoint(ref: ModelRef) -> Path:
     return resolve_pretrained(ref.pretrained, ref.revision)
 
 
+def _record(ref: ModelRef) -> CheckpointRecord:
+    from zsbench.models.config import CONTEXT_LENGTH
+    from zsbench.models.factory import resolve_internvl_config
+    from zsbench.models.tokenizer import PREFIX, find_tokenizer_file
+
+    pretrained = ref.checkpoint()
+    config = resolve_internvl_config(graph_of(ref.model).checkpoint_format, pretrained, _optional_path(ref.model_config))
+    tokenizer_file = find_tokenizer_file(_optional_path(ref.tokenizer), pretrained)
+    text = {"context_length": CONTEXT_LENGTH, "pad_id": config.text.pad_token_id, "bos_id": config.text.bos_token_id,
+            "eos_id": config.text.eos_token_id, "prefix": PREFIX, "tokenizer_file": str(tokenizer_file.resolve())}
+    return CheckpointRecord(pretrained, tokenizer_file, config.to_hf_dict(), text)
+
+
 def _load(ref: ModelRef, device: torch.device, precision: Precision) -> LoadedClip:
     from zsbench.models.factory import load_internvl
 
-    return load_internvl(ref.model, _checkpoint(ref), device, precision, _optional_path(ref.tokenizer),
-                         _optional_path(ref.model_config))
+    graph = graph_of(ref.model)
+    model, tokenizer = load_internvl(ref.model, graph.checkpoint_format, graph.image_head, ref.checkpoint(), device, precision,
+                                     _optional_path(ref.tokenizer), _optional_path(ref.model_config))
+    return LoadedClip(model, tokenizer, _preprocess_record(model.config.image_size))
+
+
+def _preprocess_record(image_size: int) -> dict[str, Any]:
+    from zsbench.models.transform import IMAGENET_MEAN, IMAGENET_STD
+
+    # The resize mode is the task's (`_transform`); recorded for the eye.
+    return {"image_size": image_size, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "interpolation": "bicubic",
+            "resize_mode": {"zeroshot_classification": "shortest", "zeroshot_retrieval": "squash"}}
+
+
+def _transform(preprocess: dict[str, Any], task: str) -> Callable:
+    """InternVL's transform for `task`: classification resizes the short side and centre-crops, retrieval squashes."""
+    from zsbench.models.transform import PreprocessConfig, build_transform, task_resize_mode
+
+    record = {**preprocess, "resize_mode": task_resize_mode(task)}
+    return build_transform(PreprocessConfig.from_dict(record))
+
+
+def _tokenizer(ref: ModelRef, config: dict[str, Any], text: dict[str, Any]) -> Callable:
+    """The checkpoint's tokenizer, found where `ref` says now (the export's fingerprint covered its bytes)."""
+    from zsbench.models.config import InternVLConfig
+    from zsbench.models.tokenizer import InternVLTokenizer, find_tokenizer_file
+
+    text_config = InternVLConfig.from_hf_dict(config, source=f"{ref.model} export manifest").text
+    tokenizer_file = find_tokenizer_file(_optional_path(ref.tokenizer), ref.checkpoint())
+    return InternVLTokenizer(tokenizer_file, text_config, text["context_length"], text["prefix"])
 
 
 def _describe(model: nn.Module, tokenizer: Callable) -> dict[str, object]:
@@ -100,21 +163,62 @@ def _describe(model: nn.Module, tokenizer: Callable) -> dict[str, object]:
     }
 
 
-def _input_size(model: nn.Module) -> tuple[int, int]:
+def _input_size(model: nn.Module) -> InputSize:
     from zsbench.models.internvl import InternVL
 
     assert isinstance(model, InternVL)
-    return model.config.image_size, model.config.text.vocab_size
+    return InputSize(model.config.image_size, model.config.text.vocab_size)
+
+
+def _qllama_softmaxes(model: nn.Module, graph: str) -> int:
+    """QLLaMA attention softmaxes of a graph: one per self-attention layer in the text graph; on InternVL-G's
+    image path also one per cross-attention layer (every `cross_attention_frequency`-th layer)."""
+    from zsbench.models.internvl import InternVL
+
+    assert isinstance(model, InternVL)
+    layers = model.config.text.num_hidden_layers
+    if graph == "text":
+        return layers
+    cross_layers = -(-layers // model.config.cross_attention_frequency)
+    return layers + cross_layers if model.image_head == "g" else 0
+
+
+# What an fp16 graph keeps in fp32 (zsbench.export.fp16 applies it; the manifest's graph_policy records it).
+_FP16_NOTES = (
+    "weights and activations fp16",
+    "RMSNorm statistics in fp32 (Cast in the model code, as the original)",
+    "rotary cos/sin computed in fp32, then cast to fp16",
+    "LayerNormalization (opset >= 17) with stash_type=1: mean and variance in fp32",
+)
+_QLLAMA_SOFTMAX = KeepInFloat(
+    "QLLaMA attention softmax in fp32", "as the original's softmax(dtype=float32)", ("Softmax", "Attention"),
+    scope=r"(^|\.)qllama(\.|$)", expected=_qllama_softmaxes,
+)
+_PTH_LAYER_SCALE = "layer scale multiplied in fp32 (.pth checkpoint, LayerScale(force_fp32=True))"
+
+
+def _export_spec(graph_name: str) -> ExportSpec:
+    pth = INTERNVL_GRAPHS.get(graph_name).checkpoint_format == "pth"
+    fp16 = PrecisionPolicy((_QLLAMA_SOFTMAX, FP16_REDUCTIONS), _FP16_NOTES, {"vision": (_PTH_LAYER_SCALE,)} if pth else {})
+    return ExportSpec(graph_name, (IMAGE_GRAPH, TEXT_GRAPH), {"fp16": fp16}, _tokenizer)
+
+
+def _export(model_name: str) -> ExportSpec:
+    return _export_spec(INTERNVL_MODELS.get(model_name).graph)
 
 
 FAMILY = ModelFamily(
     name="internvl",
-    exports=True,
     list_models=INTERNVL_MODELS.names,
     listing=_listing,
     loader_name=_loader_name,
+    default_task=_default_task,
+    checkpoint=_checkpoint,
+    record=_record,
     load=_load,
+    transform=_transform,
     describe=_describe,
     input_size=_input_size,
-    checkpoint=_checkpoint,
+    export=_export,
+    exporting=INTERNVL_MODELS.names,
 )
