@@ -185,6 +185,28 @@ def test_skip_existing_recomputes_a_run_with_other_settings(tmp_path: Path, tiny
     assert code == 0 and "0 evaluation(s) run, 1 skipped" in log, log
 
 
+def test_skip_existing_recomputes_a_run_whose_checkpoint_was_rewritten_in_place(tmp_path: Path, tiny_hf_folder: Path,
+                                                                                cifar: Path) -> None:
+    """Same path, same size, same mtime, other weights (a partial fine-tune written in place): not the finished run."""
+    from tests.eval.test_cache import rewrite_tensor_in_place
+
+    checkpoint = tmp_path / "ckpt"
+    shutil.copytree(tiny_hf_folder, checkpoint)
+    output = tmp_path / "result.json"
+    args = eval_args(checkpoint, cifar, output, "--device", "cpu", "--skip_existing")
+    code, log = zsbench(*args)
+    assert code == 0, log
+    code, log = zsbench(*args)
+    assert code == 0 and "0 evaluation(s) run, 1 skipped" in log, log
+    weights = checkpoint / "model.safetensors"
+    name = next(key for key in json.loads(weights.read_bytes()[8 : 8 + int.from_bytes(weights.read_bytes()[:8], "little")])
+                if key.endswith("mlp.down_proj.weight"))
+    rewrite_tensor_in_place(weights, name)
+    code, log = zsbench(*args)
+    assert code == 0, log
+    assert f"recompute {output}: it was computed with other settings: checkpoint " in log and "1 evaluation(s) run" in log, log
+
+
 def test_skip_existing_recomputes_a_result_that_records_no_settings(tmp_path: Path, tiny_hf_folder: Path, cifar: Path) -> None:
     output = tmp_path / "result.json"
     args = eval_args(tiny_hf_folder, cifar, output, "--device", "cpu", "--skip_existing")

@@ -64,12 +64,13 @@ def _resolved(path: str | None) -> str | None:
     return str(Path(path).resolve()) if path else None
 
 
-def run_record(run: EvalRun, dataset: EvalDataset | None = None) -> dict[str, Any]:
+def run_record(run: EvalRun, dataset: EvalDataset | None = None, checkpoint: str | None = None) -> dict[str, Any]:
     """What a result of `run` computed, beyond CLIP_benchmark's keys: every setting that changes its
     numbers (the result's "run" block, which `--skip_existing` compares with the run asked for).
 
     The fields read from the data (the sample count, the digests of the targets, class names and
-    templates) are left out without `dataset`, so a run can be compared before its dataset is opened.
+    templates) are left out without `dataset`, and the checkpoint's whole-file fingerprint without
+    `checkpoint`, so a run can be compared cheaply before its dataset is opened and its weights hashed.
     Where and how the run ran (hardware, versions) is the result's `env`, not part of this.
     """
     options = run.options
@@ -86,6 +87,8 @@ def run_record(run: EvalRun, dataset: EvalDataset | None = None) -> dict[str, An
     }
     if run.task == RETRIEVAL:
         record["recall_k"] = sorted(set(options.recall_k))
+    if checkpoint is not None:  # the weights' fingerprint: a checkpoint rewritten in place is another run
+        record["checkpoint"] = checkpoint
     if dataset is not None:
         targets = [target.tolist() if isinstance(target, torch.Tensor) else target for target in sample_targets(dataset.samples)]
         record["samples"] = len(dataset.samples)
@@ -222,7 +225,7 @@ def evaluate_run(run: EvalRun, dataset: EvalDataset, loaded: LoadedModel, quiet:
         "task": run.task,
         "metrics": metrics,
         "language": run.language,
-        "run": run_record(run, dataset),
+        "run": run_record(run, dataset, checkpoint),
         **encoder.describe(),
         "batch_size": options.batch_size,
         "world_size": group.world_size,
@@ -372,7 +375,7 @@ def _run_all(runs: list[EvalRun], quiet: bool, log: Callable[[str], None], progr
     if group.is_main:
         group.barrier()
     for index, run in maybe_done:
-        reason = why_not_reusable(Path(run.output), run_identity(run), run_record(run, dataset_of(run)))
+        reason = why_not_reusable(Path(run.output), run_identity(run), run_record(run, dataset_of(run), checkpoint_digest(run.model)))
         if group.all(reason is None):
             log(f"skip {run.output}: it holds this run's finished result")
             outcomes[index] = RunOutcome(run, "skipped")
