@@ -90,3 +90,11 @@ def test_feed_reader_follows_onnxruntimes_reader_protocol() -> None:
     reader.set_range(1, 3)
     assert [int(feed["x"][0]) for feed in iter(reader.get_next, None)] == [1, 2]
     assert [int(feed["x"][0]) for feed in reader] == [0, 1, 2, 3, 4]
+
+
+def test_stacked_pads_token_ids_with_zeros_and_keeps_images() -> None:
+    ids = (np.array([[1, 5, 2]]), np.array([[1, 5, 6, 7, 2], [1, 2, 0, 0, 0]]))
+    pixels = (np.zeros((2, 3, 4, 4), np.float32), np.ones((1, 3, 4, 4), np.float32))
+    calibration = CalibrationSet("t", {"vision": pixels, "text": ids}, ("a", "b", "c"))
+    assert calibration.stacked("text").tolist() == [[1, 5, 2, 0, 0], [1, 5, 6, 7, 2], [1, 2, 0, 0, 0]]
+    assert calibration.stacked("vision").shape == (3, 3, 4, 4) and calibration.stacked("vision")[2].min() == 1

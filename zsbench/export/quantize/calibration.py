@@ -85,6 +85,15 @@ class CalibrationSet:
         """The feed dicts of `graph`, whose single input is called `input_name`."""
         return [{input_name: batch} for batch in self.batches[graph]]
 
+    def stacked(self, graph: str) -> np.ndarray:
+        """Every sample of `graph` in one array; token ids right-padded with 0 to the longest batch,
+        which changes no embedding (the text graph masks and pools past padding)."""
+        batches = self.batches[graph]
+        if batches[0].ndim == 2:
+            width = max(batch.shape[1] for batch in batches)
+            batches = tuple(np.pad(batch, ((0, 0), (0, width - batch.shape[1]))) for batch in batches)
+        return np.concatenate(batches)
+
 
 def feeds_digest(feeds: Iterable[Feed]) -> str:
     """SHA-256 over every feed's input names, dtypes, shapes and bytes, in order."""
