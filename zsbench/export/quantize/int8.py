@@ -27,6 +27,7 @@ Deliberate departures from ONNX Runtime's defaults, each for a measured reason:
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -164,6 +165,10 @@ def quantize_graph(
         raise ExportError(f"ONNX Runtime {ort_version} could not quantize {source}: {type(err).__name__}: {err}") from err
     finally:
         logging.getLogger().removeFilter(quiet)
+    # onnx writes the external data file private (0600); give it the permissions of the fp32 graph's.
+    for made, model in ((output, source), (output.with_name(output.name + ".data"), source.with_name(source.name + ".data"))):
+        if made.exists() and model.exists():
+            shutil.copymode(model, made)
     return QuantizedGraph(
         file=output.name,
         settings=settings,
