@@ -110,8 +110,9 @@ def test_choices_are_the_registries_names() -> None:
     assert _choices(("parity",), "backend") == checking_backends() == ["onnx", "trt"]
     for path in [("eval",), ("info",), ("export",), ("bench",)]:
         assert _choices(path, "model_type") == MODEL_FAMILIES.names()
-    assert _choices(("eval",), "precision") == _choices(("info",), "precision") == PRECISIONS.names() == ["bf16", "fp16", "fp32"]
-    assert _choices(("export",), "precision") == ["fp16", "fp32"]
+    assert _choices(("eval",), "precision") == _choices(("info",), "precision") == PRECISIONS.names() == [
+        "bf16", "fp16", "fp32", "fp8", "int8"]
+    assert _choices(("export",), "precision") == ["fp16", "fp32", "fp8", "int8"]
     assert PRECISIONS.get("bf16").dtype() is torch.bfloat16
     # The comma lists check each item against the same registries.
     bench = dict(COMMANDS)[("bench",)]
