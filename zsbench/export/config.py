@@ -111,8 +111,12 @@ class ExportConfig:
                               "holding it, as `zsbench eval --dataset/--dataset_root`); pass both, or neither for synthetic images.")
         if self.calibration.dataset is not None:  # a misspelt name fails before the model is loaded
             from zsbench.data import dataset_entry
+            from zsbench.errors import UnknownNameError
 
-            dataset_entry(self.calibration.dataset)
+            try:
+                dataset_entry(self.calibration.dataset)
+            except UnknownNameError as err:
+                raise ExportError(f"--calibration_dataset: {err}") from err
 
 
 def parse_profile(text: str) -> tuple[int, int, int]:
