@@ -133,7 +133,7 @@ def test_choices_are_the_registries_names() -> None:
         (["eval", "--backend", "onnx", "--model_type", "open_clip", "--model", "RN50"],
          "--backend onnx: open_clip model RN50 does not export to ONNX; the open_clip models that do: ViT-B-16, "),
         (["eval", "--backend", "onnx", "--model_type", "internvl", "--model", "internvl_c_retrieval_hf", "--precision", "bf16"],
-         "--precision bf16: exported graphs and engines are fp32 or fp16; bf16 runs on --backend torch."),
+         "--precision bf16: --backend onnx (onnxruntime) runs fp32 or fp16 or int8; bf16 runs on --backend torch."),
         (["eval", "--model_type", "internvl", "--model", "internvl_c_retreival_hf"], "Did you mean: internvl_c_retrieval_hf"),
         (["eval", "--device", "mps"], "--device mps: zsbench runs on auto, cpu or cuda (cuda:N), not mps."),
         (["bench", "--model", "m", "--pretrained", "p", "--backends", "torch,tensorrt"], "unknown backend 'tensorrt'"),
