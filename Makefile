@@ -7,7 +7,7 @@ VENV := .venv
 DEMO_STAMP := $(VENV)/.zsbench-demo-installed
 TEST_STAMP := $(VENV)/.zsbench-test-installed
 
-.PHONY: test demo test-fp8
+.PHONY: test demo
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,11 @@ $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(VENV)/bin/python -m pip install -e '.[onnx]'
 	touch $@
 
-# The tests also build TensorRT-RTX engines and compare against transformers' tokenizer. The resolved
+# The tests also build TensorRT-RTX engines, make FP8/INT8 Q/DQ graphs with NVIDIA Model Optimizer (the fp8 extra)
+# and compare against transformers' tokenizer. The resolved
 # versions are printed, so that a CI log shows which releases the tests ran on (dependency drift).
 $(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(VENV)/bin/python -m pip install -e '.[onnx,trt-rtx,dev]'
+	$(VENV)/bin/python -m pip install -e '.[onnx,trt-rtx,fp8,dev]'
 	@echo "Resolved versions (pip freeze):"
 	$(VENV)/bin/python -m pip freeze --all
 	touch $@
@@ -32,15 +33,3 @@ test: $(TEST_STAMP)
 demo: $(DEMO_STAMP)
 	$(VENV)/bin/zsbench demo
 
-# NVIDIA Model Optimizer (the fp8 extra: FP8/INT8 Q/DQ graphs for TensorRT engines) pins onnx and onnxruntime-gpu
-# versions that clash with the onnx extra, so its tests run in an environment of their own (not part of `make test`,
-# where they skip with that reason).
-FP8_VENV := .venv-fp8
-$(FP8_VENV)/.zsbench-fp8-installed: pyproject.toml
-	$(PYTHON) -m venv $(FP8_VENV)
-	$(FP8_VENV)/bin/python -m pip install --upgrade pip
-	$(FP8_VENV)/bin/python -m pip install -e '.[fp8,trt-rtx,dev]'
-	touch $@
-
-test-fp8: $(FP8_VENV)/.zsbench-fp8-installed
-	$(FP8_VENV)/bin/python -m pytest -q tests/export/test_modelopt_qdq.py

@@ -8,9 +8,9 @@ the quantized ops in fp8 (e4m3) or int8, everything else in fp32, which TensorRT
 of time on a CPU-only machine (FP8 only for targets with FP8 hardware: SM 8.9 and 12.x; it
 refuses SM 8.6 with "model contains HW-specific datatypes: fp8_e4m3").
 
-Model Optimizer lives in an environment of its own (`pip install 'zsbench[fp8]'`, see
-pyproject.toml): its own `[onnx]` extra pins onnx and onnxruntime-gpu versions that clash with
-zsbench's. Checked with nvidia-modelopt 0.47.0, onnx 1.23 and onnxruntime 1.32 (CPU), no GPU.
+Model Optimizer is the `fp8` extra (`pip install 'zsbench[fp8]'`, see pyproject.toml: the
+modules its ONNX quantization imports; its own `[onnx]` extra pins onnx and onnxruntime-gpu
+versions that clash with zsbench's), and runs in a child process (`_quantize`). Checked with nvidia-modelopt 0.47.0, onnx 1.23 and onnxruntime 1.32 (CPU), no GPU.
 
 Deliberate choices, each for a measured reason:
 - calibration method "max": the default "entropy" histogram raises "Too many bins for data range"
@@ -24,9 +24,11 @@ Deliberate choices, each for a measured reason:
 
 from __future__ import annotations
 
+import multiprocessing
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +56,14 @@ def import_modelopt_quantization() -> Any:
     except ImportError as err:
         raise BackendUnavailableError(
             f"NVIDIA Model Optimizer is not installed ({err}); it makes the FP8/INT8 Q/DQ graphs TensorRT engines are built "
-            f"from. Install it in an environment of its own (its own pins clash with zsbench[onnx]'s): {INSTALL}"
+            f"from: {INSTALL}"
         ) from err
     return quantization
+
+
+def _quantize(source: str, arguments: dict[str, Any]) -> None:
+    """`modelopt.onnx.quantization.quantize(source, **arguments)` (run in a child process: `quantize_modelopt`)."""
+    import_modelopt_quantization().quantize(source, **arguments)
 
 
 def quantize_modelopt(
@@ -87,7 +94,7 @@ def quantize_modelopt(
 
     if precision not in MODES:
         raise ExportError(f"Model Optimizer makes {' or '.join(MODES)} Q/DQ graphs, not {precision}.")
-    quantization = import_modelopt_quantization()
+    import_modelopt_quantization()
     from modelopt import __version__ as modelopt_version
 
     resolved = resolve_policy(source, policy, precision)
@@ -97,24 +104,28 @@ def quantize_modelopt(
         f"NVIDIA Model Optimizer {modelopt_version}, calibrating on {len(samples)} samples")
     with tempfile.TemporaryDirectory(prefix=".modelopt-", dir=output.parent) as private:
         written = Path(private) / output.name
-        try:
-            quantization.quantize(
-                str(source),
-                quantize_mode=precision,
-                calibration_data={io.input_name: samples},
-                calibration_method=CALIBRATION_METHOD,
-                calibration_eps=["cpu"],
-                high_precision_dtype=HIGH_PRECISION,
-                mha_accumulation_dtype=HIGH_PRECISION,
-                op_types_to_quantize=list(resolved.quantization.op_types) or None,
-                nodes_to_exclude=list(resolved.excluded),
-                use_external_data_format=True,
-                output_path=str(written),
-                log_level="ERROR",
-            )
-        except (ValueError, RuntimeError, KeyError, AssertionError) as err:  # Model Optimizer raises these untyped
-            raise ExportError(f"Model Optimizer {modelopt_version} could not quantize {source} to {precision}: "
-                              f"{type(err).__name__}: {err}") from err
+        arguments = {
+            "quantize_mode": precision,
+            "calibration_data": {io.input_name: samples},
+            "calibration_method": CALIBRATION_METHOD,
+            "calibration_eps": ["cpu"],
+            "high_precision_dtype": HIGH_PRECISION,
+            "mha_accumulation_dtype": HIGH_PRECISION,
+            "op_types_to_quantize": list(resolved.quantization.op_types) or None,
+            "nodes_to_exclude": list(resolved.excluded),
+            "use_external_data_format": True,
+            "output_path": str(written),
+            "log_level": "ERROR",
+        }
+        # In a child process: Model Optimizer patches ONNX Runtime's quantization modules (calibrators, op registries)
+        # while it quantizes, after which ONNX Runtime's own quantize_static, in the same process, fails on the
+        # demo's graphs ("Quantization parameters are not specified for param mul_27").
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as child:
+            try:
+                child.submit(_quantize, str(source), arguments).result()
+            except (ValueError, RuntimeError, KeyError, AssertionError) as err:  # Model Optimizer raises these untyped
+                raise ExportError(f"Model Optimizer {modelopt_version} could not quantize {source} to {precision}: "
+                                  f"{type(err).__name__}: {err}") from err
         model = onnx.load(str(written))
     onnx.save(model, str(output), save_as_external_data=True, all_tensors_to_one_file=True, location=output.name + ".data")
     return QuantizedGraph(
