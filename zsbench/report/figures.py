@@ -128,7 +128,7 @@ def accuracy_figure(entries: list[AccuracyEntry]) -> bytes:
     return _png(figure)
 
 
-def precision_figure(device: str, entries: list[PrecisionEntry]) -> bytes:
+def precision_plot(device: str, entries: list[PrecisionEntry]) -> Figure:
     """Each model's accuracy per backend and precision on the datasets it ran at several precisions, every
     bar annotated with its value and its difference to the fp32 baseline; titled with the device measured on."""
     series = sorted({name for entry in entries for name in entry.measured})
@@ -150,7 +150,12 @@ def precision_figure(device: str, entries: list[PrecisionEntry]) -> bytes:
     axes.set_title(f"Accuracy per precision against fp32, on {device}")
     # Below the axes: the annotations of 100% bars reach the right edge, where a legend inside would hide them.
     figure.legend(*axes.get_legend_handles_labels(), loc="outside lower center", ncol=len(series), fontsize=8)
-    return _png(figure)
+    return figure
+
+
+def precision_figure(device: str, entries: list[PrecisionEntry]) -> bytes:
+    """`precision_plot` as PNG bytes."""
+    return _png(precision_plot(device, entries))
 
 
 def throughput_figure(entries: list[ThroughputEntry]) -> bytes:

@@ -65,9 +65,12 @@ def _precision_rank(result: dict[str, Any]) -> tuple[int, str, str]:
 def compare_precisions(results: list[dict[str, Any]]) -> list[list[ComparedRun]]:
     """The runs of each model and dataset that has one at a precision other than fp32, each with its fp32
     baseline; one list per model and dataset (first-seen order), fp32 runs first. `results` hold one run
-    per backend and precision of each (`zsbench.report.document.figure_results`)."""
+    per backend and precision of each (`zsbench.report.document.figure_results`); results that record no
+    precision (CLIP_benchmark's own) take no part."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for result in results:
+        if not isinstance(result.get("precision"), str):
+            continue
         groups.setdefault(tuple(str(result.get(key)) for key in GROUP_KEYS), []).append(result)
     compared = []
     for members in groups.values():
