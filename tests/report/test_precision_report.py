@@ -110,8 +110,8 @@ def test_each_precision_is_compared_with_the_fp32_run_of_its_backend_else_torch(
     (axes,) = figure.axes
     assert axes.get_title() == f"Accuracy per precision against fp32, on cpu ({CPU})"
     labels = {text.get_text().strip() for text in axes.texts}
-    assert {"95.5 (-0.50 pts vs onnx fp32)", "96.0 (fp32 baseline)", "97.0 (-0.20 pts vs torch fp32)",
-            "93.3 (+0.10 pts vs torch fp32)"} <= labels
+    assert {"95.50 (-0.50 pts vs onnx fp32)", "96.00 (fp32 baseline)", "97.05 (-0.20 pts vs torch fp32)",
+            "93.30 (+0.10 pts vs torch fp32)"} <= labels
     assert [tick.get_text() for tick in axes.get_yticklabels()] == [
         "wds/shapes_classification · InternVL-C · acc1", "wds/shapes_retrieval · InternVL-C · image R@5",
         "wds/shapes_retrieval · InternVL-C · text R@5"]
@@ -138,7 +138,7 @@ def test_runs_without_an_fp32_baseline_say_so_and_get_no_difference(tmp_path: Pa
     figure = precision_plot(devices_of(compared), precision_entries(compared))
     assert figure.axes[0].get_title() == "Accuracy per precision against fp32, on cuda:0 (NVIDIA Test GPU)"
     assert {text.get_text().strip() for text in figure.axes[0].texts} == {
-        "96.0 (none: no fp32 run of this backend or of torch)", "95.5 (none: no fp32 run of this backend or of torch)"}
+        "96.00 (none: no fp32 run of this backend or of torch)", "95.50 (none: no fp32 run of this backend or of torch)"}
 
     clip_benchmark = {key: value for key, value in result("wds/shapes_classification", "internvl_c_classification_hf", "torch", "fp32",
                                                          classification(0.95)).items() if key not in ("backend", "precision")}
