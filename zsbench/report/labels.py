@@ -13,10 +13,15 @@ def series_name(result: dict[str, Any]) -> str:
     return f"{result.get('backend') or '?'} {result.get('precision') or '?'}"
 
 
-def result_label(result: dict[str, Any]) -> str:
-    """``dataset [language] · model family`` (the language only when it is not English)."""
+def dataset_label(result: dict[str, Any]) -> str:
+    """``dataset [language]`` (the language only when it is not English)."""
     language = "" if result["language"] == "en" else f" [{result['language']}]"
-    return f"{result['dataset']}{language} · {model_family(result['model'])}"
+    return f"{result['dataset']}{language}"
+
+
+def result_label(result: dict[str, Any]) -> str:
+    """``dataset [language] · model family``."""
+    return f"{dataset_label(result)} · {model_family(result['model'])}"
 
 
 def device_name(result: dict[str, Any]) -> str:

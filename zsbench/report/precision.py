@@ -17,7 +17,7 @@ from zsbench.escape import markdown_text
 from zsbench.eval.report import metric_label, percent_text
 from zsbench.precisions import precision_names
 from zsbench.report.figures import PrecisionEntry
-from zsbench.report.labels import device_name, result_label, series_name
+from zsbench.report.labels import dataset_label, device_name, result_label, series_name
 
 # The metric compared per task: top-1 (mAP for multi-label datasets) and retrieval recall@5 both ways.
 COMPARED_METRICS = ("acc1", "mean_average_precision", "image_retrieval_recall@5", "text_retrieval_recall@5")
@@ -121,9 +121,7 @@ def precision_markdown(compared: list[list[ComparedRun]]) -> list[str]:
     """One table per dataset (and language), the runs of every model on it, as Markdown lines."""
     datasets: dict[str, list[ComparedRun]] = {}
     for runs in compared:
-        first = runs[0].result
-        language = "" if first["language"] == "en" else f" [{first['language']}]"
-        datasets.setdefault(f"{first['dataset']}{language}", []).extend(runs)
+        datasets.setdefault(dataset_label(runs[0].result), []).extend(runs)
     lines = []
     for dataset, runs in datasets.items():
         lines += ["", f"### {markdown_text(dataset)}", "", *_table(runs)]
