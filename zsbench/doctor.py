@@ -365,8 +365,10 @@ def _trt_rows(probe: MachineProbe, usable: list[GpuStatus]) -> list[BackendStatu
     cards: list[GpuStatus | None] = list({(g.name, g.compute_capability): g for g in usable}.values()) or [None]
     rows = []
     for gpu in cards:
-        fp16 = _trt_ahead_of_time_row(libraries, installed, rtx_targets, cuda) if gpu is None else \
-            _trt_gpu_row(probe, gpu, installed, rtx_targets, cuda)
+        if gpu is None:
+            fp16 = _trt_ahead_of_time_row(libraries, installed, rtx_targets, cuda)
+        else:
+            fp16 = _trt_gpu_row(probe, gpu, installed, rtx_targets, cuda)
         rows.append(fp16)
         rows += [_trt_quantized_row(fp16, precision, gpu, libraries, rtx_targets) for precision in engine_precisions()
                  if precision != "fp16"]
