@@ -49,7 +49,7 @@ sys.path.insert(0, str(REPO))
 from zsbench.backends import load_backend  # noqa: E402
 from zsbench.demo.generate import generate_demo_data  # noqa: E402
 from zsbench.doctor import DoctorReport, run_doctor  # noqa: E402
-from zsbench.errors import UnsupportedPrecisionError, ZsbenchError  # noqa: E402
+from zsbench.errors import ParityError, UnsupportedPrecisionError, ZsbenchError  # noqa: E402
 from zsbench.eval.plan import EvalOptions, plan_runs  # noqa: E402
 from zsbench.eval.runner import classification_logits, evaluate_run, open_dataset  # noqa: E402
 from zsbench.export import EngineConfig, ExportConfig, ProbeConfig, build_engines, default_export_dir, export_model  # noqa: E402
@@ -62,6 +62,12 @@ CHECKPOINT = REPO / "pretrained" / "zsbench-demo"
 CLASSIFY, RETRIEVE = "internvl_c_classification_hf", "internvl_g_retrieval_hf"
 RUNS = ((CLASSIFY, "shapes_classification"), (RETRIEVE, "shapes_retrieval"))
 PROBES = ProbeConfig(num_images=200)
+# Quantized graphs of the demo checkpoint that fail the export gate for a known, documented reason: their rows skip with
+# the reason and the measured agreement instead of failing the whole check (engines are built only from graphs that pass).
+KNOWN_GATE_FAILURES = {
+    "fp8": "the demo's fp8 (e4m3) Q/DQ graphs fail the export gate: e4m3 noise moves the probes' near-tie zero-shot "
+           "scores (README, Quantized graphs)",
+}
 BF16 = ParityThresholds(cosine=0.99, cosine_fraction=0.99, top1_agreement=0.99)  # bf16 keeps 8 mantissa bits
 TABLE_PRINTED = "# table printed"  # the last line of --rows once the table is out (gpu_check.sh prints it otherwise)
 
@@ -214,15 +220,23 @@ def flavor_row(machine: Machine) -> tuple[str, str]:
 
 def build_row(machine: Machine, model: str, precision: str = "fp16") -> tuple[str, str]:
     """`precision` engines built (or reused) from the fp16 export, or for a quantized precision from Q/DQ graphs made
-    here by Model Optimizer (their export parity first: a graph failing the gate is a fail), then engine parity."""
+    here by Model Optimizer (their export parity first: a graph failing the gate is a fail, unless the failure is a
+    known one, `KNOWN_GATE_FAILURES`), then engine parity."""
     missing = machine.not_runnable("trt", precision)
     if missing and "build only" not in missing:
         return "skip", missing
     ref = ModelRef("internvl", model, str(CHECKPOINT))
     if PRECISIONS.get(precision).quantized:
         artifact = default_export_dir(ref, precision, ENGINE_TARGET)
-        export_model(ExportConfig(ref, out=artifact, precision=precision, device=machine.device, probes=PROBES,  # type: ignore[arg-type]
-                                  for_engines=True))
+        try:
+            export_model(ExportConfig(ref, out=artifact, precision=precision, device=machine.device, probes=PROBES,  # type: ignore[arg-type]
+                                      for_engines=True))
+        except ParityError as err:
+            if precision not in KNOWN_GATE_FAILURES:
+                raise
+            zero_shot = err.report.graph("zero_shot") if err.report is not None else None
+            measured = f" (zero-shot top-1 agreement {zero_shot.top1_agreement:.4f})" if zero_shot else ""
+            return "skip", KNOWN_GATE_FAILURES[precision] + measured
     else:
         artifact = default_export_dir(ref, precision)
     result = build_engines(EngineConfig(artifact, probes=PROBES))

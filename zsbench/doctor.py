@@ -60,7 +60,6 @@ ONNX_EXTRA = "pip install 'zsbench[onnx]'"
 # Model Optimizer makes the Q/DQ graphs int8 and fp8 engines are built from (`zsbench.export.quantize.modelopt_qdq.INSTALL`,
 # not imported here: that module loads numpy and the export stage).
 MODELOPT_EXTRA = "pip install 'zsbench[fp8]'"
-MODELOPT_ENVIRONMENT = "in an environment of its own: its pins clash with zsbench[onnx]'s"
 ORT_FOR_OPSET = {23: "1.23"}  # the oldest onnxruntime that runs graphs of this opset (fused attention, RoPE, RMSNorm)
 # One install command per card family (README "Engines" says the same).
 CARD_FAMILIES = (
@@ -429,10 +428,10 @@ def _graph_maker_missing(libraries: dict[str, LibraryReport]) -> tuple[str, str]
     module its ONNX quantization imports is missing; None when it is installed."""
     modelopt = libraries.get("modelopt", LibraryReport("modelopt"))
     if not modelopt.installed:
-        return f"NVIDIA Model Optimizer makes the Q/DQ graphs these engines are built from ({MODELOPT_ENVIRONMENT})", MODELOPT_EXTRA
+        return f"NVIDIA Model Optimizer makes the Q/DQ graphs these engines are built from", MODELOPT_EXTRA
     missing = [module for module, present in modelopt.details.get("modules", {}).items() if not present]
     if missing:
-        return f"NVIDIA Model Optimizer's ONNX quantization needs {', '.join(missing)} ({MODELOPT_ENVIRONMENT})", MODELOPT_EXTRA
+        return f"NVIDIA Model Optimizer's ONNX quantization needs {', '.join(missing)}", MODELOPT_EXTRA
     return None
 
 
