@@ -18,10 +18,11 @@ $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(VENV)/bin/python -m pip install -e '.[onnx]'
 	touch $@
 
-# The tests also build TensorRT-RTX engines and compare against transformers' tokenizer. The resolved
+# The tests also build TensorRT-RTX engines, make FP8/INT8 Q/DQ graphs with NVIDIA Model Optimizer (the fp8 extra)
+# and compare against transformers' tokenizer. The resolved
 # versions are printed, so that a CI log shows which releases the tests ran on (dependency drift).
 $(TEST_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(VENV)/bin/python -m pip install -e '.[onnx,trt-rtx,dev]'
+	$(VENV)/bin/python -m pip install -e '.[onnx,trt-rtx,fp8,dev]'
 	@echo "Resolved versions (pip freeze):"
 	$(VENV)/bin/python -m pip freeze --all
 	touch $@
@@ -31,3 +32,4 @@ test: $(TEST_STAMP)
 
 demo: $(DEMO_STAMP)
 	$(VENV)/bin/zsbench demo
+

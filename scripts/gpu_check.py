@@ -15,9 +15,13 @@ rows finished so far and exits 143, so a timeout never loses them.
 Rows:
   gpu                    doctor's view of the GPUs (usable by torch, or why not)
   torch fp16 / bf16      the demo model in fp16 / bf16 on CUDA against itself in fp32 (parity probes)
-  onnx fp32 / fp16       export + ONNX Runtime parity against PyTorch fp32
+  torch bf16 (cpu)       the same on the CPU under bf16 autocast, where the CPU has native bf16 (else skip: why)
+  onnx fp32 / fp16 / int8  export (int8: quantized, calibrated) + ONNX Runtime parity against PyTorch fp32
   trt flavor             installed TensorRT libraries and the one `--trt-flavor auto` picks for this card
   trt build <model>      FP16 engines built (or reused) + engine parity on the GPU
+  trt int8 / fp8 build   Q/DQ graphs by NVIDIA Model Optimizer (export parity), engines built + engine parity;
+                         skip with doctor's command where Model Optimizer or the card's TensorRT is missing,
+                         and fp8 below compute capability 8.9
   eval <backend>         the demo classification and retrieval runs: accuracy, steady throughput,
                          first-call seconds, TensorRT memory
   top-1 <backend>        per-image top-1 agreement with torch fp32 on the demo classification set
@@ -45,18 +49,25 @@ sys.path.insert(0, str(REPO))
 from zsbench.backends import load_backend  # noqa: E402
 from zsbench.demo.generate import generate_demo_data  # noqa: E402
 from zsbench.doctor import DoctorReport, run_doctor  # noqa: E402
-from zsbench.errors import ZsbenchError  # noqa: E402
+from zsbench.errors import ParityError, UnsupportedPrecisionError, ZsbenchError  # noqa: E402
 from zsbench.eval.plan import EvalOptions, plan_runs  # noqa: E402
 from zsbench.eval.runner import classification_logits, evaluate_run, open_dataset  # noqa: E402
 from zsbench.export import EngineConfig, ExportConfig, ProbeConfig, build_engines, default_export_dir, export_model  # noqa: E402
 from zsbench.export.parity import ParityThresholds, compare_embeddings, reference_embeddings, run_probes  # noqa: E402
 from zsbench.export.probes import build_probes  # noqa: E402
 from zsbench.models import ModelRef, load_clip  # noqa: E402
+from zsbench.precisions import ENGINE_TARGET, PRECISIONS  # noqa: E402
 
 CHECKPOINT = REPO / "pretrained" / "zsbench-demo"
 CLASSIFY, RETRIEVE = "internvl_c_classification_hf", "internvl_g_retrieval_hf"
 RUNS = ((CLASSIFY, "shapes_classification"), (RETRIEVE, "shapes_retrieval"))
 PROBES = ProbeConfig(num_images=200)
+# Quantized graphs of the demo checkpoint that fail the export gate for a known, documented reason: their rows skip with
+# the reason and the measured agreement instead of failing the whole check (engines are built only from graphs that pass).
+KNOWN_GATE_FAILURES = {
+    "fp8": "the demo's fp8 (e4m3) Q/DQ graphs fail the export gate: e4m3 noise moves the probes' near-tie zero-shot "
+           "scores (README, Quantized graphs)",
+}
 BF16 = ParityThresholds(cosine=0.99, cosine_fraction=0.99, top1_agreement=0.99)  # bf16 keeps 8 mantissa bits
 TABLE_PRINTED = "# table printed"  # the last line of --rows once the table is out (gpu_check.sh prints it otherwise)
 
@@ -156,30 +167,24 @@ def cuda_skip(machine: Machine) -> str | None:
     return "GPU unusable (see the gpu row)" if machine.doctor.gpus else "no GPU"
 
 
-def torch_precision_row(machine: Machine, precision: str) -> tuple[str, str]:
-    skip = cuda_skip(machine)
+def torch_precision_row(machine: Machine, precision: str, device_type: str = "cuda") -> tuple[str, str]:
+    """The torch backend in `precision` on `device_type` against itself in fp32 (bf16 on a CPU: autocast, where the CPU
+    multiplies bf16 natively; elsewhere the backend's refusal is the skip reason)."""
+    skip = cuda_skip(machine) if device_type == "cuda" else None
     if skip:
         return "skip", skip
-    from zsbench.runtime.encoder import Encoder
-
-    device = torch.device("cuda")
+    device = torch.device(device_type)
     ref = ModelRef("internvl", CLASSIFY, str(CHECKPOINT))
+    try:
+        low = load_backend("torch", ref, device, precision)
+    except UnsupportedPrecisionError as err:  # bf16 on a CPU without native bf16 (zsbench.runtime.cpu_features)
+        return "skip", str(err)
     model, transform, tokenizer = load_clip("internvl", CLASSIFY, CHECKPOINT, device, "fp32")
     probes = build_probes(transform, tokenizer, PROBES)
     reference = reference_embeddings(model, probes, device)
     del model
-    low = ref.load(device, precision).model
-    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
-
-    class Low(Encoder):
-        def _encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
-            return low.encode_image(pixels.to(device, dtype))
-
-        def _encode_text(self, input_ids: torch.Tensor) -> torch.Tensor:
-            return low.encode_text(input_ids.to(device))
-
     with torch.inference_mode():
-        candidate = run_probes(Low(device, precision), probes)
+        candidate = run_probes(low.encoder, probes)
     thresholds = BF16 if precision == "bf16" else ParityThresholds.for_precision("fp16")
     report = compare_embeddings(reference, candidate, probes, thresholds, artifact=CLASSIFY, backend=f"torch {precision}",
                                 precision=precision, reference_name="torch fp32", probe_config=PROBES)
@@ -205,7 +210,7 @@ def export_row(machine: Machine, model: str, precision: str) -> tuple[str, str]:
 
 
 def flavor_row(machine: Machine) -> tuple[str, str]:
-    trt_rows = [row for row in machine.doctor.backends if row.backend == "trt"]
+    trt_rows = [row for row in machine.doctor.backends if (row.backend, row.precision) == ("trt", "fp16")]
     details = "; ".join(f"{row.where}: {row.status}, {row.detail}" for row in trt_rows)
     if any(row.status == "broken" for row in trt_rows):
         return "fail", details
@@ -213,11 +218,27 @@ def flavor_row(machine: Machine) -> tuple[str, str]:
     return ("skip", missing) if missing and "build only" not in missing else ("pass", details)
 
 
-def build_row(machine: Machine, model: str) -> tuple[str, str]:
-    missing = machine.not_runnable("trt")
+def build_row(machine: Machine, model: str, precision: str = "fp16") -> tuple[str, str]:
+    """`precision` engines built (or reused) from the fp16 export, or for a quantized precision from Q/DQ graphs made
+    here by Model Optimizer (their export parity first: a graph failing the gate is a fail, unless the failure is a
+    known one, `KNOWN_GATE_FAILURES`), then engine parity."""
+    missing = machine.not_runnable("trt", precision)
     if missing and "build only" not in missing:
         return "skip", missing
-    artifact = default_export_dir(ModelRef("internvl", model, str(CHECKPOINT)), "fp16")
+    ref = ModelRef("internvl", model, str(CHECKPOINT))
+    if PRECISIONS.get(precision).quantized:
+        artifact = default_export_dir(ref, precision, ENGINE_TARGET)
+        try:
+            export_model(ExportConfig(ref, out=artifact, precision=precision, device=machine.device, probes=PROBES,  # type: ignore[arg-type]
+                                      for_engines=True))
+        except ParityError as err:
+            if precision not in KNOWN_GATE_FAILURES:
+                raise
+            zero_shot = err.report.graph("zero_shot") if err.report is not None else None
+            measured = f" (zero-shot top-1 agreement {zero_shot.top1_agreement:.4f})" if zero_shot else ""
+            return "skip", KNOWN_GATE_FAILURES[precision] + measured
+    else:
+        artifact = default_export_dir(ref, precision)
     result = build_engines(EngineConfig(artifact, probes=PROBES))
     manifest = result.manifest
     status = {"passed": "pass", "failed": "fail"}.get(result.parity.status, "skip")
@@ -283,12 +304,16 @@ def run_checks(checks: Checks, workdir: Path) -> None:
     checks.run("gpu", lambda: gpu_row(machine))
     checks.run("torch fp16 (cuda)", lambda: torch_precision_row(machine, "fp16"))
     checks.run("torch bf16 (cuda)", lambda: torch_precision_row(machine, "bf16"))
+    checks.run("torch bf16 (cpu)", lambda: torch_precision_row(machine, "bf16", "cpu"))
     checks.run("onnx fp32 export+parity", lambda: export_row(machine, CLASSIFY, "fp32"))
     for model in (CLASSIFY, RETRIEVE):
         checks.run(f"onnx fp16 export+parity {model.split('_')[1].upper()}", lambda model=model: export_row(machine, model, "fp16"))
+    checks.run("onnx int8 export+parity C", lambda: export_row(machine, CLASSIFY, "int8"))
     checks.run("trt flavor", lambda: flavor_row(machine))
     for model in (CLASSIFY, RETRIEVE):
         checks.run(f"trt build+parity {model.split('_')[1].upper()}", lambda model=model: build_row(machine, model))
+    for precision in ("int8", "fp8"):  # the classification model only: each makes its own Q/DQ graphs first
+        checks.run(f"trt {precision} build+parity C", lambda precision=precision: build_row(machine, CLASSIFY, precision))
     data = generate_demo_data(workdir / "data")
     low = "fp16" if machine.device == "cuda" else "fp32"
     backends = tuple(dict.fromkeys((("torch", "fp32"), ("torch", low), ("onnx", "fp16"), ("trt", "fp16"))))

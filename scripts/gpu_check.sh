@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # One command for a GPU machine: `zsbench doctor`'s report (what runs here, and the fix for what does
-# not), then torch fp16/bf16 on CUDA, ONNX Runtime parity, TensorRT flavor detection and, where a
-# TensorRT for the card is installed, engine build + parity + eval on the embedded demo. A backend
-# that is not installed for this card is "skip: <command that installs it>"; nothing is installed.
+# not), then torch fp16/bf16 on CUDA (and bf16 on the CPU where it has native bf16), ONNX Runtime
+# parity (fp32, fp16, int8), TensorRT flavor detection and, where a TensorRT for the card is installed,
+# engine build + parity + eval on the embedded demo (int8/fp8 engines also need NVIDIA Model Optimizer;
+# fp8 compute capability >= 8.9). A backend or precision that is not installed for this card is
+# "skip: <command that installs it>" (or why it cannot run here); nothing is installed.
 # Prints one summary table (stdout; progress on stderr); exits 1 if a check failed.
 #
 #   scripts/gpu_check.sh [--workdir DIR]     # PYTHON=... for another interpreter than .venv/bin/python

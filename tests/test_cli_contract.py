@@ -110,8 +110,9 @@ def test_choices_are_the_registries_names() -> None:
     assert _choices(("parity",), "backend") == checking_backends() == ["onnx", "trt"]
     for path in [("eval",), ("info",), ("export",), ("bench",)]:
         assert _choices(path, "model_type") == MODEL_FAMILIES.names()
-    assert _choices(("eval",), "precision") == _choices(("info",), "precision") == PRECISIONS.names() == ["bf16", "fp16", "fp32"]
-    assert _choices(("export",), "precision") == ["fp16", "fp32"]
+    assert _choices(("eval",), "precision") == _choices(("info",), "precision") == PRECISIONS.names() == [
+        "bf16", "fp16", "fp32", "fp8", "int8"]
+    assert _choices(("export",), "precision") == ["fp16", "fp32", "fp8", "int8"]
     assert PRECISIONS.get("bf16").dtype() is torch.bfloat16
     # The comma lists check each item against the same registries.
     bench = dict(COMMANDS)[("bench",)]
@@ -132,7 +133,7 @@ def test_choices_are_the_registries_names() -> None:
         (["eval", "--backend", "onnx", "--model_type", "open_clip", "--model", "RN50"],
          "--backend onnx: open_clip model RN50 does not export to ONNX; the open_clip models that do: ViT-B-16, "),
         (["eval", "--backend", "onnx", "--model_type", "internvl", "--model", "internvl_c_retrieval_hf", "--precision", "bf16"],
-         "--precision bf16: exported graphs and engines are fp32 or fp16; bf16 runs on --backend torch."),
+         "--precision bf16: --backend onnx (onnxruntime) runs fp32 or fp16 or int8; bf16 runs on --backend torch."),
         (["eval", "--model_type", "internvl", "--model", "internvl_c_retreival_hf"], "Did you mean: internvl_c_retrieval_hf"),
         (["eval", "--device", "mps"], "--device mps: zsbench runs on auto, cpu or cuda (cuda:N), not mps."),
         (["bench", "--model", "m", "--pretrained", "p", "--backends", "torch,tensorrt"], "unknown backend 'tensorrt'"),

@@ -18,7 +18,17 @@ import torch
 
 from tests.runtime.test_machine import H100, StandInNvml
 from zsbench.doctor import MIN_DRIVER, MachineProbe, diagnose
-from zsbench.runtime.machine import LibraryReport, ProcessProbe, TorchGpu, TorchReport, probe_libraries, read_nvml
+from zsbench.export.quantize.modelopt_qdq import INSTALL as MODELOPT_INSTALL
+from zsbench.runtime.cpu_features import native_bf16
+from zsbench.runtime.machine import (
+    MODELOPT_MODULES,
+    LibraryReport,
+    ProcessProbe,
+    TorchGpu,
+    TorchReport,
+    probe_libraries,
+    read_nvml,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 A100 = ("NVIDIA A100-SXM4-80GB", 8, 0, 85_899_345_920)
@@ -74,6 +84,12 @@ def standard(libraries: dict[str, LibraryReport], distribution: str = "tensorrt-
     return with_library(rtx_only(libraries), "tensorrt", distribution=distribution, version=version, import_error=None)
 
 
+def with_modelopt(libraries: dict[str, LibraryReport], *absent: str) -> dict[str, LibraryReport]:
+    """Model Optimizer installed (as `zsbench[fp8]` installs it), less the modules named in `absent`."""
+    return with_library(libraries, "modelopt", distribution="nvidia-modelopt", version="0.47.0",
+                        details={"modules": {module: module not in absent for module in MODELOPT_MODULES}})
+
+
 # --- this machine, for real ---------------------------------------------------------------------
 
 def test_doctor_reports_this_machine_and_its_json_schema() -> None:
@@ -94,11 +110,18 @@ def test_doctor_reports_this_machine_and_its_json_schema() -> None:
         assert set(entry) == {"backend", "precision", "status", "where", "detail", "fix"}
         assert entry["status"] in ("ready", "build only", "untested", "not installed", "unsupported", "broken")
     rows = {(entry["backend"], entry["precision"]): entry for entry in report["backends"]}
-    assert {("torch", "fp32"), ("torch", "fp16"), ("torch", "bf16"), ("onnx", "fp32"), ("onnx", "fp16")} <= set(rows)
+    assert {("torch", "fp32"), ("torch", "fp16"), ("torch", "bf16"), ("onnx", "fp32"), ("onnx", "fp16"), ("onnx", "int8"),
+            ("trt", "fp16"), ("trt", "int8"), ("trt", "fp8")} <= set(rows)
+    assert report["torch"]["native_bf16"] == native_bf16()  # the seam the torch backend asks
+    if report["libraries"]["onnxruntime"]["version"]:
+        assert rows[("onnx", "int8")]["status"] == "ready"
+    if not report["libraries"]["modelopt"]["version"]:  # `make test`'s environment: no Model Optimizer
+        assert rows[("trt", "int8")]["status"] == "not installed" and rows[("trt", "int8")]["fix"].startswith(MODELOPT_INSTALL)
     assert all("pypi.nvidia.com" in command for family, command in report["install"].items() if "data-centre" in family)
     if not torch.cuda.is_available():  # this development machine: no GPU
         assert report["gpus"] == [] and report["ok"] and report["problems"] == []
         assert rows[("torch", "fp32")]["where"] == "cpu"
+        assert rows[("torch", "bf16")]["status"] == ("ready" if native_bf16() else "unsupported")
         trt = rows[("trt", "fp16")]
         rtx = report["libraries"]["tensorrt-rtx"]
         if rtx["version"]:  # what `make` installs: TensorRT-RTX, which builds ahead of time here
@@ -227,3 +250,77 @@ def test_onnxruntime_without_a_cuda_provider_runs_on_the_cpu(libraries: dict) ->
     assert row(diagnose(machine(gpu, [H100])), "onnx", "fp16").where == "cuda"
     missing = row(diagnose(machine(without(libraries, "onnxruntime"))), "onnx", "fp32")
     assert missing.status == "not installed" and missing.fix == "pip install 'zsbench[onnx]'"
+
+
+def test_bf16_on_the_cpu_needs_native_bf16_and_on_a_gpu_ampere(libraries: dict) -> None:
+    emulating = row(diagnose(machine(libraries)), "torch", "bf16")
+    assert emulating.status == "unsupported" and emulating.where == "cpu"
+    assert "no native bf16 arithmetic" in emulating.detail and "use fp32 here, or bf16 on a GPU" in emulating.detail
+    amx = row(diagnose(machine(libraries, torch_report=replace(torch_on([]), native_bf16="AMX-BF16"))), "torch", "bf16")
+    assert (amx.status, amx.where) == ("ready", "cpu") and "AMX-BF16" in amx.detail
+    a100 = row(diagnose(machine(libraries, [A100])), "torch", "bf16")  # the GPU decides, whatever the CPU has
+    assert (a100.status, a100.where) == ("ready", "cuda")
+
+
+def test_onnx_int8_is_ready_wherever_onnxruntime_runs_opset_23(libraries: dict) -> None:
+    ort = with_library(libraries, "onnxruntime", distribution="onnxruntime", version="1.32.0", import_error=None,
+                       details={"providers": ["CPUExecutionProvider"]})
+    int8 = row(diagnose(machine(ort, [H100])), "onnx", "int8")
+    assert int8.status == "ready" and int8.where == "cpu"
+    missing = row(diagnose(machine(without(libraries, "onnxruntime"))), "onnx", "int8")
+    assert missing.status == "not installed" and missing.fix == "pip install 'zsbench[onnx]'"
+    old = diagnose(machine(with_library(ort, "onnxruntime", version="1.22.1")))
+    assert [row(old, "onnx", p).status for p in ("fp32", "fp16", "int8")] == ["broken", "ready", "broken"]
+    assert old.problems == ("onnx fp32, int8: its exports are opset 23, which onnxruntime 1.22.1 cannot run (>= 1.23 can); "
+                            "fix: pip install --upgrade 'onnxruntime>=1.23'",)
+
+
+def test_quantized_engines_need_model_optimizer_and_the_cards_flavor(libraries: dict) -> None:
+    install_trt = "pip install --extra-index-url https://pypi.nvidia.com 'zsbench[trt-cu13]'"
+    both = diagnose(machine(without(rtx_only(libraries), "modelopt"), [H100]))  # the GPU machine: neither installed
+    assert both.ok
+    for precision in ("int8", "fp8"):
+        quantized = row(both, "trt", precision)
+        assert quantized.status == "not installed" and quantized.fix == f"{MODELOPT_INSTALL} && {install_trt}"
+        assert "tensorrt is needed for NVIDIA H100" in quantized.detail and "NVIDIA Model Optimizer makes the Q/DQ graphs" in quantized.detail
+    no_modelopt = diagnose(machine(without(standard(libraries), "modelopt"), [H100]))
+    assert row(no_modelopt, "trt", "fp16").status == "ready"
+    assert row(no_modelopt, "trt", "int8").status == "not installed" and row(no_modelopt, "trt", "int8").fix == MODELOPT_INSTALL
+    half = row(diagnose(machine(with_modelopt(standard(libraries), "onnx_graphsurgeon"), [H100])), "trt", "int8")
+    assert half.status == "not installed" and "needs onnx_graphsurgeon" in half.detail and half.fix == MODELOPT_INSTALL
+    ready = diagnose(machine(with_modelopt(standard(libraries)), [H100]))
+    for precision in ("int8", "fp8"):
+        assert row(ready, "trt", precision).status == "ready" and row(ready, "trt", precision).where == "cuda (9.0)"
+        assert row(ready, "trt", precision).detail.endswith("; Q/DQ graphs by nvidia-modelopt 0.47.0")
+    assert "trt      fp8        ready          cuda (9.0)" in ready.render()
+
+
+def test_fp8_engines_need_compute_capability_8_9(libraries: dict) -> None:
+    for card, name in ((A100, "NVIDIA A100-SXM4-80GB is 8.0"), (T4, "Tesla T4 is 7.5")):
+        report = diagnose(machine(with_modelopt(standard(libraries)), [card]))
+        fp8 = row(report, "trt", "fp8")
+        assert fp8.status == "unsupported" and fp8.fix is None
+        assert fp8.detail == f"fp8 engines need compute capability >= 8.9; {name}: use int8 or fp16 engines on it"
+        assert row(report, "trt", "int8").status == "ready"
+    assert row(diagnose(machine(with_modelopt(rtx_only(libraries)), [RTX4090])), "trt", "fp8").status == "ready"
+    # Unsupported says more than "not installed": installing nothing makes fp8 run on an A100.
+    assert row(diagnose(machine(without(rtx_only(libraries), "modelopt"), [A100])), "trt", "fp8").status == "unsupported"
+
+
+def test_quantized_engines_ahead_of_time_target_the_cards_their_precision_runs_on(libraries: dict) -> None:
+    report = diagnose(machine(with_modelopt(rtx_only(libraries))))
+    int8, fp8 = row(report, "trt", "int8"), row(report, "trt", "fp8")
+    assert (int8.status, int8.where) == (fp8.status, fp8.where) == ("build only", "ahead of time")
+    assert "for compute capability 8.0, 8.6, 8.9, 12.0 and 12.1 (7.5 when asked); running them needs a GPU" in int8.detail
+    assert "for compute capability 8.9, 12.0 and 12.1; running them needs a GPU" in fp8.detail
+    old_rtx = with_library(with_modelopt(rtx_only(libraries)), "tensorrt-rtx", details={"compute_capabilities": ["7.5", "8.0", "8.6"]})
+    assert row(diagnose(machine(old_rtx)), "trt", "fp8").status == "unsupported"
+
+
+def test_a_broken_flavor_breaks_every_engine_precision_and_is_one_problem(libraries: dict) -> None:
+    broken = with_library(with_modelopt(standard(libraries)), "tensorrt", import_error="OSError: libnvinfer.so.11: cannot open")
+    report = diagnose(machine(broken, [H100]))
+    assert [row(report, "trt", p).status for p in ("fp16", "int8", "fp8")] == ["broken"] * 3
+    assert [problem for problem in report.problems if problem.startswith("trt")] == [
+        "trt fp16, int8, fp8: tensorrt 11.1.0.106 fails to import: OSError: libnvinfer.so.11: cannot open; "
+        "fix: pip install --force-reinstall tensorrt-cu13"]

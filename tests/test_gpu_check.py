@@ -110,3 +110,48 @@ def test_rows_on_machines_this_one_is_not() -> None:
     assert status == "fail" and "NVIDIA H100 80GB HBM3 (9.0) unusable: driver 535.104.05 supports CUDA up to 12.2" in detail
     assert broken.device == "cpu" and gpu_check.torch_precision_row(broken, "fp16") == ("skip", "GPU unusable (see the gpu row)")
     assert gpu_check.eval_row(broken, "trt", "fp16", {}) == ("skip", "GPU unusable (see the gpu row)")
+
+
+def test_quantized_rows_skip_with_the_command_that_installs_what_is_missing() -> None:
+    """The GPU machine this check is for (torch with CUDA, a CPU onnxruntime, neither TensorRT nor Model Optimizer):
+    the trt int8/fp8 rows skip with both install commands; fp8 on an Ampere card skips as unsupported, whatever is
+    installed; onnx int8 without onnxruntime skips with its extra."""
+    from tests.runtime.test_machine import H100
+    from tests.test_doctor import A100, machine, standard, with_modelopt, without
+    from zsbench.doctor import diagnose
+    from zsbench.export.quantize.modelopt_qdq import INSTALL as MODELOPT_INSTALL
+    from zsbench.runtime.machine import probe_libraries
+
+    gpu_check = load_gpu_check()
+    libraries = probe_libraries()
+    bare = gpu_check.Machine(diagnose(machine(without(libraries, "tensorrt", "tensorrt-rtx", "polygraphy", "modelopt"), [H100])))
+    for precision in ("int8", "fp8"):
+        status, detail = gpu_check.build_row(bare, gpu_check.CLASSIFY, precision)
+        assert status == "skip", detail
+        assert detail.startswith(f"{MODELOPT_INSTALL} && pip install --extra-index-url https://pypi.nvidia.com 'zsbench[trt-cu13]'")
+    a100 = gpu_check.Machine(diagnose(machine(with_modelopt(standard(libraries)), [A100])))
+    assert gpu_check.build_row(a100, gpu_check.CLASSIFY, "fp8") == (
+        "skip", "unsupported: fp8 engines need compute capability >= 8.9; NVIDIA A100-SXM4-80GB is 8.0: use int8 or fp16 engines on it")
+    no_onnxruntime = gpu_check.Machine(diagnose(machine(without(libraries, "onnxruntime"))))
+    status, detail = gpu_check.export_row(no_onnxruntime, gpu_check.CLASSIFY, "int8")
+    assert status == "skip" and detail.startswith("pip install 'zsbench[onnx]'")
+
+
+def test_torch_bf16_on_the_cpu_runs_only_where_the_cpu_has_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the seam the torch backend asks (`cpu_features.native_bf16`): the refusal is the skip reason; with native
+    bf16 (made to say so where this CPU lacks it: torch then emulates the same bf16 arithmetic) the probes run."""
+    from tests.test_doctor import machine
+    from zsbench.doctor import diagnose
+    from zsbench.export import ProbeConfig
+    from zsbench.runtime import cpu_features
+    from zsbench.runtime.machine import probe_libraries
+
+    gpu_check = load_gpu_check()
+    cpu = gpu_check.Machine(diagnose(machine(probe_libraries())))
+    monkeypatch.setattr(cpu_features, "native_bf16", lambda: None)
+    status, detail = gpu_check.torch_precision_row(cpu, "bf16", "cpu")
+    assert status == "skip" and detail.startswith("--precision bf16 on the CPU needs native bf16 arithmetic") and "\n" not in detail
+    monkeypatch.setattr(cpu_features, "native_bf16", lambda: "AVX512-BF16")
+    monkeypatch.setattr(gpu_check, "PROBES", ProbeConfig(num_images=32, num_classes=8, num_templates=2))  # a short run
+    status, detail = gpu_check.torch_precision_row(cpu, "bf16", "cpu")
+    assert status == "pass" and detail.startswith("min cosine image 0.99"), detail

@@ -308,7 +308,8 @@ def _build_engines(config: EngineConfig, console: Console) -> None:
 
 
 @config_command(main, "export", cli_args.EXPORT, borrow={"engine_settings": (cli_args.ENGINE, cli_args.ENGINE_SETTINGS)})
-@click.option("--engine", type=click.Choice(["trt"]), default=None, help="Also build FP16 TensorRT engines from the fp16 graphs.")
+@click.option("--engine", type=click.Choice(["trt"]), default=None,
+              help="Also build strongly typed TensorRT engines: from the fp16 graphs, or from int8/fp8 Q/DQ graphs made for them.")
 @click.option(*option_names("engine_dir", ("engines_out",)), "engine_dir", type=click.Path(path_type=Path), default=None,
               help="Engine folder [default: engines/<export folder name>].")
 def export_command(config: ExportConfig, console: Console, engine: str | None, engine_dir: Path | None,
@@ -317,11 +318,11 @@ def export_command(config: ExportConfig, console: Console, engine: str | None, e
     from zsbench.export import EngineConfig, export_model
     from zsbench.precisions import engine_precisions
 
-    if engine:  # engines are built from the graphs of the precisions that say so (fp16)
+    if engine:  # engines are built from the graphs of the precisions that say so (fp16, int8, fp8)
         wanted = engine_precisions()
         if config.precision not in (None, *wanted):
-            raise click.UsageError(f"--engine trt builds engines from {' or '.join(wanted)} graphs: use --precision {wanted[0]}.")
-        config = replace(config, precision=config.precision or wanted[0])
+            raise click.UsageError(f"--engine trt builds engines from {', '.join(wanted)} graphs: use --precision {wanted[0]}.")
+        config = replace(config, precision=config.precision or wanted[0], for_engines=True)
     result = export_model(config, log=console.log)
     console.result(f"Exported {result.folder} ({result.manifest.precision}, opset {result.manifest.opset}): parity {result.parity.status}")
     if engine:

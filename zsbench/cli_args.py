@@ -48,7 +48,7 @@ DEVICE = {"device": CliSpec(help="auto (cuda when present, else cpu), cpu, cuda 
 PRECISION = {"precision": CliSpec(choices=PRECISION_CHOICES, show_default="fp16 on a GPU, fp32 on a CPU", help="Weights and activations.")}
 EXPORT_PRECISION = {"precision": CliSpec(
     choices=EXPORT_PRECISION_CHOICES, show_default="fp16 on a GPU, fp32 on a CPU (as `zsbench eval`)",
-    help="Precision of the graphs (TensorRT engines are built from fp16 ones).",
+    help="Precision of the graphs: int8 and fp8 are quantized from fp32 ones, calibrated (fp8 only for TensorRT engines).",
 )}
 ARTIFACTS = Options("zsbench.backends:BackendOptions", {
     "export_root": CliSpec(flag="export_dir", help="onnx/trt: an export folder (e.g. `zsbench export --output_dir`'s), or a folder of "
@@ -122,15 +122,29 @@ EVAL = Options("zsbench.eval.plan:EvalOptions", {
 PROBES = Options("zsbench.export.config:ProbeConfig", {
     "num_images": CliSpec(flag="parity_images", help="Synthetic probe images of the parity check.", min=1),
 })
+CALIBRATION = Options("zsbench.export.config:CalibrationConfig", {
+    "dataset": CliSpec(flag="calibration_dataset", metavar="NAME",
+                       help="int8/fp8: calibrate on this dataset (any name `zsbench datasets` lists, wds/<name> included): its "
+                            "images, and its class names x templates (retrieval: its captions) as prompts.",
+                       show_default="synthetic images of the parity probes' kinds and ImageNet prompts, none of them a probe"),
+    "root": CliSpec(flag="calibration_root", metavar="DIR", help="The folder holding --calibration_dataset (as `eval --dataset_root`)."),
+    "split": CliSpec(flag="calibration_split", help="The split of --calibration_dataset to calibrate on."),
+    "num_samples": CliSpec(flag="calibration_samples", min=1, help="int8/fp8: images and prompts to calibrate on (each)."),
+})
 EXPORT = Options("zsbench.export.config:ExportConfig", {
     "model": MODEL,
     "out": CliSpec(flag="output_dir", aliases=("out",), show_default="export/<graph>-<checkpoint name>-<precision>", help="Output folder."),
     **EXPORT_PRECISION,
-    "opset": CliSpec(show_default="23 for fp32 (ONNX Runtime's fused attention, RoPE and RMSNorm), 18 for fp16 (what TensorRT builds from)",
+    "opset": CliSpec(show_default="23 for fp32 (ONNX Runtime's fused attention, RoPE and RMSNorm) and int8, 18 for fp16, fp8 and "
+                                  "--engine trt (what TensorRT builds from)",
                      help="ONNX opset.", min=18),
     "force": CliSpec(help="Replace an output folder that holds another model's export."),
     **DEVICE,
     "probes": PROBES,
+    "calibration": CALIBRATION,
+    "keep_fp32": CliSpec(metavar="PATTERN", help="int8/fp8: also keep in fp32 the nodes matching this pattern (node name, module "
+                                                 "such as '*.mlp.down_proj', or weight name); repeatable. A failing parity check "
+                                                 "names the nodes to add."),
 })
 ENGINE = Options("zsbench.export.config:EngineConfig", {
     "artifact": CliSpec(argument=True, help="The fp16 export folder to build from."),

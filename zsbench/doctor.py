@@ -6,9 +6,12 @@ process; torch, a matmul on every GPU and the runtime libraries in a time-limite
 
 - each GPU: usable by torch, or why not (a CPU-only torch, a driver older than torch's CUDA, a
   failing kernel) with the fix;
-- each backend and precision: ``ready`` (and where), ``build only`` (TensorRT-RTX ahead of time
-  without a GPU), ``not installed`` / ``unsupported`` (with the fix or the alternative),
-  ``untested`` (a TensorRT major the contract tests do not cover), or ``broken``.
+- each backend and the precisions it runs (`zsbench.precisions`: torch fp32/fp16/bf16, ONNX Runtime
+  fp32/fp16/int8, TensorRT fp16/int8/fp8): ``ready`` (and where), ``build only`` (TensorRT-RTX ahead
+  of time without a GPU), ``not installed`` / ``unsupported`` (with the fix or the alternative),
+  ``untested`` (a TensorRT major the contract tests do not cover), or ``broken``. bf16 on a CPU needs
+  native bf16 arithmetic, on a GPU compute capability 8.0; int8 and fp8 engines are built from Q/DQ
+  graphs NVIDIA Model Optimizer makes, and fp8 engines run on compute capability >= 8.9 only.
 
 What is installed and does not work (a GPU torch cannot use, a library that fails to import, a
 polygraphy too old for the installed TensorRT) is a problem: the report is not ``ok`` and the
@@ -20,12 +23,14 @@ from __future__ import annotations
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from zsbench.errors import ZsbenchError
+from zsbench.precisions import PRECISIONS, engine_precisions, graph_precisions
 from zsbench.runtime.flavor import (
     KNOWN_RTX_CAPABILITIES,
+    OPT_IN_RTX_CAPABILITIES,
     TESTED_TRT_MAJORS,
     BuildTarget,
     Capability,
@@ -52,6 +57,10 @@ from zsbench.runtime.machine import (
 MIN_DRIVER = {11: "450.80.02", 12: "525.60.13", 13: "580.65.06"}
 TORCH_INDEX = {12: "cu126", 13: "cu130"}  # PyTorch's wheel index for a driver of that CUDA major
 ONNX_EXTRA = "pip install 'zsbench[onnx]'"
+# Model Optimizer makes the Q/DQ graphs int8 and fp8 engines are built from (`zsbench.export.quantize.modelopt_qdq.INSTALL`,
+# not imported here: that module loads numpy and the export stage).
+MODELOPT_EXTRA = "pip install 'zsbench[fp8]'"
+ORT_FOR_OPSET = {23: "1.23"}  # the oldest onnxruntime that runs graphs of this opset (fused attention, RoPE, RMSNorm)
 # One install command per card family (README "Engines" says the same).
 CARD_FAMILIES = (
     ("A100, H100/H200, B200 and other data-centre cards (driver >= 580: CUDA 13)", install_command("tensorrt", 13)),
@@ -140,7 +149,8 @@ class DoctorReport:
             if probe.driver else None,
             "cuda_visible_devices": probe.cuda_visible_devices,
             "torch": {"version": torch.version, "cuda": torch.cuda, "cuda_available": torch.cuda_available,
-                      "threads": torch.threads, "cuda_warning": torch.cuda_warning} if torch else None,
+                      "threads": torch.threads, "cuda_warning": torch.cuda_warning, "native_bf16": torch.native_bf16}
+            if torch else None,
             "gpus": [asdict(gpu) for gpu in self.gpus],
             "libraries": {name: {"distribution": lib.distribution, "version": lib.version, "import_error": lib.import_error,
                                  **lib.details} for name, lib in probe.process.libraries.items()},
@@ -268,27 +278,39 @@ def _torch_rows(probe: MachineProbe, usable: list[GpuStatus]) -> list[BackendSta
     where = "cuda" if usable else "cpu"
     rows = [BackendStatus("torch", "fp32", "ready", where)]
     rows.append(BackendStatus("torch", "fp16", "ready", where, "" if usable else "emulated on most CPUs: slower than fp32"))
-    old = [gpu for gpu in usable if parse_capability(gpu.compute_capability) < (8, 0)]
-    if old:
-        rows.append(BackendStatus("torch", "bf16", "unsupported", where,
-                                  f"bf16 needs compute capability >= 8.0; {old[0].name} is {old[0].compute_capability}: use fp16"))
-    else:
-        rows.append(BackendStatus("torch", "bf16", "ready", where))
+    rows.append(_torch_bf16_row(probe.process.torch.native_bf16, usable))
     return rows
 
 
+def _torch_bf16_row(native_bf16: str | None, usable: list[GpuStatus]) -> BackendStatus:
+    """bf16 on the GPUs (compute capability >= 8.0), or without one on the CPU (native bf16 only: `zsbench.backends.pyt`)."""
+    if usable:
+        old = [gpu for gpu in usable if parse_capability(gpu.compute_capability) < (8, 0)]
+        if old:
+            return BackendStatus("torch", "bf16", "unsupported", "cuda",
+                                 f"bf16 needs compute capability >= 8.0; {old[0].name} is {old[0].compute_capability}: use fp16")
+        return BackendStatus("torch", "bf16", "ready", "cuda")
+    if native_bf16 is None:
+        return BackendStatus("torch", "bf16", "unsupported", "cpu",
+                             "this CPU has no native bf16 arithmetic (AVX512-BF16 or AMX on x86, BF16 on Arm), so torch would "
+                             "emulate bf16, slower than fp32: use fp32 here, or bf16 on a GPU")
+    return BackendStatus("torch", "bf16", "ready", "cpu", f"fp32 weights under bf16 autocast, natively through {native_bf16}")
+
+
 def _onnx_rows(libraries: dict[str, LibraryReport], usable: list[GpuStatus]) -> list[BackendStatus]:
+    """One row for each precision ONNX Runtime runs graphs of (int8: quantized by onnxruntime's own quantizer)."""
+    precisions = graph_precisions()
     ort, exporter = libraries.get("onnxruntime", LibraryReport("onnxruntime")), libraries.get("onnx", LibraryReport("onnx"))
     if not ort.installed:
-        return [BackendStatus("onnx", p, "not installed", "-", "onnxruntime runs the exported graphs", ONNX_EXTRA) for p in ("fp32", "fp16")]
+        return [BackendStatus("onnx", p, "not installed", "-", "onnxruntime runs the exported graphs", ONNX_EXTRA) for p in precisions]
     if ort.import_error:
         return [BackendStatus("onnx", p, "broken", "-", f"onnxruntime {ort.version} fails to import: {ort.import_error}",
-                              _reinstall(ort)) for p in ("fp32", "fp16")]
+                              _reinstall(ort)) for p in precisions]
     modules = exporter.details.get("modules", {})
     if not exporter.installed or not all(modules.values()):
         missing = [m for m, present in modules.items() if not present] or ["onnx", "onnxscript"]
         return [BackendStatus("onnx", p, "not installed", "-", f"exporting needs {', '.join(missing)}", ONNX_EXTRA)
-                for p in ("fp32", "fp16")]
+                for p in precisions]
     providers = ort.details.get("providers", [])
     on_gpu = bool(usable) and "CUDAExecutionProvider" in providers
     where = "cuda" if on_gpu else "cpu"
@@ -296,12 +318,15 @@ def _onnx_rows(libraries: dict[str, LibraryReport], usable: list[GpuStatus]) -> 
     if usable and not on_gpu:
         detail += ": this onnxruntime has no CUDA provider, graphs run on the CPU"
         fix = "pip uninstall -y onnxruntime && pip install onnxruntime-gpu"
-    rows = [BackendStatus("onnx", "fp16", "ready", where, detail, fix)]
-    if version_tuple(ort.version or "0") < (1, 23):  # fp32 graphs are opset 23
-        rows.insert(0, BackendStatus("onnx", "fp32", "broken", where, f"fp32 exports are opset 23, which onnxruntime {ort.version} "
-                                     "cannot run", "pip install --upgrade 'onnxruntime>=1.23'"))
-    else:
-        rows.insert(0, BackendStatus("onnx", "fp32", "ready", where, detail, fix))
+    rows = []
+    for precision in precisions:
+        opset = PRECISIONS.get(precision).opset
+        needed = ORT_FOR_OPSET.get(opset or 0)
+        if needed and version_tuple(ort.version or "0") < version_tuple(needed):
+            rows.append(BackendStatus("onnx", precision, "broken", where, f"its exports are opset {opset}, which onnxruntime "
+                                      f"{ort.version} cannot run (>= {needed} can)", f"pip install --upgrade 'onnxruntime>={needed}'"))
+        else:
+            rows.append(BackendStatus("onnx", precision, "ready", where, detail, fix))
     return rows
 
 
@@ -329,53 +354,121 @@ def _trt_cuda_major(probe: MachineProbe) -> int | None:
 
 
 def _trt_rows(probe: MachineProbe, usable: list[GpuStatus]) -> list[BackendStatus]:
+    """For each distinct usable GPU (or, without one, ahead of time): the fp16 row (the flavor this card needs), then a
+    row for each quantized engine precision (the same flavor, Model Optimizer for the graphs, the precision's minimum
+    compute capability)."""
     libraries = probe.process.libraries
     rtx_targets = _rtx_targets(libraries)
     cuda = _trt_cuda_major(probe)
     installed = frozenset(name for name in ("tensorrt", "tensorrt-rtx") if libraries.get(name, LibraryReport(name)).installed)
-    if not usable:
-        if "tensorrt-rtx" not in installed:
-            return [BackendStatus("trt", "fp16", "not installed", "ahead of time",
-                                  "no GPU here: TensorRT-RTX would build engines ahead of time", install_command("tensorrt-rtx", cuda))]
-        broken = _flavor_problem("tensorrt-rtx", libraries)
-        if broken:
-            return [BackendStatus("trt", "fp16", "broken", "ahead of time", *broken)]
-        version = libraries["tensorrt-rtx"].version
-        return [BackendStatus("trt", "fp16", "build only", "ahead of time",
-                              f"tensorrt-rtx {version} builds engines here for compute capability "
-                              f"{format_capabilities(default_rtx_targets(rtx_targets))} (7.5 when asked); running them needs a GPU")]
+    cards: list[GpuStatus | None] = list({(g.name, g.compute_capability): g for g in usable}.values()) or [None]
     rows = []
-    for gpu in {(g.name, g.compute_capability): g for g in usable}.values():
-        target, where = gpu.target, f"cuda ({gpu.compute_capability})"
-        try:
-            flavor, why = needed_flavor("auto", target, installed, rtx_targets, cuda)
-        except ZsbenchError as err:  # not raised for "auto" on a GPU; kept so a rule change cannot crash doctor
-            rows.append(BackendStatus("trt", "fp16", "unsupported", where, str(err)))
-            continue
-        if flavor not in installed:
-            rows.append(BackendStatus("trt", "fp16", "not installed", where, f"{flavor} is needed {why}", install_command(flavor, cuda)))
-            continue
-        broken = _flavor_problem(flavor, libraries)
-        if broken:
-            rows.append(BackendStatus("trt", "fp16", "broken", where, *broken))
-            continue
-        lib = libraries[flavor]
-        if flavor == "tensorrt":
-            distribution = lib.distribution or ""
-            if distribution.endswith("cu13") and probe.driver and (probe.driver.cuda_major or 13) < 13:
-                rows.append(BackendStatus("trt", "fp16", "broken", where,
-                                          f"{distribution} needs an NVIDIA driver >= {MIN_DRIVER[13]} (CUDA 13); driver "
-                                          f"{probe.driver.version} supports CUDA {probe.driver.cuda}",
-                                          f"pip uninstall -y {distribution} && {install_command('tensorrt', 12)}"))
-                continue
-            major = version_tuple(lib.version or "0")[:1]
-            if major and major[0] not in TESTED_TRT_MAJORS:
-                rows.append(BackendStatus("trt", "fp16", "untested", where,
-                                          f"tensorrt {lib.version}: zsbench is tested with TensorRT {' and '.join(map(str, TESTED_TRT_MAJORS))}",
-                                          install_command("tensorrt", cuda)))
-                continue
-        rows.append(BackendStatus("trt", "fp16", "ready", where, f"{flavor} {lib.version} on {target}"))
+    for gpu in cards:
+        if gpu is None:
+            fp16 = _trt_ahead_of_time_row(libraries, installed, rtx_targets, cuda)
+        else:
+            fp16 = _trt_gpu_row(probe, gpu, installed, rtx_targets, cuda)
+        rows.append(fp16)
+        rows += [_trt_quantized_row(fp16, precision, gpu, libraries, rtx_targets) for precision in engine_precisions()
+                 if precision != "fp16"]
     return rows
+
+
+def _trt_ahead_of_time_row(libraries: dict[str, LibraryReport], installed: frozenset[str], rtx_targets: tuple[Capability, ...],
+                           cuda: int | None) -> BackendStatus:
+    if "tensorrt-rtx" not in installed:
+        return BackendStatus("trt", "fp16", "not installed", "ahead of time",
+                             "no GPU here: TensorRT-RTX would build engines ahead of time", install_command("tensorrt-rtx", cuda))
+    broken = _flavor_problem("tensorrt-rtx", libraries)
+    if broken:
+        return BackendStatus("trt", "fp16", "broken", "ahead of time", *broken)
+    return BackendStatus("trt", "fp16", "build only", "ahead of time", _build_only_detail(libraries, rtx_targets, None))
+
+
+def _build_only_detail(libraries: dict[str, LibraryReport], rtx_targets: tuple[Capability, ...], minimum: Capability | None) -> str:
+    """What the installed TensorRT-RTX builds ahead of time: its default targets (from `minimum` on), and the opt-in ones."""
+    targets = [c for c in default_rtx_targets(rtx_targets) if minimum is None or c >= minimum]
+    opt_in = [c for c in OPT_IN_RTX_CAPABILITIES if minimum is None or c >= minimum]
+    asked = f" ({format_capabilities(opt_in)} when asked)" if opt_in else ""
+    return (f"tensorrt-rtx {libraries['tensorrt-rtx'].version} builds engines here for compute capability "
+            f"{format_capabilities(targets)}{asked}; running them needs a GPU")
+
+
+def _trt_gpu_row(probe: MachineProbe, gpu: GpuStatus, installed: frozenset[str], rtx_targets: tuple[Capability, ...],
+                 cuda: int | None) -> BackendStatus:
+    libraries = probe.process.libraries
+    target, where = gpu.target, f"cuda ({gpu.compute_capability})"
+    try:
+        flavor, why = needed_flavor("auto", target, installed, rtx_targets, cuda)
+    except ZsbenchError as err:  # not raised for "auto" on a GPU; kept so a rule change cannot crash doctor
+        return BackendStatus("trt", "fp16", "unsupported", where, str(err))
+    if flavor not in installed:
+        return BackendStatus("trt", "fp16", "not installed", where, f"{flavor} is needed {why}", install_command(flavor, cuda))
+    broken = _flavor_problem(flavor, libraries)
+    if broken:
+        return BackendStatus("trt", "fp16", "broken", where, *broken)
+    lib = libraries[flavor]
+    if flavor == "tensorrt":
+        distribution = lib.distribution or ""
+        if distribution.endswith("cu13") and probe.driver and (probe.driver.cuda_major or 13) < 13:
+            return BackendStatus("trt", "fp16", "broken", where,
+                                 f"{distribution} needs an NVIDIA driver >= {MIN_DRIVER[13]} (CUDA 13); driver "
+                                 f"{probe.driver.version} supports CUDA {probe.driver.cuda}",
+                                 f"pip uninstall -y {distribution} && {install_command('tensorrt', 12)}")
+        major = version_tuple(lib.version or "0")[:1]
+        if major and major[0] not in TESTED_TRT_MAJORS:
+            return BackendStatus("trt", "fp16", "untested", where,
+                                 f"tensorrt {lib.version}: zsbench is tested with TensorRT {' and '.join(map(str, TESTED_TRT_MAJORS))}",
+                                 install_command("tensorrt", cuda))
+    return BackendStatus("trt", "fp16", "ready", where, f"{flavor} {lib.version} on {target}")
+
+
+def _graph_maker_missing(libraries: dict[str, LibraryReport]) -> tuple[str, str] | None:
+    """(detail, fix) when NVIDIA Model Optimizer, which makes the Q/DQ graphs quantized engines are built from, or a
+    module its ONNX quantization imports is missing; None when it is installed."""
+    modelopt = libraries.get("modelopt", LibraryReport("modelopt"))
+    if not modelopt.installed:
+        return f"NVIDIA Model Optimizer makes the Q/DQ graphs these engines are built from", MODELOPT_EXTRA
+    missing = [module for module, present in modelopt.details.get("modules", {}).items() if not present]
+    if missing:
+        return f"NVIDIA Model Optimizer's ONNX quantization needs {', '.join(missing)}", MODELOPT_EXTRA
+    return None
+
+
+def _trt_quantized_row(fp16: BackendStatus, precision: str, gpu: GpuStatus | None, libraries: dict[str, LibraryReport],
+                       rtx_targets: tuple[Capability, ...]) -> BackendStatus:
+    """`precision`'s engines where `fp16` says how the flavor stands: unsupported below the precision's minimum compute
+    capability, else the flavor's status, and where the flavor works, Model Optimizer's (its graphs come first)."""
+    spec = PRECISIONS.get(precision)
+    minimum = parse_capability(spec.min_compute_capability) if spec.min_compute_capability else None
+    if minimum is not None and gpu is not None and parse_capability(gpu.compute_capability) < minimum:
+        return replace(fp16, precision=precision, status="unsupported", fix=None,
+                       detail=f"{precision} engines need compute capability >= {spec.min_compute_capability}; "
+                              f"{gpu.name} is {gpu.compute_capability}: use int8 or fp16 engines on it")
+    if minimum is not None and gpu is None and not any(c >= minimum for c in rtx_targets):
+        return replace(fp16, precision=precision, status="unsupported", fix=None,
+                       detail=f"{precision} engines need compute capability >= {spec.min_compute_capability}, which "
+                              f"the installed TensorRT-RTX does not target")
+    missing = _graph_maker_missing(libraries) if spec.engine_quantizer else None  # every engine quantizer is Model Optimizer's
+    if fp16.status in ("ready", "build only"):
+        if missing:
+            return replace(fp16, precision=precision, status="not installed", detail=missing[0], fix=missing[1])
+        if fp16.status == "build only":
+            return replace(fp16, precision=precision, detail=_build_only_detail(libraries, rtx_targets, minimum))
+        return replace(fp16, precision=precision, detail=f"{fp16.detail}; Q/DQ graphs by nvidia-modelopt {libraries['modelopt'].version}")
+    if missing and fp16.status != "broken":  # both to install: Model Optimizer's command, then the flavor's
+        return replace(fp16, precision=precision, detail=f"{fp16.detail}; {missing[0]}",
+                       fix=" && ".join(fix for fix in (missing[1], fp16.fix) if fix))
+    return replace(fp16, precision=precision)
+
+
+def _broken_problems(rows: list[BackendStatus]) -> list[str]:
+    """One problem per broken install, naming every precision it breaks."""
+    grouped: dict[tuple[str, str, str | None], list[str]] = {}
+    for row in rows:
+        if row.status == "broken":
+            grouped.setdefault((row.backend, row.detail, row.fix), []).append(row.precision)
+    return [f"{backend} {', '.join(precisions)}: {detail}; fix: {fix}" for (backend, detail, fix), precisions in grouped.items()]
 
 
 def diagnose(probe: MachineProbe, seconds: float = 0.0) -> DoctorReport:
@@ -384,8 +477,8 @@ def diagnose(probe: MachineProbe, seconds: float = 0.0) -> DoctorReport:
     gpus, problems = assess_gpus(probe)
     usable = [gpu for gpu in gpus if gpu.usable]
     rows = [*_torch_rows(probe, usable), *_onnx_rows(probe.process.libraries, usable), *_trt_rows(probe, usable)]
-    problems += [f"{row.backend} {row.precision}: {row.detail}; fix: {row.fix}" for row in rows if row.status == "broken"
-                 and probe.process.torch is not None]
+    if probe.process.torch is not None:  # else the probe's failure is the problem, and every row says so
+        problems += _broken_problems(rows)
     return DoctorReport(probe, tuple(gpus), tuple(rows), tuple(problems), round(seconds, 2))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal, get_args
 
 from zsbench.errors import BackendUnavailableError, UnknownNameError, UnsupportedPrecisionError, ZsbenchError
-from zsbench.precisions import PRECISIONS, graph_precisions
+from zsbench.precisions import PRECISIONS, eager_precisions, export_precisions
 
 if TYPE_CHECKING:
     import torch
@@ -69,15 +69,16 @@ def resolve_precision(precision: str | None, device: torch.device, *, no_amp: bo
 
 
 def export_precision(precision: str) -> Precision:
-    """`precision` if exported graphs come in it (`PrecisionSpec.graphs`: fp32, fp16); bf16 runs on the torch backend only.
+    """`precision` if exported graphs come in it (`PrecisionSpec.graphs`: fp32, fp16, int8, fp8); bf16 runs on the
+    torch backend only.
 
     Raises:
         UnsupportedPrecisionError: any other precision, from `zsbench export` and the onnx/trt backends alike.
     """
-    allowed = graph_precisions()
+    allowed = export_precisions()
     if precision in allowed:
         return precision
     raise UnsupportedPrecisionError(
-        f"--precision {precision}: exported graphs and engines are {' or '.join(allowed)}; {precision} runs on "
-        f"--backend torch. Pass --precision {' or '.join(allowed)}, or use the torch backend."
+        f"--precision {precision}: exported graphs and engines are {', '.join(allowed)}; {precision} runs on "
+        f"--backend torch, which runs {', '.join(eager_precisions())}. Pass --precision {' or '.join(allowed)}, or use the torch backend."
     )

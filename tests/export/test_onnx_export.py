@@ -226,7 +226,7 @@ def test_exports_written_before_graph_names_were_recorded_still_read_and_run(exp
     del data["graph"]
     (folder / "manifest.json").write_text(json.dumps({**data, "format": "zsbench-onnx-export/4"}))
     manifest = load_export_manifest(folder)
-    assert (manifest.graph, manifest.format) == ("internvl_c_hf", "zsbench-onnx-export/5")
+    assert (manifest.graph, manifest.format) == ("internvl_c_hf", "zsbench-onnx-export/6")
     # The classification name finds the retrieval name's export by its identity, with the parity gate on.
     ref = ModelRef("internvl", "internvl_c_classification_hf", str(tiny_hf_folder))
     loaded = load_backend("onnx", ref, torch.device("cpu"), "fp32", BackendOptions(export_root=folder.parent))

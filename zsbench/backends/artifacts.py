@@ -27,8 +27,11 @@ if TYPE_CHECKING:
     from zsbench.models.ref import ModelRef
 
 
-def find_or_export(ref: ModelRef, precision: str, device: torch.device, options: BackendOptions) -> tuple[Path, ExportManifest]:
-    """The export folder and manifest of `ref` in `precision` under `options.export_root`, exported if missing.
+def find_or_export(ref: ModelRef, precision: str, device: torch.device, options: BackendOptions,
+                   for_engines: bool = False) -> tuple[Path, ExportManifest]:
+    """The export folder and manifest of `ref` in `precision` under `options.export_root`, exported if missing
+    (`for_engines`: the graphs TensorRT engines are built from, `PrecisionSpec.target`; a missing quantized export
+    is calibrated on the default, synthetic set).
 
     Raises:
         NotExportableError: the model does not export.
@@ -40,25 +43,28 @@ def find_or_export(ref: ModelRef, precision: str, device: torch.device, options:
     from zsbench.export import ExportConfig, export_model
     from zsbench.export.onnx_export import default_opset
     from zsbench.export.store import export_identity, find_export, trusted_export
+    from zsbench.precisions import PRECISIONS
 
     precision = export_precision(precision)
-    identity = export_identity(ref, precision, "The onnx and trt backends")
+    target = PRECISIONS.get(precision).target(for_engines)
+    identity = export_identity(ref, precision, "The onnx and trt backends", target)
     folder = find_export(options.export_root, ref, identity)
     if not (folder / MANIFEST).is_file():
         options.log(f"No {precision} export of {ref.model} in {folder}: exporting it now.")
         start = time.perf_counter()
         try:
-            export_model(ExportConfig(ref, out=folder, precision=precision, device=str(device)), log=options.log)
+            export_model(ExportConfig(ref, out=folder, precision=precision, device=str(device), for_engines=for_engines),
+                         log=options.log)
         except ParityError:
             if options.parity_gate:
                 raise
         options.log(f"Exported {folder} in {time.perf_counter() - start:.1f}s.")
     manifest = trusted_export(folder, ref, identity, options.parity_gate)
-    if manifest.opset < default_opset(precision):
+    if manifest.opset < default_opset(precision, target):
         # Still correct (parity said so), only slower: say how to get the faster graph, don't force it.
         options.log(
             f"{folder} is an opset-{manifest.opset} export; `zsbench export --model_type {ref.model_type} --model {ref.model} "
-            f"--pretrained {ref.pretrained} --precision {precision} --force` re-exports it at opset {default_opset(precision)}, "
+            f"--pretrained {ref.pretrained} --precision {precision} --force` re-exports it at opset {default_opset(precision, target)}, "
             "which ONNX Runtime runs faster."
         )
     return folder, manifest

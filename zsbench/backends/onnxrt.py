@@ -41,7 +41,7 @@ def load_onnx(ref: ModelRef, device: torch.device, precision: str, options: Back
 
     folder, manifest = find_or_export(ref, precision, device, options)
     tokenizer, transforms = export_inputs(manifest, ref)
-    encoder = OnnxEncoder(graph_files(manifest, folder), device, precision, folder, manifest.file_digests())
+    encoder = OnnxEncoder(graph_files(manifest, folder), device, precision, folder, manifest.file_digests(), manifest.calibration())
     return LoadedModel(encoder, tokenizer, transforms)
 
 

@@ -46,7 +46,7 @@ def _engines(ref: ModelRef, device: torch.device, precision: str, options: Backe
     from zsbench.export import EngineConfig, build_engines, load_engine_manifest
     from zsbench.export.store import find_engines, trusted_engines
 
-    folder, manifest = find_or_export(ref, precision, device, options)
+    folder, manifest = find_or_export(ref, precision, device, options, for_engines=True)
     engines = find_engines(options.engine_root, folder)
     config = EngineConfig(artifact=folder, out=engines, device=device)
     if (engines / MANIFEST).is_file():
@@ -79,8 +79,9 @@ def load_trt(ref: ModelRef, device: torch.device, precision: str, options: Backe
     from zsbench.runtime.trt import TrtEncoder
 
     folder, engines, engine_manifest = _engines(ref, device, precision, options)
-    tokenizer, transforms = export_inputs(load_export_manifest(folder), ref)
-    return LoadedModel(TrtEncoder(engines, engine_manifest, device), tokenizer, transforms)
+    export = load_export_manifest(folder)
+    tokenizer, transforms = export_inputs(export, ref)
+    return LoadedModel(TrtEncoder(engines, engine_manifest, device, export.precision, export.calibration()), tokenizer, transforms)
 
 
 def check_parity(artifact: Path, device: str, engines: Path | None, log: Log) -> ParityReport:

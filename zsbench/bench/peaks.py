@@ -10,7 +10,9 @@ runs fp16 through casts to fp32, and its fp16 MatMul measures exactly that). A f
 therefore a bug (a FLOP count or a peak measured wrong), never a number to print.
 
 `PEAKS` is keyed by (backend, precision); a row without an entry gets no fraction. To add a
-precision (int8, bf16 graphs), register the function that measures its arithmetic here.
+precision, register the function that measures its arithmetic here: torch bf16 rows (bf16 autocast
+on a CPU with native bf16) against `F.linear` in bf16, ONNX Runtime int8 rows against the uint8 x
+int8 `MatMulInteger` their quantized MatMuls run.
 """
 
 from __future__ import annotations
@@ -71,12 +73,21 @@ def torch_linear_peak(precision: str, device: torch.device) -> Peak:
     return Peak(rate, f"torch {torch.__version__} linear {precision} {size}x{size} on {device}{threads}")
 
 
-_ONNX_TYPES = {"fp32": ("FLOAT", "float32"), "fp16": ("FLOAT16", "float16")}
+# The matrix multiply each ONNX Runtime row's graphs run: MatMul in the graph's float type, or for int8 graphs the
+# product their QDQ MatMuls are fused into (`MatMulIntegerToFloat`): uint8 activations x int8 weights with int32
+# accumulation, `MatMulInteger` (int8 x int8 ran 17x slower in ONNX Runtime 1.32: its fast kernels are u8 x s8, which is
+# why int8 graphs quantize activations to uint8). (op, input type, weight type, output type).
+_ONNX_PRODUCTS = {
+    "fp32": ("MatMul", "FLOAT", "FLOAT", "FLOAT"),
+    "fp16": ("MatMul", "FLOAT16", "FLOAT16", "FLOAT16"),
+    "int8": ("MatMulInteger", "UINT8", "INT8", "INT32"),
+}
 
 
 def onnx_matmul_peak(precision: str, device: torch.device) -> Peak:
-    """A one-MatMul ONNX graph (input x weight, both square, in `precision`) in ONNX Runtime with the
-    providers and session options `--backend onnx` uses on `device`; inputs and outputs bound on the device."""
+    """A one-node ONNX graph (input x weight, both square; `_ONNX_PRODUCTS[precision]`) in ONNX Runtime with the
+    providers and session options `--backend onnx` uses on `device`; inputs and outputs bound on the device. Rates
+    count 2 n^3 operations per product, as the FLOP counts they divide."""
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
@@ -84,26 +95,33 @@ def onnx_matmul_peak(precision: str, device: torch.device) -> Peak:
 
     ort = import_onnxruntime()
     size = matrix_size(device)
-    onnx_type, numpy_type = _ONNX_TYPES[precision]
-    elem = getattr(TensorProto, onnx_type)
+    op, input_type, weight_type, output_type = _ONNX_PRODUCTS[precision]
     rng = np.random.default_rng(0)
-    weight = numpy_helper.from_array(rng.standard_normal((size, size)).astype(numpy_type), "weight")
+
+    def values(onnx_type: str) -> np.ndarray:
+        dtype = helper.tensor_dtype_to_np_dtype(getattr(TensorProto, onnx_type))
+        if np.issubdtype(dtype, np.integer):
+            limits = np.iinfo(dtype)
+            return rng.integers(limits.min, limits.max, (size, size), dtype=dtype, endpoint=True)
+        return rng.standard_normal((size, size)).astype(dtype)
+
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "weight"], ["y"])], "matmul_peak",
-        [helper.make_tensor_value_info("x", elem, [size, size])], [helper.make_tensor_value_info("y", elem, [size, size])],
-        [weight],
+        [helper.make_node(op, ["x", "weight"], ["y"])], "matmul_peak",
+        [helper.make_tensor_value_info("x", getattr(TensorProto, input_type), [size, size])],
+        [helper.make_tensor_value_info("y", getattr(TensorProto, output_type), [size, size])],
+        [numpy_helper.from_array(values(weight_type), "weight")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     threads = cpu_threads(device)
     session = ort.InferenceSession(model.SerializeToString(), session_options(threads), providers=providers_for(device))
     index = device.index or 0
-    x = ort.OrtValue.ortvalue_from_numpy(rng.standard_normal((size, size)).astype(numpy_type), device.type, index)
+    x = ort.OrtValue.ortvalue_from_numpy(values(input_type), device.type, index)
     binding = session.io_binding()
     binding.bind_ortvalue_input("x", x)
     binding.bind_output("y", device.type, index)
     rate = best_rate(lambda: session.run_with_iobinding(binding), device, 2 * size**3)
     shown_threads = f", {threads} threads" if threads else ""
-    return Peak(rate, f"onnxruntime {ort.__version__} MatMul {precision} {size}x{size} ({session.get_providers()[0]}{shown_threads})")
+    return Peak(rate, f"onnxruntime {ort.__version__} {op} {precision} {size}x{size} ({session.get_providers()[0]}{shown_threads})")
 
 
 PEAKS: dict[tuple[str, str], PeakMeasure] = {
@@ -112,6 +130,7 @@ PEAKS: dict[tuple[str, str], PeakMeasure] = {
     ("torch", "bf16"): partial(torch_linear_peak, "bf16"),
     ("onnx", "fp32"): partial(onnx_matmul_peak, "fp32"),
     ("onnx", "fp16"): partial(onnx_matmul_peak, "fp16"),
+    ("onnx", "int8"): partial(onnx_matmul_peak, "int8"),
     # Engines are strongly typed FP16 on the GPU: their GEMMs are the fp16 tensor-core arithmetic that
     # cuBLAS's fp16 GEMM (F.linear) measures on the same card, without building an engine for it.
     ("trt", "fp16"): partial(torch_linear_peak, "fp16"),

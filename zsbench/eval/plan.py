@@ -12,7 +12,7 @@ from typing import Any
 from zsbench.backends import BACKENDS, BackendOptions, ModelRef, check_precision
 from zsbench.errors import UnknownNameError, UnsupportedFlagError, ZsbenchError
 from zsbench.models.families import export_spec, get_family
-from zsbench.types import TASKS, Backend, Device, ModelType, Precision, export_precision, resolve_device, resolve_precision
+from zsbench.types import TASKS, Backend, Device, ModelType, Precision, resolve_device, resolve_precision
 
 DEFAULT_OUTPUT = "{dataset}_{pretrained}_{model}_{language}_{task}.json"
 
@@ -86,8 +86,6 @@ class EvalOptions:
             raise UnknownNameError("backend", self.backend, BACKENDS.names())
         device = resolve_device(self.device, require_present=False)
         precision = resolve_precision(self.precision, device, no_amp=self.no_amp)
-        if BACKENDS.get(self.backend).exported:
-            precision = export_precision(precision)
         check_precision(self.backend, precision)
         options = replace(self, device=str(device), precision=precision)
         if self.test_split is not None:

@@ -224,7 +224,8 @@ def metric_label(metric: str) -> str:
     return metric
 
 
-def _percent(value: Any, signed: bool = False) -> str:
+def percent_text(value: Any, signed: bool = False) -> str:
+    """A fraction as a table shows it: percent to two decimals (points, signed, with `signed`); ``-`` for no number, NaN / Inf as such."""
     if not isinstance(value, (int, float)):
         return "-"
     if not math.isfinite(value):
@@ -245,11 +246,11 @@ def _markdown_table(rows: list[dict[str, Any]], columns: tuple[str, ...], show_f
     cells_of: list[Callable[[dict[str, Any]], str]] = [lambda row, c=column: _descriptive_cell(c, row.get(c)) for column in columns]
     for metric in metric_names(rows, columns):
         header.append(f"{metric_label(metric)} %")
-        cells_of.append(lambda row, m=metric: _percent(row.get(m)))
+        cells_of.append(lambda row, m=metric: percent_text(row.get(m)))
         if f"paper_{metric}" in present:
             header += [f"{metric_label(metric)} paper", f"{metric_label(metric)} Δ pts"]
-            cells_of.append(lambda row, m=metric: _percent(row.get(f"paper_{m}")))
-            cells_of.append(lambda row, m=metric: _percent(row.get(f"delta_{m}"), signed=True))
+            cells_of.append(lambda row, m=metric: percent_text(row.get(f"paper_{m}")))
+            cells_of.append(lambda row, m=metric: percent_text(row.get(f"delta_{m}"), signed=True))
     header += ["images/s", "texts/s"]
     cells_of += [lambda row: format_rate(row, "images"), lambda row: format_rate(row, "texts")]
     if show_files:

@@ -152,7 +152,7 @@ def engine_parity(export: ExportManifest, engine_folder: Path, engines: EngineMa
     spec = export_spec(export.model_type, export.model_name, "Engine parity")
     log(f"Checking engine parity against PyTorch {spec.reference} on {device}")
     probes, reference = export_reference(export, spec, probe_config, device, log)
-    encoder = TrtEncoder(engine_folder, engines, device)
+    encoder = TrtEncoder(engine_folder, engines, device, export.precision)
     log(f"Parity: the engines in {engine_folder} on {device}: {len(probes.image_names)} probe images, {len(probes.texts)} prompts")
     try:
         candidate = run_probes(encoder, probes)

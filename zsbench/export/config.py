@@ -50,8 +50,29 @@ class ProbeConfig:
 
 
 @dataclass(frozen=True)
+class CalibrationConfig:
+    """What quantized graphs (int8, fp8) are calibrated on (`zsbench.export.quantize.calibration`).
+
+    `dataset` and `root`: a dataset zsbench reads (its images; its class names x templates, or its captions);
+    None: synthetic images of the parity probes' kinds and ImageNet prompts. `num_samples` images and as many
+    prompts, none of them a parity probe, in batches of `batch_size`; with a text graph of any length every
+    `pad_every`-th text batch is padded to the full context, as the parity probes are.
+    """
+
+    dataset: str | None = None
+    root: Path | None = None
+    split: str = "test"
+    num_samples: int = 512
+    seed: int = 0
+    batch_size: int = 16
+    pad_every: int = 4
+
+
+@dataclass(frozen=True)
 class ExportConfig:
-    """What `zsbench export` was asked: the model, where to write, precision, opset, parity probes."""
+    """What `zsbench export` was asked: the model, where to write, precision, opset, parity probes; for quantized
+    precisions the calibration set and the user's `--keep_fp32` patterns; `for_engines`: the graphs engines are
+    built from (`PrecisionSpec.target`)."""
 
     model: ModelRef
     out: Path | None = None
@@ -61,12 +82,41 @@ class ExportConfig:
     device: Device = "auto"
     probes: ProbeConfig = field(default_factory=ProbeConfig)
     thresholds: ParityThresholds | None = None
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    keep_fp32: tuple[str, ...] = ()
+    for_engines: bool = False
 
-    def output_folder(self, precision: Precision) -> Path:
-        """`out`, or the default folder of this model in `precision` (the resolved one)."""
+    def output_folder(self, precision: Precision, target: str = "") -> Path:
+        """`out`, or the default folder of this model in `precision` (the resolved one) for `target`."""
         from zsbench.export.store import default_export_dir
 
-        return self.out if self.out is not None else default_export_dir(self.model, precision)
+        return self.out if self.out is not None else default_export_dir(self.model, precision, target)
+
+    def check_calibration(self, quantized: bool) -> None:
+        """Refuses calibration options for a precision that is not quantized, and half a dataset source.
+
+        Raises:
+            ExportError: naming the option and the fix.
+        """
+        from zsbench.errors import ExportError
+
+        given = [name for name, value in (("--calibration_dataset", self.calibration.dataset),
+                                           ("--calibration_root", self.calibration.root),
+                                           ("--keep_fp32", self.keep_fp32)) if value]
+        if not quantized and given:
+            raise ExportError(f"{', '.join(given)} apply to quantized graphs (int8, fp8), not to --precision {self.precision}: "
+                              "drop them, or pass --precision int8.")
+        if (self.calibration.dataset is None) != (self.calibration.root is None):
+            raise ExportError("--calibration_dataset NAME and --calibration_root DIR go together (the dataset and the folder "
+                              "holding it, as `zsbench eval --dataset/--dataset_root`); pass both, or neither for synthetic images.")
+        if self.calibration.dataset is not None:  # a misspelt name fails before the model is loaded
+            from zsbench.data import dataset_entry
+            from zsbench.errors import UnknownNameError
+
+            try:
+                dataset_entry(self.calibration.dataset)
+            except UnknownNameError as err:
+                raise ExportError(f"--calibration_dataset: {err}") from err
 
 
 def parse_profile(text: str) -> tuple[int, int, int]:

@@ -23,27 +23,16 @@ Since TensorRT 11 engines are built strongly typed, the engine computes exactly 
 
 from __future__ import annotations
 
-import ast
-import re
 from typing import TYPE_CHECKING
 
 from zsbench.errors import ExportError
+from zsbench.export.nodes import SCOPES_KEY, ir_node_names
 
 if TYPE_CHECKING:
     import onnx_ir as ir
     from torch import nn
 
     from zsbench.models.export_spec import KeepInFloat, PrecisionPolicy
-
-_SCOPES_KEY = "pkg.torch.onnx.name_scopes"
-
-
-def _in_scope(node: ir.Node, scope: re.Pattern[str]) -> bool:
-    scopes = node.metadata_props.get(_SCOPES_KEY)
-    if not scopes:
-        return False
-    return any(scope.search(name) for name in ast.literal_eval(scopes))
-
 
 def _compute_in_fp32(graph: ir.Graph, node: ir.Node) -> None:
     """Rewrites `x -> node -> y` (fp16) into `x -> Cast(fp32) -> node -> Cast(fp16) -> y`."""
@@ -75,15 +64,11 @@ def _compute_in_fp32(graph: ir.Graph, node: ir.Node) -> None:
 
 
 def _selected(graph: ir.Graph, rule: KeepInFloat) -> list[ir.Node]:
-    """The nodes `rule` keeps in fp32: of its op types, fed fp16, inside its scope (if it names one)."""
+    """The nodes `rule` keeps in fp32: fed fp16, and selected by the rule (op type, scope, names)."""
     import onnx_ir as ir
 
-    scope = re.compile(rule.scope) if rule.scope is not None else None
-    return [
-        node for node in graph
-        if node.op_type in rule.op_types and node.inputs[0] is not None and node.inputs[0].dtype == ir.DataType.FLOAT16
-        and (scope is None or _in_scope(node, scope))
-    ]
+    return [node for node in graph if node.inputs[0] is not None and node.inputs[0].dtype == ir.DataType.FLOAT16
+            and rule.matches(ir_node_names(node))]
 
 
 def apply_fp16_policy(model: ir.Model, policy: PrecisionPolicy, source: nn.Module, graph_name: str) -> tuple[str, ...]:
@@ -106,7 +91,7 @@ def apply_fp16_policy(model: ir.Model, policy: PrecisionPolicy, source: nn.Modul
         if expected is not None and len(nodes) != expected:
             raise ExportError(
                 f"Expected {expected} node(s) of {rule.what} ({' or '.join(rule.op_types)}) in the fp16 {graph_name} graph, "
-                f"found {len(nodes)}: this torch.onnx exporter does not record module scopes ('{_SCOPES_KEY}') as "
+                f"found {len(nodes)}: this torch.onnx exporter does not record module scopes ('{SCOPES_KEY}') as "
                 "torch >= 2.6 does, so they cannot be placed. Use a supported torch, or --precision fp32."
             )
         for node in nodes:

@@ -7,6 +7,8 @@ An export folder `export/<name>/` holds:
                          exporter, parity verdict (as the model family's `ExportSpec` describes them)
     parity.json          ParityReport of the ONNX graphs against PyTorch fp32 (ONNX Runtime)
     vision.onnx          pixel_values [batch, 3, H, W] float32 -> image_embeds [batch, D]
+                         (int8 and fp8: quantized from the fp32 graph; `quantization` records how, and on what
+                         calibration set)
     vision.onnx.data     its weights (ONNX external data)
     text.onnx            input_ids [batch, length] int64 -> text_embeds [batch, D]
     text.onnx.data
@@ -31,10 +33,12 @@ from zsbench.runtime.trust import local_name, manifest_problem, recorded_digests
 
 __all__ = ["MANIFEST", "PARITY", "ExportManifest", "GraphSpec", "IOSpec", "load_export_manifest", "package_version", "read_json"]
 # 2: graph_policy (fp16 islands and fusion rewrites); 3: SHA-256 of every graph file;
-# 4: fingerprints hash whole files (3 hashed three 1 MiB windows of each); 5: graph (the family's graph name).
-FORMAT = "zsbench-onnx-export/5"
-# Formats this version reads: a format-4 manifest's graph name is its family's for its model name.
-READABLE_FORMATS = ("zsbench-onnx-export/4", FORMAT)
+# 4: fingerprints hash whole files (3 hashed three 1 MiB windows of each); 5: graph (the family's graph name);
+# 6: target (graphs for TensorRT engines) and quantization (how quantized graphs were made and calibrated).
+FORMAT = "zsbench-onnx-export/6"
+# Formats this version reads: a format-4 manifest's graph name is its family's for its model name; formats 4 and 5
+# hold no quantized graphs.
+READABLE_FORMATS = ("zsbench-onnx-export/4", "zsbench-onnx-export/5", FORMAT)
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,14 @@ class ExportManifest:
     parity_passed: bool  # for the eye: the parity gate trusts parity.json about these files (zsbench.runtime.trust)
     format: str = FORMAT
     extra: dict[str, Any] = field(default_factory=dict)
+    target: str = ""  # "" (graphs every runtime runs) or "trt" (the Q/DQ graphs engines of a quantized precision are built from)
+    quantization: dict[str, dict[str, Any]] = field(default_factory=dict)  # graph -> `QuantizedGraph.to_dict()`
+
+    def calibration(self) -> dict[str, Any] | None:
+        """The calibration set of a quantized export, as recorded (name, samples, SHA-256 per graph); None otherwise."""
+        if not self.quantization:
+            return None
+        return {graph: record["calibration"] for graph, record in self.quantization.items()}
 
     def file_digests(self) -> dict[str, str]:
         """SHA-256 of every graph file the export holds (name -> digest), as recorded when written."""
@@ -124,15 +136,17 @@ class ExportManifest:
 
     def reexport_fix(self, folder: Path) -> str:
         """The sentence that tells a user how to replace this export in `folder`."""
+        engine = " --engine trt" if self.target else ""
         return (f"Re-export it with `zsbench export --model_type {self.model_type} --model {self.model_name} --pretrained "
-                f"{self.pretrained} --precision {self.precision} --output_dir {folder} --force`.")
+                f"{self.pretrained} --precision {self.precision}{engine} --output_dir {folder} --force`.")
 
     def model_ref(self) -> ModelRef:
         """The model and checkpoint the export was made from, as recorded (absolute paths)."""
         return ModelRef(self.model_type, self.model_name, self.pretrained, self.tokenizer, self.model_config)
 
     def describe(self) -> str:
-        return f"{self.model_name} ({self.precision}) from {self.pretrained} [checkpoint {self.checkpoint.short}]"
+        target = ", for TensorRT engines" if self.target else ""
+        return f"{self.model_name} ({self.precision}{target}) from {self.pretrained} [checkpoint {self.checkpoint.short}]"
 
     def to_dict(self, folder: Path) -> dict[str, Any]:
         """The JSON form written to `folder/manifest.json` (paths near `folder` made relative to it)."""
@@ -161,7 +175,7 @@ class ExportManifest:
             from zsbench.models.families import export_spec
 
             values["graph"] = export_spec(data["model_type"], data["model_name"], "Reading an export").graph
-            values["format"] = FORMAT  # it now records every field of this format
+        values["format"] = FORMAT  # an older format's export records every field of this one (defaults: not quantized)
         return cls(**values)
 
 

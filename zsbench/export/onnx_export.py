@@ -36,16 +36,17 @@ from zsbench.export.fusions import rewrite_for_fusion
 from zsbench.export.manifest import GraphSpec, IOSpec
 from zsbench.export.staging import check_free_space
 from zsbench.models.export_spec import EncoderKind, ExportSpec, GraphIO
-from zsbench.precisions import PRECISIONS
+from zsbench.precisions import ENGINE_OPSET, ENGINE_TARGET, PRECISIONS
 from zsbench.registry import import_attribute
 from zsbench.runtime.trust import file_digests
 
 MIN_OPSET = 18  # the dynamo exporter's minimum; >= 17 gives LayerNormalization.
 
 
-def default_opset(precision: str) -> int:
-    """The opset `zsbench export` uses for `precision` unless told otherwise (`PrecisionSpec.opset`)."""
-    opset = PRECISIONS.get(precision).opset
+def default_opset(precision: str, target: str = "") -> int:
+    """The opset `zsbench export` uses for `precision` unless told otherwise (`PrecisionSpec.opset`; graphs for
+    TensorRT engines: `ENGINE_OPSET`)."""
+    opset = ENGINE_OPSET if target == ENGINE_TARGET else PRECISIONS.get(precision).opset
     return opset if opset is not None else MIN_OPSET
 
 
@@ -141,6 +142,12 @@ def export_graph(
     # weights (fetched from the GPU) would still be alive while the next graph is exported.
     del program
     gc.collect()
+    return describe_graph(path, int(weight_bytes)), policy
+
+
+def describe_graph(path: Path, weight_bytes: int) -> GraphSpec:
+    """The manifest's spec of the saved graph `path` (+ `path.data`), once `onnx.checker` accepts it: its IO, files,
+    their SHA-256 and fingerprint."""
     check_graph(path)
     data = path.with_name(path.name + ".data")
     inputs, outputs = io_specs(path)
@@ -148,16 +155,15 @@ def export_graph(
     # Hashed once, here: the folder's digest cache comes along when the staged folder is renamed into
     # place, so the check before the export's first run does not read the weights again.
     sha256 = file_digests(path.parent, [p.name for p in files])
-    spec = GraphSpec(
+    return GraphSpec(
         file=path.name,
         external_data=data.name,
         inputs=tuple(inputs),
         outputs=tuple(outputs),
         fingerprint=fingerprint_digests({p: sha256[p.name] for p in files}),
-        weight_bytes=int(weight_bytes),
+        weight_bytes=weight_bytes,
         sha256=sha256,
     )
-    return spec, policy
 
 
 def check_graph(path: Path) -> None:

@@ -2,12 +2,14 @@
 `--export_dir` / `--engine_dir` find it, and what it must prove before it is written over or run.
 
 Identity. An export is the graphs of one model family's graph name (`ExportSpec.graph`), from one
-checkpoint (its fingerprint: files, tokenizer, config), in one precision: `ExportIdentity`. Model names
+checkpoint (its fingerprint: files, tokenizer, config), in one precision, for one target (graphs every
+runtime runs, or the Q/DQ graphs TensorRT engines of a quantized precision are built from:
+`zsbench.precisions.ENGINE_TARGET`): `ExportIdentity`. Model names
 that share a graph name (InternVL's classification and retrieval names) share one export, since the
 task only chooses the image transform, which runs before the graphs. Engines are identified by the
 export they were built from.
 
-Folder names. `export/<graph>-<checkpoint name>-<precision>`, where the checkpoint name is the `.pth`
+Folder names. `export/<graph>-<checkpoint name>-<precision>` (`-trt` appended for graphs made for engines), where the checkpoint name is the `.pth`
 file's stem or the folder's name, with characters other than letters, digits, `.`, `_` and `-`
 replaced by `_` (`export/internvl_g_hf-InternVL-14B-224px-fp16`, `export/ViT-B-32-vit_b_32-fp32`);
 engines go to `engines/<export folder name>`.
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from zsbench.artifact_paths import MANIFEST
@@ -49,12 +51,14 @@ EXPORT_FORMAT_FAMILY = FORMAT.partition("/")[0] + "/"
 
 @dataclass(frozen=True)
 class ExportIdentity:
-    """What makes two exports the same graphs: the family, its graph name, the checkpoint's fingerprint, the precision."""
+    """What makes two exports the same graphs: the family, its graph name, the checkpoint's fingerprint, the precision
+    and the target ("" or `ENGINE_TARGET`)."""
 
     model_type: str
     graph: str
     checkpoint: str
     precision: str
+    target: str = ""
 
 
 def checkpoint_fingerprint(ref: ModelRef) -> Fingerprint:
@@ -63,28 +67,29 @@ def checkpoint_fingerprint(ref: ModelRef) -> Fingerprint:
     return fingerprint_checkpoint(record.path, record.tokenizer_file, record.config)
 
 
-def export_identity(ref: ModelRef, precision: str, what: str) -> ExportIdentity:
-    """What an export of `ref` in `precision` must record (`what` names the asker in a refusal).
+def export_identity(ref: ModelRef, precision: str, what: str, target: str = "") -> ExportIdentity:
+    """What an export of `ref` in `precision` for `target` must record (`what` names the asker in a refusal).
 
     Raises:
         NotExportableError: `ref`'s model does not export.
     """
     spec = export_spec(ref.model_type, ref.model, what)
-    return ExportIdentity(ref.model_type, spec.graph, checkpoint_fingerprint(ref).digest, precision)
+    return ExportIdentity(ref.model_type, spec.graph, checkpoint_fingerprint(ref).digest, precision, target)
 
 
 def manifest_identity(manifest: ExportManifest) -> ExportIdentity:
     """The identity an export manifest records."""
-    return ExportIdentity(manifest.model_type, manifest.graph, manifest.checkpoint.digest, manifest.precision)
+    return ExportIdentity(manifest.model_type, manifest.graph, manifest.checkpoint.digest, manifest.precision, manifest.target)
 
 
-def default_export_dir(ref: ModelRef, precision: str, root: Path = EXPORT_ROOT) -> Path:
-    """`root/<graph>-<checkpoint name>-<precision>` (see the module docstring), named after `--pretrained` as
-    given (a hub id's name, not its snapshot's hash)."""
+def default_export_dir(ref: ModelRef, precision: str, target: str = "", root: Path = EXPORT_ROOT) -> Path:
+    """`root/<graph>-<checkpoint name>-<precision>[-<target>]` (see the module docstring), named after `--pretrained`
+    as given (a hub id's name, not its snapshot's hash)."""
     graph = export_spec(ref.model_type, ref.model, "zsbench export").graph
     checkpoint = Path(ref.pretrained)
     stem = checkpoint.name if checkpoint.is_dir() or not checkpoint.suffix else checkpoint.stem
-    return root / re.sub(r"[^A-Za-z0-9._-]", "_", f"{graph}-{stem}-{precision}")
+    suffix = f"-{target}" if target else ""
+    return root / re.sub(r"[^A-Za-z0-9._-]", "_", f"{graph}-{stem}-{precision}{suffix}")
 
 
 def default_engine_dir(export_folder: Path, root: Path = ENGINE_ROOT) -> Path:
@@ -113,7 +118,7 @@ def find_export(root: Path, ref: ModelRef, identity: ExportIdentity) -> Path:
         except ZsbenchError:  # another tool's or a damaged folder: not the one sought
             return False
 
-    return find_artifact(root, default_export_dir(ref, identity.precision).name, matches)
+    return find_artifact(root, default_export_dir(ref, identity.precision, identity.target).name, matches)
 
 
 def find_engines(root: Path, export_folder: Path) -> Path:
@@ -156,7 +161,7 @@ def check_writable(folder: Path, identity: ExportIdentity, wanted: str, force: b
         raise ExportError(f"{folder} holds a damaged export ({err}). Pass --force to replace it.") from err
     found = manifest_identity(existing)
     if not checkpoint_known:
-        found = ExportIdentity(found.model_type, found.graph, identity.checkpoint, found.precision)
+        found = replace(found, checkpoint=identity.checkpoint)
     if found != identity:
         raise ExportError(
             f"{folder} holds the export of {existing.describe()}; expected {wanted}. "
@@ -186,9 +191,10 @@ def trusted_export(folder: Path, ref: ModelRef, identity: ExportIdentity, parity
     if manifest_identity(manifest) != identity:
         raise ExportError(
             f"{folder} holds the export of {manifest.describe()}, which is not {ref.model} ({identity.precision}) from "
-            f"{ref.pretrained} as it is on disk now. Point --export_dir at the export of this model and precision, "
-            f"or re-export it with `zsbench export --model_type {ref.model_type} --model {ref.model} --pretrained "
-            f"{ref.pretrained} --precision {identity.precision} --force`."
+            f"{ref.pretrained} as it is on disk now{' for TensorRT engines' if identity.target else ''}. Point --export_dir "
+            f"at the export of this model and precision, or re-export it with `zsbench export --model_type {ref.model_type} "
+            f"--model {ref.model} --pretrained {ref.pretrained} --precision {identity.precision}"
+            f"{' --engine trt' if identity.target else ''} --force`."
         )
     verify_files(folder, manifest.file_digests(), ExportError, manifest.reexport_fix(folder))
     if parity_gate:

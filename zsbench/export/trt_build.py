@@ -1,9 +1,12 @@
-"""ONNX -> FP16 TensorRT engines through polygraphy, with standard TensorRT or TensorRT-RTX.
+"""ONNX -> TensorRT engines through polygraphy, with standard TensorRT or TensorRT-RTX.
 
-Engines are built from the fp16 export, STRONGLY TYPED: TensorRT 11 removed weakly typed
-builds (and the FP16 builder flag), and on 10.x this is what keeps the fp32 islands the graph
-declares (RMSNorm statistics, QLLaMA softmax, reductions) instead of letting the builder pick
-fp16 for them. TF32 is switched off, so the few fp32 operations really run in fp32.
+Engines are built from an fp16 export, or from the Q/DQ graphs of an int8 or fp8 export made for
+them (NVIDIA Model Optimizer's: `zsbench.precisions.ENGINE_TARGET`), STRONGLY TYPED: TensorRT 11
+removed weakly typed builds (and the FP16 builder flag), and on 10.x this is what keeps the fp32
+islands the graph declares (RMSNorm statistics, QLLaMA softmax, reductions) instead of letting the
+builder pick fp16 for them, and what makes a Q/DQ graph's quantized ops int8 or fp8. TF32 is
+switched off, so the few fp32 operations really run in fp32. FP8 engines are built only for GPUs
+with FP8 units (compute capability >= 8.9: `PrecisionSpec.min_compute_capability`).
 
 Standard TensorRT needs a GPU and keeps a persistent timing cache (`engines/timing.cache`,
 shared by all builds). TensorRT-RTX builds ahead of time on a CPU-only machine (portable
@@ -69,14 +72,21 @@ from zsbench.runtime.flavor import (
 Log = Callable[[str], None]
 
 
-def build_targets(flavor: TrtFlavor, target: BuildTarget, requested: tuple[str, ...]) -> tuple[str, ...] | None:
+def build_targets(flavor: TrtFlavor, target: BuildTarget, requested: tuple[str, ...], precision: str = "fp16") -> tuple[str, ...] | None:
     """The compute capabilities a build targets (recorded in the manifest): for TensorRT-RTX the requested
-    ones, else ahead of time every one the installed TensorRT-RTX lists but the opt-in 7.5, else this
-    GPU's; for standard TensorRT None (its engines are for the GPU that builds them).
+    ones, else ahead of time every one the installed TensorRT-RTX lists but the opt-in 7.5 (and, for a precision
+    with a `min_compute_capability` such as fp8, none older than it), else this GPU's; for standard TensorRT None
+    (its engines are for the GPU that builds them).
 
     Raises:
-        EngineError: a target the installed TensorRT-RTX does not list, or targets asked of standard TensorRT.
+        EngineError: a target the installed TensorRT-RTX does not list, targets asked of standard TensorRT, or a GPU
+            or target older than the precision needs.
     """
+    minimum = PRECISIONS.get(precision).min_compute_capability
+    oldest = parse_capability(minimum) if minimum else None
+    if oldest is not None and target.capability is not None and target.capability < oldest:
+        raise EngineError(f"{precision} engines need a GPU of compute capability >= {minimum}; {target} has none of its "
+                          f"units. Use --precision int8 or fp16 on this GPU.")
     if not flavor.is_rtx:
         if requested:
             raise EngineError("--compute_capabilities chooses TensorRT-RTX's targets; standard TensorRT builds for "
@@ -88,8 +98,13 @@ def build_targets(flavor: TrtFlavor, target: BuildTarget, requested: tuple[str, 
     if unknown:
         raise EngineError(f"--compute_capabilities {format_capabilities(unknown)}: {flavor} builds for compute capability "
                           f"{format_capabilities(supported)} only.")
+    too_old = [c for c in wanted if oldest is not None and c < oldest]
+    if too_old:
+        raise EngineError(f"--compute_capabilities {format_capabilities(too_old)}: {precision} engines need compute capability "
+                          f">= {minimum} (its units); drop those targets, or build --precision int8 or fp16 engines for them.")
     if not wanted:
         wanted = default_rtx_targets(supported) if target.capability is None else (target.capability,)
+        wanted = tuple(c for c in wanted if oldest is None or c >= oldest)
     return tuple(format_capability(c) for c in wanted)
 
 
@@ -217,11 +232,18 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
     config.validate()
     artifact = Path(config.artifact)
     export = load_export_manifest(artifact)
-    if not PRECISIONS.get(export.precision).engine:
+    kind = PRECISIONS.get(export.precision)
+    if not kind.engine:
         wanted = " or ".join(engine_precisions())
         raise EngineError(
             f"{artifact} is an {export.precision} export; engines are built from {wanted} graphs. "
             f"Run `zsbench export --precision {wanted} ...` and build from that folder."
+        )
+    if export.target != kind.target(for_engines=True):
+        raise EngineError(
+            f"{artifact} holds {export.precision} graphs made for ONNX Runtime; TensorRT engines are built from the "
+            f"{export.precision} Q/DQ graphs made for them. Run `zsbench export --model_type {export.model_type} --model "
+            f"{export.model_name} --pretrained {export.pretrained} --precision {export.precision} --engine trt`."
         )
     try:
         verify_files(artifact, export.file_digests(), EngineError, export.reexport_fix(artifact))
@@ -230,7 +252,7 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
         raise EngineError(f"Engines are built only from graphs proven equal to PyTorch: {err}") from err
     target = gpu_target(config.device)
     flavor = select_trt_flavor(config.flavor, target)
-    targets = build_targets(flavor, target, config.compute_capabilities)
+    targets = build_targets(flavor, target, config.compute_capabilities, export.precision)
     folder = config.out or default_engine_dir(artifact)
     timing_cache = None if flavor.is_rtx else (config.timing_cache or folder.parent / "timing.cache")
     timing_cache = timing_cache.resolve() if timing_cache else None
@@ -277,7 +299,7 @@ def build_engines(config: EngineConfig, log: Log = lambda message: None) -> Engi
             return EngineBuildResult(folder, built, report, reused=True)
         log(f"Rebuilding the engines in {folder}: {'; '.join(reasons)}.")
     for_what = f"compute capability {', '.join(targets)}" if targets else target.device
-    log(f"Building FP16 strongly typed engines with {flavor} for {for_what} into {folder}")
+    log(f"Building {export.precision.upper()} strongly typed engines with {flavor} for {for_what} into {folder}")
     on_device = contextlib.nullcontext() if target.ahead_of_time else torch.cuda.device(_device(config))
     with staged_folder(folder) as staging, on_device:
         seconds = {}

@@ -18,13 +18,21 @@ from zsbench.eval.report import (
     check_results,
     collect_result_files,
     metric_label,
-    model_family,
     paper_metrics,
     to_markdown,
 )
 from zsbench.eval.results import check_output_path, read_result
 from zsbench.jsonfiles import read_json_object, write_bytes_atomic, write_text_atomic
-from zsbench.report.figures import AccuracyEntry, ThroughputEntry, accuracy_figure, bench_figure, throughput_figure
+from zsbench.report.figures import (
+    AccuracyEntry,
+    ThroughputEntry,
+    accuracy_figure,
+    bench_figure,
+    precision_figure,
+    throughput_figure,
+)
+from zsbench.report.labels import result_label, series_name
+from zsbench.report.precision import FALLBACK_BACKEND, compare_precisions, devices_of, precision_entries, precision_markdown
 
 Log = Callable[[str], None]
 # The metrics a figure shows per result: top-1 (mAP for multi-label) and retrieval R@1 both ways.
@@ -61,22 +69,13 @@ def load_inputs(paths: list[Path], log: Log) -> ReportInputs:
     return inputs
 
 
-def _series(result: dict[str, Any]) -> str:
-    return f"{result.get('backend') or '?'} {result.get('precision') or '?'}"
-
-
-def _label(result: dict[str, Any]) -> str:
-    language = "" if result["language"] == "en" else f" [{result['language']}]"
-    return f"{result['dataset']}{language} · {model_family(result['model'])}"
-
-
 def figure_results(results: list[tuple[Path, dict[str, Any]]], log: Log) -> list[tuple[Path, dict[str, Any]]]:
     """The results the figures draw: one per dataset, language, model family and series (backend and
     precision), since a figure has one bar for each. Where several files share one, the newest file
     (by modification time) is drawn and a warning names the others; the results table lists them all."""
     groups: dict[tuple[str, str], list[tuple[Path, dict[str, Any]]]] = {}
     for path, result in results:
-        groups.setdefault((_label(result), _series(result)), []).append((path, result))
+        groups.setdefault((result_label(result), series_name(result)), []).append((path, result))
     chosen = []
     for (label, series), members in groups.items():
         newest = max(members, key=lambda member: (member[0].stat().st_mtime_ns, str(member[0])))
@@ -97,8 +96,8 @@ def accuracy_entries(results: list[tuple[Path, dict[str, Any]]]) -> list[Accurac
         for metric in HEADLINE_METRICS:
             value = result["metrics"].get(metric)
             if isinstance(value, (int, float)) and math.isfinite(value):
-                label = f"{_label(result)} · {metric_label(metric)}"
-                measured.setdefault(label, {})[_series(result)] = value
+                label = f"{result_label(result)} · {metric_label(metric)}"
+                measured.setdefault(label, {})[series_name(result)] = value
                 paper[label] = reference.get(metric)
     return [AccuracyEntry(label, values, paper[label]) for label, values in measured.items()]
 
@@ -108,8 +107,8 @@ def throughput_entries(results: list[tuple[Path, dict[str, Any]]]) -> list[Throu
     rates: dict[str, dict[str, tuple[float | None, float | None]]] = {}
     for _, result in results:
         throughput = result.get("throughput") or {}
-        label = _label(result)
-        rates.setdefault(label, {})[_series(result)] = (throughput.get("images_per_second"), throughput.get("texts_per_second"))
+        label = result_label(result)
+        rates.setdefault(label, {})[series_name(result)] = (throughput.get("images_per_second"), throughput.get("texts_per_second"))
     return [ThroughputEntry(label, values) for label, values in rates.items()]
 
 
@@ -132,12 +131,34 @@ def _result_sections(results: list[tuple[Path, dict[str, Any]]], figures: dict[s
             "One bar per backend and precision, grey for the paper's number where it has one; the labels give "
             "the value in percent and the difference to the paper in points. Best first.",
         ]
+    sections += _precision_section([result for _, result in drawn], figures)
     figures["throughput.png"] = throughput_figure(throughput_entries(drawn))
     return sections + [
         "", "## Throughput per dataset", "",
         "![Encoder throughput per dataset and backend](throughput.png)", "",
         "The encoders' own rates inside each evaluation (first calls included); `zsbench bench` measures steady rates.",
         "", "## Results", "", to_markdown(build_rows(results, compare_paper=True), show_files=repeated).rstrip(),
+    ]
+
+
+def _precision_section(results: list[dict[str, Any]], figures: dict[str, bytes]) -> list[str]:
+    """Where some model ran at a precision other than fp32: its figure (added to `figures` as precision.png)
+    and one table per dataset, as Markdown lines; nothing otherwise."""
+    compared = compare_precisions(results)
+    if not compared:
+        return []
+    device = devices_of(compared)
+    sections = ["", "## Accuracy per precision", ""]
+    entries = precision_entries(compared)
+    if entries:  # runs whose metrics include none of the compared ones get the tables only
+        figures["precision.png"] = precision_figure(device, entries)
+        sections += [f"![Accuracy per precision against fp32 on {markdown_text(device)}](precision.png)", ""]
+    return sections + [
+        f"Each model run at a precision other than fp32, on {markdown_text(device)}: top-1 accuracy (mAP for multi-label "
+        "datasets) or retrieval recall@5 both ways, and the difference in points to the fp32 run of the same model, "
+        f"checkpoint and dataset on the same backend, else on {FALLBACK_BACKEND}. A run with neither has no difference, "
+        "and says so.",
+        *precision_markdown(compared),
     ]
 
 
@@ -160,8 +181,8 @@ def _bench_section(path: Path, info: dict[str, Any], rows: list[BenchRow], figur
 def write_report(paths: list[Path], out: Path, log: Log) -> list[Path]:
     """Writes `out/report.md` and its figures for the JSONs under `paths`; returns the files written.
 
-    Figures: `accuracy.png` and `throughput.png` when there are results, `bench-<name>.png` per
-    bench output (named after its file).
+    Figures: `accuracy.png` and `throughput.png` when there are results, `precision.png` when some model
+    ran at a precision other than fp32, `bench-<name>.png` per bench output (named after its file).
     """
     check_output_path(out, "--output_dir", folder=True)  # before any input is read or figure drawn
     inputs = load_inputs(paths, log)

@@ -36,6 +36,16 @@ class AccuracyEntry:
 
 
 @dataclass(frozen=True)
+class PrecisionEntry:
+    """One metric of one model and dataset: the value per series (backend and precision, fractions) and
+    what each bar's label adds after the value (its difference to the fp32 baseline, or why there is none)."""
+
+    label: str
+    measured: dict[str, float]
+    notes: dict[str, str]
+
+
+@dataclass(frozen=True)
 class ThroughputEntry:
     """One dataset and model: (images/s, texts/s) per series."""
 
@@ -116,6 +126,36 @@ def accuracy_figure(entries: list[AccuracyEntry]) -> bytes:
     axes.set_title("Zero-shot accuracy per dataset" + (", against the InternVL paper" if has_paper else " (the paper has none of these)"))
     axes.legend(loc="lower right", fontsize=8, title="backend precision", title_fontsize=8)
     return _png(figure)
+
+
+def precision_plot(device: str, entries: list[PrecisionEntry]) -> Figure:
+    """Each model's accuracy per backend and precision on the datasets it ran at several precisions, every
+    bar annotated with its value and its difference to the fp32 baseline; titled with the device measured on."""
+    series = sorted({name for entry in entries for name in entry.measured})
+    by_label = {entry.label: entry for entry in entries}
+
+    def value_of(label: str, name: str) -> float | None:
+        value = by_label[label].measured.get(name)
+        return None if value is None else 100 * value
+
+    def text_of(label: str, name: str, value: float) -> str:
+        return f"{value:.2f} ({by_label[label].notes[name]})"  # as the table: a 0.05-point difference shows
+
+    figure = Figure(figsize=(WIDTH_INCHES, figure_height(len(entries) * len(series))), dpi=DPI, layout="constrained")
+    axes = figure.subplots()
+    _grouped_barh(axes, list(by_label), series, value_of, series_colors(series), text_of)
+    axes.invert_yaxis()  # first entry on top
+    axes.set_xlim(0, 135)  # room for the annotations right of a 100% bar
+    axes.set_xlabel("accuracy / recall (%)")
+    axes.set_title(f"Accuracy per precision against fp32, on {device}")
+    # Below the axes: the annotations of 100% bars reach the right edge, where a legend inside would hide them.
+    figure.legend(*axes.get_legend_handles_labels(), loc="outside lower center", ncol=len(series), fontsize=8)
+    return figure
+
+
+def precision_figure(device: str, entries: list[PrecisionEntry]) -> bytes:
+    """`precision_plot` as PNG bytes."""
+    return _png(precision_plot(device, entries))
 
 
 def throughput_figure(entries: list[ThroughputEntry]) -> bytes:

@@ -49,6 +49,8 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "open_clip_torch": ("open_clip_torch", "open-clip-torch"),
     "zsbench": ("zsbench",),
 }
+# What NVIDIA Model Optimizer's ONNX quantization imports beyond onnx and onnxruntime (`zsbench[fp8]` installs them).
+MODELOPT_MODULES = ("modelopt", "onnx_graphsurgeon", "onnxslim", "onnxconverter_common", "ml_dtypes", "lief", "cppimport")
 
 
 def installed_distribution(library: str) -> tuple[str, str] | None:
@@ -212,7 +214,8 @@ class TorchGpu:
 @dataclass(frozen=True)
 class TorchReport:
     """torch: its version, the CUDA it was built for (None: a CPU-only build), whether CUDA works and
-    what it said when not, its GPUs, and its CPU threads."""
+    what it said when not, its GPUs, its CPU threads, and the instruction set through which the CPU
+    multiplies bf16 natively (`zsbench.runtime.cpu_features.native_bf16`; None: torch would emulate bf16)."""
 
     version: str
     cuda: str | None
@@ -220,6 +223,7 @@ class TorchReport:
     gpus: tuple[TorchGpu, ...]
     threads: int
     cuda_warning: str | None = None
+    native_bf16: str | None = None
 
     @property
     def cuda_major(self) -> int | None:
@@ -252,8 +256,10 @@ def matmul_check(index: int) -> str:
 
 
 def torch_report(kernels: bool) -> TorchReport:
-    """torch's view of the GPUs; with `kernels`, a matmul on each (`matmul_check`)."""
+    """torch's view of the GPUs (with `kernels`, a matmul on each: `matmul_check`) and of the CPU's bf16."""
     import torch
+
+    from zsbench.runtime.cpu_features import native_bf16
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -265,7 +271,7 @@ def torch_report(kernels: bool) -> TorchReport:
             gpu = torch_gpu(index)
             gpus.append(TorchGpu(**{**asdict(gpu), "kernel": matmul_check(index) if kernels else None}))
     return TorchReport(torch.__version__, torch.version.cuda, available, tuple(gpus), torch.get_num_threads(),
-                       " ".join(said) or None)
+                       " ".join(said) or None, native_bf16())
 
 
 # --- runtime libraries -------------------------------------------------------------------------
@@ -323,7 +329,7 @@ def probe_libraries() -> dict[str, LibraryReport]:
         "polygraphy": _import("polygraphy", "polygraphy", lambda poly: {
             "tensorrt_rtx_backend": _importable("polygraphy.backend.tensorrt_rtx")}),
     }
-    for name, modules in {"onnx": ("onnx", "onnxscript"), "modelopt": ("modelopt",)}.items():
+    for name, modules in {"onnx": ("onnx", "onnxscript"), "modelopt": MODELOPT_MODULES}.items():
         found = installed_distribution(name)  # not imported: slow (modelopt) or not a runtime (onnx)
         reports[name] = LibraryReport(name, *(found or (None, None)),
                                       details={"modules": {m: _importable(m) for m in modules}} if found else {})

@@ -8,6 +8,8 @@ graph's input dtype (float32 pixels stay float32: an fp16 graph casts itself).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -124,15 +126,17 @@ class OnnxEncoder(Encoder):
 
     `graphs` maps "vision" and "text" to their .onnx files. Each session opens on first use
     and `close(graph)` drops one, so a check can hold one graph's weights at a time. `digests`:
-    the SHA-256 of the export's files as its manifest records them (checked before they were opened).
+    the SHA-256 of the export's files as its manifest records them (checked before they were opened);
+    `calibration`: what a quantized export was calibrated on, as its manifest records it.
     """
 
     name = "onnx"
 
     def __init__(self, graphs: Mapping[str, Path], device: torch.device, precision: str, artifact: Path | None = None,
-                 digests: Mapping[str, str] | None = None) -> None:
+                 digests: Mapping[str, str] | None = None, calibration: Mapping[str, Any] | None = None) -> None:
         super().__init__(device, precision)
         self.digests = dict(digests or {})
+        self.calibration = dict(calibration) if calibration else None
         missing = [str(graphs[g]) for g in GRAPHS if g not in graphs or not Path(graphs[g]).is_file()]
         if missing:
             raise ExportError(f"The export's graph file(s) {', '.join(missing)} are missing. Re-export with `zsbench export --force`.")
@@ -164,9 +168,16 @@ class OnnxEncoder(Encoder):
         return self.runner("text")(input_ids)
 
     def describe(self) -> dict[str, object]:
+        """The runtime and the artifact; the graphs' digest (so that caches key on the very graphs run: a quantized
+        export re-made with another calibration set is other graphs in the same folder) and the calibration set."""
         onnxruntime = import_onnxruntime()
-        return {**super().describe(), "onnxruntime": onnxruntime.__version__, "execution_provider": self.provider,
-                "artifact": str(self.folder)}
+        described: dict[str, object] = {**super().describe(), "onnxruntime": onnxruntime.__version__,
+                                        "execution_provider": self.provider, "artifact": str(self.folder)}
+        if self.digests:
+            described["graphs_sha256"] = hashlib.sha256(json.dumps(self.digests, sort_keys=True).encode()).hexdigest()[:16]
+        if self.calibration:
+            described["calibration"] = self.calibration
+        return described
 
     def provenance(self) -> dict[str, Any]:
         import onnxruntime

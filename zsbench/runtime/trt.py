@@ -342,8 +342,10 @@ class TrtEncoder(Encoder):
 
     name = "trt"
 
-    def __init__(self, folder: Path, manifest: EngineManifest, device: torch.device) -> None:
-        super().__init__(device, "fp16")
+    def __init__(self, folder: Path, manifest: EngineManifest, device: torch.device, precision: str = "fp16",
+                 calibration: dict[str, Any] | None = None) -> None:
+        super().__init__(device, precision)
+        self.calibration = calibration  # what a quantized export's graphs were calibrated on (its manifest's record)
         if device.type != "cuda" or not torch.cuda.is_available():
             raise BackendUnavailableError("TensorRT engines run on a CUDA GPU; torch sees none here.")
         self.folder = Path(folder)
@@ -369,8 +371,11 @@ class TrtEncoder(Encoder):
         return self.runner("text").infer(input_ids)
 
     def describe(self) -> dict[str, object]:
-        return {**super().describe(), "tensorrt": str(self.flavor), "gpu": str(self.target),
-                "engines_built_for": str(self.manifest.target), "engines": str(self.folder)}
+        described: dict[str, object] = {**super().describe(), "tensorrt": str(self.flavor), "gpu": str(self.target),
+                                        "engines_built_for": str(self.manifest.target), "engines": str(self.folder)}
+        if self.calibration:
+            described["calibration"] = self.calibration
+        return described
 
     def provenance(self) -> dict[str, Any]:
         record = super().provenance()

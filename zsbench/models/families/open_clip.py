@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zsbench.errors import UnknownNameError
-from zsbench.models.export_spec import FIXED_LENGTH_TEXT_GRAPH, FP16_REDUCTIONS, IMAGE_GRAPH, ExportSpec, PrecisionPolicy
+from zsbench.models.export_spec import (
+    FIXED_LENGTH_TEXT_GRAPH,
+    FP16_REDUCTIONS,
+    IMAGE_GRAPH,
+    ExportSpec,
+    KeepInFloat,
+    PrecisionPolicy,
+    Quantization,
+)
 from zsbench.models.families import CheckpointRecord, InputSize, LoadedClip, ModelFamily
 
 if TYPE_CHECKING:
@@ -149,6 +157,21 @@ _FP16 = PrecisionPolicy((FP16_REDUCTIONS,), notes=(
     "weights and activations fp16 (open_clip's pure_fp16)",
     "LayerNormalization (opset >= 17) with stash_type=1: mean and variance in fp32",
 ))
+# int8 and fp8: the transformers' matrix multiplications (attention in/out projections, MLPs), their results fp32;
+# the layers that make the embeddings stay fp32, as InternVL's do.
+_QUANTIZED = PrecisionPolicy(
+    keep=(
+        KeepInFloat("final image projection", "it makes the image embedding the zero-shot scores compare", names="*visual.proj"),
+        KeepInFloat("attention pooling", "it makes the image embedding the zero-shot scores compare", names="*attn_pool*"),
+        KeepInFloat("final text projection", "it makes the text embedding the zero-shot scores compare", names="*text_projection"),
+    ),
+    notes=(
+        "patch embedding (Conv): not quantized",
+        "LayerNorm and its statistics, attention softmax: not quantized",
+        "activations, residual additions and reductions: not quantized",
+    ),
+    quantize=Quantization(),
+)
 
 
 def _export(model_name: str) -> ExportSpec | None:
@@ -156,7 +179,8 @@ def _export(model_name: str) -> ExportSpec | None:
     if config is None or not _exports(config):
         return None
     # The text graph takes (batch, context length) ids: open_clip adds a positional table of that length.
-    return ExportSpec(model_name, (IMAGE_GRAPH, FIXED_LENGTH_TEXT_GRAPH), {"fp16": _FP16}, _tokenizer, libraries=("open_clip_torch",))
+    return ExportSpec(model_name, (IMAGE_GRAPH, FIXED_LENGTH_TEXT_GRAPH), {"fp16": _FP16, "int8": _QUANTIZED, "fp8": _QUANTIZED}, _tokenizer,
+                      libraries=("open_clip_torch",))
 
 
 FAMILY = ModelFamily(
