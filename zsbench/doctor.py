@@ -428,7 +428,7 @@ def _graph_maker_missing(libraries: dict[str, LibraryReport]) -> tuple[str, str]
     module its ONNX quantization imports is missing; None when it is installed."""
     modelopt = libraries.get("modelopt", LibraryReport("modelopt"))
     if not modelopt.installed:
-        return f"NVIDIA Model Optimizer makes the Q/DQ graphs these engines are built from", MODELOPT_EXTRA
+        return "NVIDIA Model Optimizer makes the Q/DQ graphs these engines are built from", MODELOPT_EXTRA
     missing = [module for module, present in modelopt.details.get("modules", {}).items() if not present]
     if missing:
         return f"NVIDIA Model Optimizer's ONNX quantization needs {', '.join(missing)}", MODELOPT_EXTRA
