@@ -168,3 +168,8 @@ def test_calibration_options_are_refused_for_a_precision_that_is_not_quantized(t
     with pytest.raises(ExportError, match="--calibration_dataset NAME and --calibration_root DIR go together"):
         export_model(ExportConfig(_ref("c"), out=tmp_path / "x", precision="int8", device="cpu",
                                   calibration=CalibrationConfig(dataset="wds/shapes_classification")))
+    missing = tmp_path / "no-data"
+    with pytest.raises(ExportError, match=r"--calibration_root .*no-data is not a folder"):
+        export_model(ExportConfig(_ref("c"), out=tmp_path / "x", precision="int8", device="cpu",
+                                  calibration=CalibrationConfig(dataset="wds/shapes_classification", root=missing)))
+    assert not (tmp_path / "x").exists()  # refused before anything was traced or written

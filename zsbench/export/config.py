@@ -117,6 +117,11 @@ class ExportConfig:
                 dataset_entry(self.calibration.dataset)
             except UnknownNameError as err:
                 raise ExportError(f"--calibration_dataset: {err}") from err
+            assert self.calibration.root is not None
+            if not Path(self.calibration.root).is_dir():  # before the model is loaded and traced
+                raise ExportError(f"--calibration_root {self.calibration.root} is not a folder: pass the folder holding "
+                                  f"{self.calibration.dataset} (as `zsbench eval --dataset_root`), e.g. one made by "
+                                  f"`zsbench datasets download {self.calibration.dataset} --root DIR`.")
 
 
 def parse_profile(text: str) -> tuple[int, int, int]:
