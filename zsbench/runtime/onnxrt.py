@@ -8,8 +8,6 @@ graph's input dtype (float32 pixels stay float32: an fp16 graph casts itself).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +19,7 @@ import torch
 from zsbench.errors import BackendUnavailableError, ExportError
 from zsbench.precisions import PRECISIONS
 from zsbench.runtime.encoder import Encoder
+from zsbench.runtime.trust import digests_key
 
 GRAPHS = ("vision", "text")
 _GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
@@ -174,7 +173,7 @@ class OnnxEncoder(Encoder):
         described: dict[str, object] = {**super().describe(), "onnxruntime": onnxruntime.__version__,
                                         "execution_provider": self.provider, "artifact": str(self.folder)}
         if self.digests:
-            described["graphs_sha256"] = hashlib.sha256(json.dumps(self.digests, sort_keys=True).encode()).hexdigest()[:16]
+            described["graphs_sha256"] = digests_key(self.digests)
         if self.calibration:
             described["calibration"] = self.calibration
         return described

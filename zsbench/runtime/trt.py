@@ -45,6 +45,7 @@ from zsbench.jsonfiles import write_bytes_atomic
 from zsbench.runtime.encoder import Encoder
 from zsbench.runtime.engine_manifest import RUNTIME_CACHE_SUFFIX, EngineManifest, ShapeProfile, check_engines_usable
 from zsbench.runtime.flavor import TrtFlavor, gpu_target, select_trt_flavor, trt_module
+from zsbench.runtime.trust import digests_key
 
 
 @dataclass(frozen=True)
@@ -373,6 +374,8 @@ class TrtEncoder(Encoder):
     def describe(self) -> dict[str, object]:
         described: dict[str, object] = {**super().describe(), "tensorrt": str(self.flavor), "gpu": str(self.target),
                                         "engines_built_for": str(self.manifest.target), "engines": str(self.folder)}
+        if self.manifest.engine_sha256:  # caches key on the very engines run: a rebuild in the same folder is other engines
+            described["engines_sha256"] = digests_key(self.manifest.engine_sha256)
         if self.calibration:
             described["calibration"] = self.calibration
         return described

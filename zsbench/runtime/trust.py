@@ -15,6 +15,8 @@ Two checks, shared by `--backend onnx`, `--backend trt` and `zsbench engine buil
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,12 @@ def file_digests(folder: Path, names: list[str]) -> dict[str, str]:
     """SHA-256 of each file `names` in `folder`, reusing the digests the folder's `.zsbench-digests.json`
     remembers for files not written since (`zsbench.digests`); a read-only folder is hashed each time."""
     return cached_sha256({name: folder / name for name in names}, folder / DIGEST_CACHE)
+
+
+def digests_key(digests: Mapping[str, str]) -> str:
+    """A short key for a set of file digests (name -> SHA-256): what an encoder's `describe` gives caches, so that an
+    entry keys on the very files run, not only on the folder holding them."""
+    return hashlib.sha256(json.dumps(dict(digests), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def local_name(name: Any) -> str:
