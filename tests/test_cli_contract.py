@@ -329,3 +329,12 @@ def test_a_flag_on_by_default_is_turned_off_by_no_in_both_spellings() -> None:
                            (["--skip-bad-images"], True)]:
         ctx = command.make_context("x", args)
         assert build_config(options, dict(ctx.params)) == FlagConfig(expected)
+
+
+def test_a_bench_whose_every_row_is_skipped_fails_instead_of_printing_an_empty_table(tiny_hf_folder: Path) -> None:
+    result = CliRunner().invoke(main, ["bench", "--model_type", "internvl", "--model", "internvl_c_retrieval_hf", "--pretrained",
+                                       str(tiny_hf_folder), "--backends", "onnx", "--precisions", "bf16", "--batch_sizes", "1"])
+    assert result.exit_code == 1, result.output
+    assert "skip onnx bf16: --precision bf16: --backend onnx (onnxruntime) runs" in result.output
+    assert "Error: Nothing to measure: every backend and precision asked for was skipped (onnx bf16;" in result.output
+    assert "backend precision batch" not in result.output and "Traceback" not in result.output

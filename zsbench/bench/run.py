@@ -83,12 +83,17 @@ def run_bench(config: BenchConfig, log: Log, warn: Log | None = None) -> BenchRu
     apply_threads(config.threads)
     device = resolve_device(config.device)
     encoders: dict[tuple[str, str], LoadedModel] = {}
+    skipped: list[str] = []
     for backend in config.backends:
         for precision in config.precisions:
             try:
                 encoders[(backend, precision)] = load_backend(backend, config.model, device, precision, replace(config.artifacts, log=log))
             except ZsbenchError as err:  # BackendUnavailableError included: say why and go on
                 log(f"skip {backend} {precision}: {err}")
+                skipped.append(f"{backend} {precision}")
+    if not encoders:  # nothing asked for runs here: an empty table would read as a measurement
+        raise ZsbenchError(f"Nothing to measure: every backend and precision asked for was skipped ({', '.join(skipped)}; "
+                           "the reasons are above). Ask for --backends/--precisions that run here (`zsbench doctor` lists them).")
     if ("torch", "fp32") not in encoders:
         encoders[("torch", "fp32")] = load_backend("torch", config.model, device, "fp32")
     model = encoders[("torch", "fp32")].encoder.model  # type: ignore[attr-defined]
